@@ -1,3 +1,31 @@
-"""minaot: a small, readable ahead-of-time autograd compiler."""
+"""minaot: a small, readable ahead-of-time autograd compiler.
+
+``import minaot`` gives PyTorch-like eager tensors (numpy storage, views,
+in-place ops, autograd) and, stage by stage, the compiler that traces,
+functionalizes, differentiates, partitions, fuses and lowers them to Numba.
+"""
 
 __version__ = "0.1.0"
+
+from . import dtypes as _dtypes
+from .dtypes import DType  # noqa: F401
+from .tensor import Tensor, device  # noqa: F401
+from . import ops as _ops  # registers every op
+from .ops import *  # noqa: F401,F403
+from .ops import OPS as _OPS  # noqa: F401
+from .random import Generator, initial_seed, manual_seed  # noqa: F401
+from . import autograd  # noqa: F401
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
+from . import nn  # noqa: F401
+from .tensor import _install_methods
+
+float32 = _dtypes.float32
+float64 = _dtypes.float64
+int64 = _dtypes.int64
+bool = _dtypes.bool_  # noqa: A001  (minaot.bool, like torch.bool)
+float = _dtypes.float32  # noqa: A001
+double = _dtypes.float64
+long = _dtypes.int64
+
+_install_methods()
+del _install_methods

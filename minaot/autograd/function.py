@@ -1,0 +1,115 @@
+"""``minaot.autograd.Function``: user-defined forward and backward.
+
+``MyFn.apply(*args)`` runs ``MyFn.forward(ctx, *args)`` with grad mode off and,
+when an input requires grad, gives the tensor outputs a :class:`FunctionNode`
+that calls ``MyFn.backward(ctx, *grads)``.  ``ctx.save_for_backward`` keeps
+tensors with the same in-place version check as built-in ops.
+"""
+
+from __future__ import annotations
+
+from .engine import Node, SavedTensors, edge
+from .grad_mode import is_grad_enabled, no_grad
+
+
+class FunctionCtx:
+    def __init__(self):
+        self._saved = None
+        self.needs_input_grad = ()
+        self._non_differentiable = set()
+        self._owner = "Function"
+
+    def save_for_backward(self, *tensors):
+        self._saved = SavedTensors(self._owner, "saved tensor", [t for t in tensors])
+
+    @property
+    def saved_tensors(self):
+        if self._saved is None:
+            return ()
+        return tuple(self._saved)
+
+    def mark_non_differentiable(self, *tensors):
+        self._non_differentiable.update(id(t) for t in tensors)
+
+
+class FunctionNode(Node):
+    def __init__(self, cls, ctx, args, num_outputs):
+        super().__init__()
+        self.cls = cls
+        self.ctx = ctx
+        self.num_outputs = num_outputs
+        from ..tensor import Tensor
+        self.next_functions = tuple(edge(a) if isinstance(a, Tensor) else None for a in args)
+        self.metas = [(a.shape, a.dtype) if isinstance(a, Tensor) else None for a in args]
+
+    def name(self):
+        return self.cls.__name__ + "Backward"
+
+    def apply(self, grads):
+        from ..ops import zeros
+        if self.released:
+            raise RuntimeError(f"{self.name()}: trying to backward through the graph a second time; "
+                               "pass retain_graph=True the first time")
+        grads = [g if g is not None else zeros(shape, dtype=dtype)
+                 for g, (shape, dtype) in zip(grads, self.out_metas)]
+        out = self.cls.backward(self.ctx, *grads)
+        if not isinstance(out, tuple):
+            out = (out,)
+        if len(out) < len(self.next_functions):
+            out = out + (None,) * (len(self.next_functions) - len(out))
+        if len(out) != len(self.next_functions):
+            raise RuntimeError(f"{self.cls.__name__}.backward returned {len(out)} gradients, "
+                               f"expected {len(self.next_functions)} (one per forward input)")
+        result = []
+        for g, meta, e in zip(out, self.metas, self.next_functions):
+            if g is None or e is None:
+                result.append(None)
+                continue
+            if tuple(g.shape) != tuple(meta[0]):
+                raise RuntimeError(f"{self.cls.__name__}.backward returned a gradient of shape "
+                                   f"{tuple(g.shape)} for an input of shape {tuple(meta[0])}")
+            result.append(g)
+        return result
+
+    def release(self):
+        super().release()
+        if self.ctx._saved is not None:
+            self.ctx._saved.freed = True
+
+
+class Function:
+    """Subclass with static ``forward(ctx, *args)`` and ``backward(ctx, *grads)``."""
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("a Function subclass must define forward(ctx, ...)")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError("a Function subclass must define backward(ctx, ...)")
+
+    @classmethod
+    def apply(cls, *args):
+        from ..dispatch import _tracer
+        from ..tensor import Tensor
+
+        if _tracer is not None and hasattr(_tracer, "run_function"):
+            return _tracer.run_function(cls, args)
+        ctx = FunctionCtx()
+        ctx._owner = cls.__name__ + "Backward"
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        with no_grad():
+            out = cls.forward(ctx, *args)
+        single = not isinstance(out, tuple)
+        outs = (out,) if single else out
+        inputs_by_id = {id(a) for a in args if isinstance(a, Tensor)}
+        outs = tuple(o.detach() if isinstance(o, Tensor) and id(o) in inputs_by_id else o for o in outs)
+        if is_grad_enabled() and any(ctx.needs_input_grad):
+            node = FunctionNode(cls, ctx, args, len(outs))
+            node.out_metas = [(o.shape, o.dtype) if isinstance(o, Tensor) else ((), None) for o in outs]
+            for i, o in enumerate(outs):
+                if isinstance(o, Tensor) and o.dtype.is_floating_point \
+                        and id(o) not in ctx._non_differentiable:
+                    o._grad_fn = node
+                    o._output_nr = i
+        return outs[0] if single else outs

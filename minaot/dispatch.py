@@ -1,0 +1,229 @@
+"""Dispatch: how a call like ``minaot.add(a, 2)`` runs.
+
+1. *Promote*: Python numbers become 0-d constant tensors and inputs are cast
+   to the op's computation dtype (PyTorch's promotion rules, see
+   :mod:`minaot.dtypes`).  Casts are ordinary ``to`` ops, so tracing sees them.
+2. *Check* devices, then run the op's meta rule: a bad shape raises here, with
+   the op, the shapes and the user's line, before anything is computed.
+3. *Run*: while tracing, the tracer records the op on fake tensors; eagerly,
+   the numpy implementation runs.  View ops wrap a numpy view of the input's
+   storage; in-place ops run their pure twin and write the result back.
+4. *Autograd*: when grad mode is on and an input requires grad, the outputs get
+   an :class:`~minaot.autograd.engine.OpNode` holding the op's VJP rule.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import dtypes as dt
+from ._errors import DeviceError, DTypeError, ShapeError, op_error
+from .autograd.grad_mode import is_grad_enabled
+from .ops.registry import Meta, OpDef, get_op
+from .tensor import Tensor
+
+# Set by minaot.tracing while a function is traced: an object with
+# ``run(op, inputs, attrs, meta)`` and ``run_inplace(op, inputs, attrs)``.
+_tracer = None
+
+
+def tracing() -> bool:
+    return _tracer is not None
+
+
+def dispatch(name: str, *inputs, **attrs):
+    """Run the registered op ``name`` on ``inputs`` with attributes ``attrs``."""
+    op = get_op(name)
+    if op.kind == "inplace":
+        return _inplace(op, inputs, attrs)
+    inputs = _promote(op, inputs)
+    _check_devices(op, inputs)
+    meta = op.meta(*inputs, **attrs)
+    if _tracer is not None:
+        return _tracer.run(op, inputs, attrs, meta)
+    if op.composite:
+        return op.decomp(*inputs, **attrs)
+    out = _run_eager(op, inputs, attrs, meta)
+    _record_autograd(op, inputs, out, attrs)
+    return out
+
+
+# ---------------------------------------------------------------- promotion
+def constant(value, dtype) -> Tensor:
+    """A 0-d tensor holding a Python number (a constant op while tracing)."""
+    return dispatch("constant", value=_py(value, dtype), shape=(), dtype=dtype.name)
+
+
+def _py(value, dtype):
+    if dtype.category == 2:
+        return float(value)
+    if dtype.category == 1:
+        return int(value)
+    return bool(value)
+
+
+def _promote(op: OpDef, inputs):
+    mode = op.promote
+    if mode is None:
+        for x in inputs:
+            if not isinstance(x, Tensor):
+                raise op_error(TypeError, op.name,
+                               f"expected tensors, got {type(x).__name__} ({x!r})")
+        return inputs
+    idx = range(1, len(inputs)) if mode == "where" else range(len(inputs))
+    args = [inputs[i] for i in idx]
+    for x in args:
+        if not isinstance(x, (Tensor, int, float, bool, np.number, np.bool_)):
+            raise op_error(TypeError, op.name,
+                           f"expected a tensor or a number, got {type(x).__name__}")
+    target = dt.result_type(*args)
+    if mode == "float" and not target.is_floating_point:
+        target = dt.default_float
+    out = list(inputs)
+    for i in idx:
+        x = out[i]
+        if not isinstance(x, Tensor):
+            out[i] = constant(x, target)
+        elif x.dtype is not target:
+            out[i] = dispatch("to", x, dtype=target.name)
+    if mode == "where":
+        if not isinstance(out[0], Tensor) or out[0].dtype is not dt.bool_:
+            raise op_error(DTypeError, op.name, "condition must be a bool tensor")
+    return tuple(out)
+
+
+def _check_devices(op: OpDef, inputs):
+    devices = {str(t.device) for t in inputs}
+    if len(devices) > 1:
+        a, b = sorted(devices)
+        raise op_error(DeviceError, op.name,
+                       f"expected all tensors on the same device, found {a} and {b}")
+
+
+# ---------------------------------------------------------------- eager
+def _run_eager(op: OpDef, inputs, attrs, meta):
+    arrays = [t._data for t in inputs]
+    if op.kind == "view":
+        arr = op.impl(arrays[0], **attrs)
+        return _make_view(inputs[0], arr, op, attrs)
+    res = op.impl(*arrays, **attrs)
+    if op.num_outputs == 1:
+        return _wrap_result(res, meta, arrays)
+    return tuple(_wrap_result(r, m, arrays) for r, m in zip(res, meta))
+
+
+def _wrap_result(res, meta: Meta, arrays) -> Tensor:
+    r = np.asarray(res)
+    if r.dtype != meta.dtype.np:
+        r = r.astype(meta.dtype.np)
+    elif not r.flags.writeable or any(np.may_share_memory(r, a) for a in arrays):
+        r = r.copy()
+    if r.shape != tuple(meta.shape):
+        raise AssertionError(f"op result shape {r.shape} differs from its meta rule {meta.shape}")
+    return Tensor._wrap(r)
+
+
+def _make_view(src: Tensor, arr: np.ndarray, op: OpDef, attrs) -> Tensor:
+    out = Tensor._wrap(arr, src._storage)
+    out._base = src._base if src._base is not None else src
+    out._view_chain = src._view_chain + ((op.name, dict(attrs)),)
+    out._view_version = src._storage.version
+    return out
+
+
+def _record_autograd(op: OpDef, inputs, out, attrs):
+    if op.vjp is None or not is_grad_enabled():
+        return
+    if not any(t.requires_grad for t in inputs):
+        return
+    from .autograd.engine import OpNode
+
+    outs = out if isinstance(out, tuple) else (out,)
+    node = OpNode(op, inputs, outs, attrs)
+    for i, o in enumerate(outs):
+        if o.dtype.is_floating_point:
+            o._grad_fn = node
+            o._output_nr = i
+
+
+# ---------------------------------------------------------------- in-place
+def _inplace(op: OpDef, inputs, attrs):
+    """``x.op_(...)``: run the pure twin, then write into ``x`` (or, for
+    metadata ops like ``t_``, take the twin's view geometry)."""
+    target = inputs[0]
+    if _tracer is not None:
+        return _tracer.run_inplace(op, inputs, attrs)
+    check_inplace_allowed(op.name, target)
+    pure = get_op(op.pure)
+    if pure.kind == "view":                       # t_, transpose_, unsqueeze_, ...
+        view = dispatch(pure.name, target, **attrs)
+        set_metadata_inplace(target, view)
+        return target
+    pure_inputs = inputs
+    if is_grad_enabled() and any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
+        # The twin's VJP may read its first input, which is about to be
+        # overwritten: give it a snapshot with the same history instead.
+        snapshot = Tensor._wrap(target._data.copy())
+        snapshot._grad_fn, snapshot._output_nr = target.grad_fn, target._output_nr
+        snapshot._requires_grad = target._requires_grad
+        pure_inputs = tuple(snapshot if x is target else x for x in inputs)
+    new = dispatch(pure.name, *pure_inputs, **attrs)
+    commit_inplace(op.name, target, new)
+    return target
+
+
+def check_inplace_allowed(name: str, target: Tensor):
+    if not is_grad_enabled():
+        return
+    if target.is_leaf and target.requires_grad:
+        raise op_error(RuntimeError, name,
+                       "a leaf Variable that requires grad is being used in an in-place "
+                       f"operation (shape {target.shape}); use it under minaot.no_grad() "
+                       "or clone() it first")
+    base = target._base
+    if base is not None and base.is_leaf and base.requires_grad:
+        raise op_error(RuntimeError, name,
+                       "a view of a leaf Variable that requires grad is being used in an "
+                       f"in-place operation (view shape {target.shape}, base shape {base.shape})")
+
+
+def has_internal_overlap(t: Tensor) -> bool:
+    return any(st == 0 and size > 1 for size, st in zip(t.shape, t.stride()))
+
+
+def check_writable(name: str, target: Tensor, new_meta):
+    if tuple(new_meta.shape) != target.shape:
+        raise op_error(ShapeError, name,
+                       f"output with shape {target.shape} doesn't match the broadcast "
+                       f"shape {tuple(new_meta.shape)}")
+    if new_meta.dtype.category > target.dtype.category:
+        raise op_error(DTypeError, name,
+                       f"result type {new_meta.dtype.name} can't be cast to the desired "
+                       f"output type {target.dtype.name}")
+    if has_internal_overlap(target):
+        raise op_error(RuntimeError, name,
+                       "unsupported operation: more than one element of the written-to "
+                       f"tensor (shape {target.shape}, stride {target.stride()}) refers to a "
+                       "single memory location; clone() the tensor first")
+
+
+def commit_inplace(name: str, target: Tensor, new: Tensor):
+    """Write ``new`` into ``target``'s memory and move autograd history over."""
+    check_writable(name, target, new)
+    np.copyto(target._data, new._data, casting="unsafe")
+    target._storage.bump()
+    if is_grad_enabled() and (new.requires_grad or target.requires_grad):
+        from .autograd.engine import rebase_history
+        rebase_history(target, new)
+    else:
+        target._view_version = target._storage.version
+
+
+def set_metadata_inplace(target: Tensor, view: Tensor):
+    """``t_()``-style ops: the tensor takes the geometry of ``view``."""
+    target._data = view._data
+    if target._base is not None:
+        target._view_chain = view._view_chain
+    if view._grad_fn is not None:
+        target._grad_fn = view._grad_fn
+        target._output_nr = view._output_nr

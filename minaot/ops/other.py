@@ -1,0 +1,361 @@
+"""Ops that are neither pointwise, reductions nor views: matmul, cat, gather,
+scatter_add, fill, copy; the in-place ops; and ``sum_to`` (undo broadcasting).
+
+Every in-place op ``x.op_(...)`` is registered as kind ``inplace`` with the
+name of its pure twin: eagerly the twin computes the new value and the
+dispatcher writes it into ``x``; functionalization replaces the in-place op by
+the twin.  Metadata in-place ops (``t_``, ``transpose_``, ``unsqueeze_``,
+``squeeze_``) have a view op as their twin.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes as dt
+from .._errors import DTypeError, ShapeError, op_error
+from ..dispatch import dispatch
+from .meta import broadcast_shapes, device_of, wrap_dim
+from .registry import Meta, OpDef, SampleInput, register
+
+
+# ---------------------------------------------------------------- matmul
+def matmul(input, other):
+    return dispatch("matmul", input, other)
+
+
+def mm(input, other):
+    if input.ndim != 2 or other.ndim != 2:
+        raise op_error(ShapeError, "mm", f"expects 2-D tensors, got {input.shape} and {other.shape}")
+    return matmul(input, other)
+
+
+def bmm(input, other):
+    if input.ndim != 3 or other.ndim != 3:
+        raise op_error(ShapeError, "bmm", f"expects 3-D tensors, got {input.shape} and {other.shape}")
+    return matmul(input, other)
+
+
+def _matmul_meta(a, b):
+    if a.ndim == 0 or b.ndim == 0:
+        raise op_error(ShapeError, "matmul",
+                       f"both arguments need at least 1 dimension, got {a.shape} and {b.shape}")
+    if a.dtype is not b.dtype:
+        raise op_error(DTypeError, "matmul",
+                       f"expected both inputs to have the same dtype, got {a.dtype.name} and {b.dtype.name}")
+    k_a = a.shape[-1]
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        raise op_error(ShapeError, "matmul",
+                       f"shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
+                       f"({k_a} != {k_b})")
+    if a.ndim == 1 and b.ndim == 1:
+        shape = ()
+    elif b.ndim == 1:
+        shape = tuple(a.shape[:-1])
+    elif a.ndim == 1:
+        shape = tuple(b.shape[:-2]) + (b.shape[-1],)
+    else:
+        batch = broadcast_shapes("matmul", tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+        shape = batch + (a.shape[-2], b.shape[-1])
+    return Meta(shape, a.dtype, device_of(a, b))
+
+
+def _matmul_vjp(ctx, g):
+    from .views import transpose
+    a, b = ctx.inputs[0], ctx.inputs[1]
+    need_a, need_b = ctx.needs_input_grad
+    if a.ndim == 1 and b.ndim == 1:
+        return (g * b if need_a else None, g * a if need_b else None)
+    ga = gb = None
+    if need_a:
+        if b.ndim == 1:
+            ga = g.unsqueeze(-1) * b
+        elif a.ndim == 1:
+            ga = matmul(g.unsqueeze(-2), transpose(b, -1, -2)).squeeze(-2)
+        else:
+            ga = matmul(g, transpose(b, -1, -2))
+    if need_b:
+        if a.ndim == 1:
+            gb = a.unsqueeze(-1) * g.unsqueeze(-2)
+        elif b.ndim == 1:
+            gb = matmul(transpose(a, -1, -2), g.unsqueeze(-1)).squeeze(-1)
+        else:
+            gb = matmul(transpose(a, -1, -2), g)
+    return ga, gb
+
+
+register(OpDef("matmul", "other", _matmul_meta, np.matmul, vjp=_matmul_vjp,
+               samples=lambda rng: [
+                   SampleInput((rng.standard_normal((3, 4)), rng.standard_normal((4, 5)))),
+                   SampleInput((rng.standard_normal((2, 3, 4)), rng.standard_normal((4, 2)))),
+                   SampleInput((rng.standard_normal((2, 1, 3, 4)), rng.standard_normal((3, 4, 2)))),
+                   SampleInput((rng.standard_normal((4,)), rng.standard_normal((4, 3)))),
+                   SampleInput((rng.standard_normal((3, 4)), rng.standard_normal((4,)))),
+                   SampleInput((rng.standard_normal((4,)), rng.standard_normal((4,)))),
+               ]))
+
+
+# ---------------------------------------------------------------- cat / stack
+def cat(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise op_error(ValueError, "cat", "expected a non-empty list of tensors")
+    target = dt.result_type(*tensors)
+    tensors = [t if t.dtype is target else t.to(target) for t in tensors]
+    return dispatch("cat", *tensors, dim=wrap_dim("cat", dim, tensors[0].ndim))
+
+
+def concat(tensors, dim=0):
+    return cat(tensors, dim)
+
+
+def stack(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise op_error(ValueError, "stack", "expected a non-empty list of tensors")
+    d = wrap_dim("stack", dim, tensors[0].ndim + 1)
+    for t in tensors[1:]:
+        if t.shape != tensors[0].shape:
+            raise op_error(ShapeError, "stack",
+                           f"expects each tensor to be equal size, got {tensors[0].shape} and {t.shape}")
+    return cat([t.unsqueeze(d) for t in tensors], d)
+
+
+def _cat_meta(*tensors, dim):
+    first = tensors[0]
+    size = 0
+    for t in tensors:
+        if t.ndim != first.ndim or any(i != dim and s != f for i, (s, f) in enumerate(zip(t.shape, first.shape))):
+            raise op_error(ShapeError, "cat",
+                           "sizes of tensors must match except in dimension "
+                           f"{dim}: got {', '.join(str(tuple(x.shape)) for x in tensors)}")
+        size += t.shape[dim]
+    shape = list(first.shape)
+    shape[dim] = size
+    return Meta(tuple(shape), first.dtype, device_of(*tensors))
+
+
+def _cat_vjp(ctx, g):
+    dim = ctx.attrs["dim"]
+    out, start = [], 0
+    for (shape, _), need in zip(ctx.input_metas, ctx.needs_input_grad):
+        n = shape[dim]
+        out.append(dispatch("slice", g, dim=dim, start=start, stop=start + n, step=1) if need else None)
+        start += n
+    return tuple(out)
+
+
+register(OpDef("cat", "other", _cat_meta, lambda *xs, dim: np.concatenate(xs, axis=dim),
+               vjp=_cat_vjp,
+               samples=lambda rng: [
+                   SampleInput((rng.standard_normal((2, 3)), rng.standard_normal((4, 3))), {"dim": 0}),
+                   SampleInput((rng.standard_normal((2, 3)), rng.standard_normal((2, 1)),
+                                rng.standard_normal((2, 2))), {"dim": 1}),
+               ]))
+
+
+# ---------------------------------------------------------------- gather / scatter_add
+def gather(input, dim, index):
+    return dispatch("gather", input, index, dim=wrap_dim("gather", dim, input.ndim))
+
+
+def scatter_add(input, dim, index, src):
+    return dispatch("scatter_add", input, index, src, dim=wrap_dim("scatter_add", dim, input.ndim))
+
+
+def _gather_meta(x, index, *, dim):
+    if index.dtype is not dt.int64:
+        raise op_error(DTypeError, "gather", f"index must be int64, got {index.dtype.name}")
+    if index.ndim != x.ndim:
+        raise op_error(ShapeError, "gather",
+                       f"index {tuple(index.shape)} and input {tuple(x.shape)} must have the same number of dimensions")
+    for i, (a, b) in enumerate(zip(index.shape, x.shape)):
+        if i != dim and a > b:
+            raise op_error(ShapeError, "gather",
+                           f"size of index {tuple(index.shape)} does not fit input {tuple(x.shape)} at dim {i}")
+    return Meta(tuple(index.shape), x.dtype, device_of(x, index))
+
+
+def _np_gather(x, index, dim):
+    if index.size and (index.min() < -x.shape[dim] or index.max() >= x.shape[dim]):
+        raise IndexError(f"gather: index out of range for dimension {dim} of size {x.shape[dim]}")
+    sl = tuple(slice(0, s) for s in index.shape)
+    sl = sl[:dim] + (slice(None),) + sl[dim + 1:]
+    return np.take_along_axis(x[sl], index, axis=dim)
+
+
+def _np_scatter_add(x, index, src, dim):
+    out = x.copy()
+    idx = list(np.indices(index.shape, sparse=True))
+    idx[dim] = index
+    np.add.at(out, tuple(idx), src[tuple(slice(0, s) for s in index.shape)])
+    return out
+
+
+def _scatter_add_meta(x, index, src, *, dim):
+    _gather_meta(x, index, dim=dim)
+    return Meta(tuple(x.shape), x.dtype, device_of(x, index, src))
+
+
+def _gather_samples(rng):
+    x = rng.standard_normal((3, 4))
+    return [SampleInput((x, rng.integers(0, 4, (3, 2))), {"dim": 1}),
+            SampleInput((x, rng.integers(0, 3, (2, 4))), {"dim": 0})]
+
+
+register(OpDef("gather", "other", _gather_meta, _np_gather,
+               vjp=lambda ctx, g: (dispatch("scatter_add", _zeros(ctx.input_metas[0], g),
+                                            ctx.inputs[1], g, **ctx.attrs), None),
+               samples=_gather_samples))
+register(OpDef("scatter_add", "other", _scatter_add_meta, _np_scatter_add,
+               vjp=lambda ctx, g: (g, None, dispatch("gather", g, ctx.inputs[1], **ctx.attrs)
+                                   if ctx.needs_input_grad[2] else None),
+               samples=lambda rng: [SampleInput((rng.standard_normal((3, 4)), rng.integers(0, 4, (3, 2)),
+                                                 rng.standard_normal((3, 2))), {"dim": 1})]))
+
+
+def _zeros(meta, like):
+    from .creation import zeros
+    shape, dtype = meta
+    return zeros(shape, dtype=dtype, device=like.device)
+
+
+# ---------------------------------------------------------------- sum_to
+def sum_to(x, shape):
+    """Sum ``x`` down to ``shape`` (the inverse of broadcasting ``shape`` to ``x.shape``)."""
+    from .reductions import sum
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    lead = x.ndim - len(shape)
+    dims = tuple(range(lead)) + tuple(
+        i + lead for i, s in enumerate(shape) if s == 1 and x.shape[i + lead] != 1)
+    out = sum(x, dims, keepdim=True) if dims else x
+    return out.reshape(shape) if out.shape != shape else out
+
+
+# ---------------------------------------------------------------- fill / copy (pure twins of fill_ and copy_)
+def _fill_meta(x, *, value):
+    return Meta(x.shape, x.dtype, device_of(x))
+
+
+def _copy_meta(x, src):
+    broadcast_shapes("copy_", tuple(src.shape), tuple(x.shape))
+    if tuple(broadcast_shapes("copy_", tuple(src.shape), tuple(x.shape))) != tuple(x.shape):
+        raise op_error(ShapeError, "copy_",
+                       f"source of shape {tuple(src.shape)} cannot be broadcast to {tuple(x.shape)}")
+    return Meta(x.shape, x.dtype, device_of(x, src))
+
+
+register(OpDef("fill", "pointwise", _fill_meta,
+               lambda x, value: np.full(x.shape, value, dtype=x.dtype),
+               vjp=lambda ctx, g: (_zeros(ctx.input_metas[0], g),), scalar="{value}",
+               samples=lambda rng: [SampleInput((rng.standard_normal((3, 4)),), {"value": 1.5})]))
+register(OpDef("copy", "pointwise", _copy_meta,
+               lambda x, src: np.broadcast_to(src, x.shape).astype(x.dtype),
+               vjp=lambda ctx, g: (None, g), scalar="{1}",
+               samples=lambda rng: [SampleInput((rng.standard_normal((3, 4)), rng.standard_normal((4,))))]))
+
+
+# ---------------------------------------------------------------- in-place ops
+def _inplace(name, pure):
+    register(OpDef(name, "inplace", lambda *a, **k: None, None, pure=pure))
+
+
+for _name in ("add", "sub", "mul", "div", "clamp", "relu", "neg", "exp", "pow", "fill", "copy"):
+    _inplace(_name + "_", _name)
+_inplace("t_", "transpose")
+_inplace("transpose_", "transpose")
+_inplace("unsqueeze_", "unsqueeze")
+_inplace("squeeze_", "squeeze")
+
+
+def add_(input, other, *, alpha=1):
+    from .pointwise import mul
+    if alpha != 1:
+        other = mul(other, alpha)
+    return dispatch("add_", input, other)
+
+
+def sub_(input, other, *, alpha=1):
+    from .pointwise import mul
+    if alpha != 1:
+        other = mul(other, alpha)
+    return dispatch("sub_", input, other)
+
+
+def mul_(input, other):
+    return dispatch("mul_", input, other)
+
+
+def div_(input, other):
+    return dispatch("div_", input, other)
+
+
+def pow_(input, exponent):
+    return dispatch("pow_", input, exponent)
+
+
+def neg_(input):
+    return dispatch("neg_", input)
+
+
+def exp_(input):
+    return dispatch("exp_", input)
+
+
+def relu_(input):
+    return dispatch("relu_", input)
+
+
+def clamp_(input, min=None, max=None):
+    return dispatch("clamp_", input, min=None if min is None else float(min),
+                    max=None if max is None else float(max))
+
+
+def copy_(input, src):
+    from ..tensor import Tensor
+    if not isinstance(src, Tensor):
+        return fill_(input, src)
+    return dispatch("copy_", input, src)
+
+
+def fill_(input, value):
+    from ..tensor import Tensor
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise op_error(ShapeError, "fill_", f"expects a 0-d value tensor, got shape {value.shape}")
+        return copy_(input, value)
+    cast = float if input.dtype.category == 2 else int if input.dtype.category == 1 else bool
+    return dispatch("fill_", input, value=cast(value))
+
+
+def zero_(input):
+    return fill_(input, 0)
+
+
+def t_(input):
+    if input.ndim > 2:
+        raise op_error(ShapeError, "t_", f"expects a tensor with <= 2 dimensions, got shape {input.shape}")
+    if input.ndim < 2:
+        return input
+    return dispatch("t_", input, dim0=0, dim1=1)
+
+
+def transpose_(input, dim0, dim1):
+    return dispatch("transpose_", input, dim0=wrap_dim("transpose_", dim0, input.ndim),
+                    dim1=wrap_dim("transpose_", dim1, input.ndim))
+
+
+def unsqueeze_(input, dim):
+    return dispatch("unsqueeze_", input, dim=wrap_dim("unsqueeze_", dim, input.ndim + 1))
+
+
+def squeeze_(input, dim=None):
+    if dim is None:
+        dims = tuple(i for i, s in enumerate(input.shape) if s == 1)
+    else:
+        d = wrap_dim("squeeze_", dim, input.ndim)
+        dims = (d,) if input.shape[d] == 1 else ()
+    return dispatch("squeeze_", input, dims=dims)

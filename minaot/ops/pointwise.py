@@ -1,0 +1,475 @@
+"""Pointwise ops: one record each (meta, numpy impl, VJP, scalar expression, samples).
+
+Binary ops broadcast like numpy; Python numbers are promoted by the
+dispatcher into 0-d constants.  The ``scalar`` field is the expression the
+code generators emit for one element: ``{0}``, ``{1}`` are the operands and
+``math.*`` names a scalar function available to both Numba targets.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+
+import numpy as np
+
+from .. import dtypes as dt
+from ..dispatch import dispatch
+from .meta import pointwise as pw_meta
+from .registry import OpDef, SampleInput, register
+
+# ---------------------------------------------------------------- samples
+_SHAPES_BINARY = [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 3), (4, 1)), ((5,), ())]
+
+
+def _normal(rng, shape):
+    return rng.standard_normal(shape)
+
+
+def _positive(rng, shape):
+    return rng.uniform(0.5, 2.0, shape)
+
+
+def _unary_samples(gen=_normal):
+    def samples(rng):
+        return [SampleInput((gen(rng, (3, 4)),)), SampleInput((gen(rng, (5,)),)),
+                SampleInput((gen(rng, ()),))]
+    return samples
+
+
+def _binary_samples(gen_a=_normal, gen_b=_normal, scalar=1.5):
+    def samples(rng):
+        out = [SampleInput((gen_a(rng, sa), gen_b(rng, sb))) for sa, sb in _SHAPES_BINARY]
+        out.append(SampleInput((gen_a(rng, (3, 2)), scalar), name="python scalar"))
+        return out
+    return samples
+
+
+def _away_from_zero(rng, shape):
+    x = rng.standard_normal(shape)
+    return np.where(np.abs(x) < 0.1, 0.5, x)
+
+
+# ---------------------------------------------------------------- registration helpers
+def _unary(name, impl, vjp, scalar, promote="float", samples=None, dtype=None):
+    register(OpDef(name, "pointwise", pw_meta(name, dtype), impl, vjp=vjp, scalar=scalar,
+                   promote=promote, samples=samples or _unary_samples()))
+
+
+def _binary(name, impl, vjp, scalar, promote="same", samples=None, dtype=None):
+    register(OpDef(name, "pointwise", pw_meta(name, dtype), impl, vjp=vjp, scalar=scalar,
+                   promote=promote, samples=samples or _binary_samples()))
+
+
+def _need(ctx, i):
+    return ctx.needs_input_grad[i]
+
+
+# ---------------------------------------------------------------- public functions
+def add(input, other, *, alpha=1):
+    if alpha != 1:
+        other = mul(other, alpha)
+    return dispatch("add", input, other)
+
+
+def sub(input, other, *, alpha=1):
+    if alpha != 1:
+        other = mul(other, alpha)
+    return dispatch("sub", input, other)
+
+
+def mul(input, other):
+    return dispatch("mul", input, other)
+
+
+def div(input, other):
+    return dispatch("div", input, other)
+
+
+def pow(input, exponent):
+    return dispatch("pow", input, exponent)
+
+
+def maximum(input, other):
+    return dispatch("maximum", input, other)
+
+
+def minimum(input, other):
+    return dispatch("minimum", input, other)
+
+
+def eq(input, other):
+    return dispatch("eq", input, other)
+
+
+def ne(input, other):
+    return dispatch("ne", input, other)
+
+
+def lt(input, other):
+    return dispatch("lt", input, other)
+
+
+def le(input, other):
+    return dispatch("le", input, other)
+
+
+def gt(input, other):
+    return dispatch("gt", input, other)
+
+
+def ge(input, other):
+    return dispatch("ge", input, other)
+
+
+def where(condition, input, other):
+    return dispatch("where", condition, input, other)
+
+
+def neg(input):
+    return dispatch("neg", input)
+
+
+def exp(input):
+    return dispatch("exp", input)
+
+
+def log(input):
+    return dispatch("log", input)
+
+
+def sin(input):
+    return dispatch("sin", input)
+
+
+def cos(input):
+    return dispatch("cos", input)
+
+
+def tanh(input):
+    return dispatch("tanh", input)
+
+
+def sqrt(input):
+    return dispatch("sqrt", input)
+
+
+def rsqrt(input):
+    return dispatch("rsqrt", input)
+
+
+def abs(input):
+    return dispatch("abs", input)
+
+
+def sign(input):
+    return dispatch("sign", input)
+
+
+def sigmoid(input):
+    return dispatch("sigmoid", input)
+
+
+def relu(input):
+    return dispatch("relu", input)
+
+
+def erf(input):
+    return dispatch("erf", input)
+
+
+def reciprocal(input):
+    return dispatch("reciprocal", input)
+
+
+def logical_not(input):
+    return dispatch("logical_not", input)
+
+
+def gelu(input, approximate="none"):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return dispatch("gelu", input, approximate=approximate)
+
+
+def clamp(input, min=None, max=None):
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    return dispatch("clamp", input, min=None if min is None else builtins.float(min),
+                    max=None if max is None else builtins.float(max))
+
+
+def to(input, dtype=None, *args, **kwargs):
+    """``t.to(dtype)`` casts; ``t.to("cpu")`` / ``t.to(device)`` moves (later: cuda)."""
+    from ..tensor import device as _device, Tensor
+    target_dtype = None
+    target_device = kwargs.pop("device", None)
+    for a in (dtype,) + args:
+        if a is None:
+            continue
+        if isinstance(a, (str, _device)) and str(a).split(":")[0] in ("cpu", "cuda"):
+            target_device = a
+        elif isinstance(a, Tensor):
+            target_dtype = a.dtype
+        else:
+            target_dtype = dt.to_dtype(a)
+    if "dtype" in kwargs:
+        target_dtype = dt.to_dtype(kwargs.pop("dtype"))
+    out = input
+    if target_device is not None and _device(target_device) != input.device:
+        from ..devices import move
+        out = move(out, _device(target_device))
+    if target_dtype is not None and target_dtype is not out.dtype:
+        out = dispatch("to", out, dtype=target_dtype.name)
+    return out
+
+
+def float(input):
+    return to(input, dt.float32)
+
+
+def double(input):
+    return to(input, dt.float64)
+
+
+def long(input):
+    return to(input, dt.int64)
+
+
+def bool(input):
+    return to(input, dt.bool_)
+
+
+def type_as(input, other):
+    return to(input, other.dtype)
+
+
+# ---------------------------------------------------------------- VJP rules
+def _add_vjp(ctx, g):
+    return g, g
+
+
+def _sub_vjp(ctx, g):
+    return g, (neg(g) if _need(ctx, 1) else None)
+
+
+def _mul_vjp(ctx, g):
+    return (mul(g, ctx.inputs[1]) if _need(ctx, 0) else None,
+            mul(g, ctx.inputs[0]) if _need(ctx, 1) else None)
+
+
+def _div_vjp(ctx, g):
+    b = ctx.inputs[1]
+    ga = div(g, b) if _need(ctx, 0) else None
+    gb = neg(div(mul(g, ctx.outputs[0]), b)) if _need(ctx, 1) else None
+    return ga, gb
+
+
+def _pow_vjp(ctx, g):
+    a, b = ctx.inputs[0], ctx.inputs[1]
+    ga = mul(mul(g, b), pow(a, sub(b, 1))) if _need(ctx, 0) else None
+    gb = mul(mul(g, ctx.outputs[0]), log(a)) if _need(ctx, 1) else None
+    return ga, gb
+
+
+def _minmax_vjp(pick):
+    def vjp(ctx, g):
+        a, b = ctx.inputs[0], ctx.inputs[1]
+        wa = add(pick(a, b).to(g.dtype), mul(eq(a, b).to(g.dtype), 0.5))
+        ga = mul(g, wa) if _need(ctx, 0) else None
+        gb = mul(g, sub(1, wa)) if _need(ctx, 1) else None
+        return ga, gb
+    return vjp
+
+
+def _where_vjp(ctx, g):
+    c = ctx.inputs[0]
+    return (None,
+            where(c, g, 0.0) if _need(ctx, 1) else None,
+            where(c, 0.0, g) if _need(ctx, 2) else None)
+
+
+def _clamp_vjp(ctx, g):
+    x = ctx.inputs[0]
+    lo, hi = ctx.attrs["min"], ctx.attrs["max"]
+    out = g
+    if lo is not None:
+        out = where(lt(x, lo), 0.0, out)
+    if hi is not None:
+        out = where(gt(x, hi), 0.0, out)
+    return (out,)
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+def _gelu_vjp(ctx, g):
+    x = ctx.inputs[0]
+    if ctx.attrs["approximate"] == "tanh":
+        x2 = mul(x, x)
+        inner = mul(mul(add(mul(x2, 0.044715), 1.0), x), _SQRT_2_OVER_PI)
+        t = tanh(inner)
+        dinner = mul(add(mul(x2, 3 * 0.044715), 1.0), _SQRT_2_OVER_PI)
+        d = add(mul(add(t, 1.0), 0.5), mul(mul(mul(x, 0.5), sub(1.0, mul(t, t))), dinner))
+    else:
+        cdf = mul(add(erf(mul(x, _INV_SQRT_2)), 1.0), 0.5)
+        pdf = mul(exp(mul(mul(x, x), -0.5)), _INV_SQRT_2PI)
+        d = add(cdf, mul(x, pdf))
+    return (mul(g, d),)
+
+
+# ---------------------------------------------------------------- numpy implementations
+_erf_np = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _erf_impl(x):
+    return _erf_np(x).astype(x.dtype, copy=False)
+
+
+def _gelu_impl(x, approximate):
+    if approximate == "tanh":
+        c = x.dtype.type(_SQRT_2_OVER_PI)
+        return x * x.dtype.type(0.5) * (1 + np.tanh(c * (x + x.dtype.type(0.044715) * x * x * x)))
+    return x * x.dtype.type(0.5) * (1 + _erf_impl(x * x.dtype.type(_INV_SQRT_2)))
+
+
+def _clamp_impl(x, min, max):
+    out = x
+    if min is not None:
+        out = np.maximum(out, x.dtype.type(min))
+    if max is not None:
+        out = np.minimum(out, x.dtype.type(max))
+    return out
+
+
+def _pow_impl(a, b):
+    if a.dtype.kind in "iu" and np.any(b < 0):
+        raise ValueError("pow: integers to negative integer powers are not allowed")
+    return np.power(a, b)
+
+
+def _div_impl(a, b):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.true_divide(a, b)
+
+
+def _log_impl(x):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(x)
+
+
+def _sqrt_impl(x):
+    with np.errstate(invalid="ignore"):
+        return np.sqrt(x)
+
+
+def _rsqrt_impl(x):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 1 / np.sqrt(x)
+
+
+def _sigmoid_impl(x):
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
+
+
+def _reciprocal_impl(x):
+    with np.errstate(divide="ignore"):
+        return 1 / x
+
+
+# ---------------------------------------------------------------- records
+_binary("add", np.add, _add_vjp, "({0} + {1})")
+_binary("sub", np.subtract, _sub_vjp, "({0} - {1})")
+_binary("mul", np.multiply, _mul_vjp, "({0} * {1})")
+_binary("div", _div_impl, _div_vjp, "({0} / {1})", promote="float",
+        samples=_binary_samples(_normal, _away_from_zero))
+_binary("pow", _pow_impl, _pow_vjp, "({0} ** {1})",
+        samples=_binary_samples(_positive, _normal, 2.0))
+_binary("maximum", np.maximum, _minmax_vjp(gt), "max({0}, {1})")
+_binary("minimum", np.minimum, _minmax_vjp(lt), "min({0}, {1})")
+for _name, _np, _sym in [("eq", np.equal, "=="), ("ne", np.not_equal, "!="), ("lt", np.less, "<"),
+                         ("le", np.less_equal, "<="), ("gt", np.greater, ">"),
+                         ("ge", np.greater_equal, ">=")]:
+    _binary(_name, _np, None, "({0} %s {1})" % _sym, dtype=dt.bool_)
+
+register(OpDef(
+    "where", "pointwise", pw_meta("where"), np.where, vjp=_where_vjp,
+    scalar="({1} if {0} else {2})", promote="where",
+    samples=lambda rng: [
+        SampleInput((rng.standard_normal((3, 4)) > 0, rng.standard_normal((3, 4)),
+                     rng.standard_normal((4,)))),
+        SampleInput((rng.standard_normal((3, 1)) > 0, rng.standard_normal((3, 4)), 0.0)),
+    ]))
+
+_unary("neg", np.negative, lambda ctx, g: (neg(g),), "(-{0})", promote="same")
+_unary("exp", np.exp, lambda ctx, g: (mul(g, ctx.outputs[0]),), "math.exp({0})")
+_unary("log", _log_impl, lambda ctx, g: (div(g, ctx.inputs[0]),), "math.log({0})",
+       samples=_unary_samples(_positive))
+_unary("sin", np.sin, lambda ctx, g: (mul(g, cos(ctx.inputs[0])),), "math.sin({0})")
+_unary("cos", np.cos, lambda ctx, g: (neg(mul(g, sin(ctx.inputs[0]))),), "math.cos({0})")
+_unary("tanh", np.tanh,
+       lambda ctx, g: (mul(g, sub(1.0, mul(ctx.outputs[0], ctx.outputs[0]))),), "math.tanh({0})")
+_unary("sqrt", _sqrt_impl, lambda ctx, g: (div(g, mul(ctx.outputs[0], 2.0)),),
+       "math.sqrt({0})", samples=_unary_samples(_positive))
+_unary("rsqrt", _rsqrt_impl,
+       lambda ctx, g: (mul(mul(g, -0.5), pow(ctx.outputs[0], 3.0)),),
+       "(1.0 / math.sqrt({0}))", samples=_unary_samples(_positive))
+_unary("reciprocal", _reciprocal_impl,
+       lambda ctx, g: (neg(mul(g, mul(ctx.outputs[0], ctx.outputs[0]))),), "(1.0 / {0})",
+       samples=_unary_samples(_away_from_zero))
+_unary("abs", np.abs, lambda ctx, g: (mul(g, sign(ctx.inputs[0])),), "abs({0})",
+       promote="same", samples=_unary_samples(_away_from_zero))
+_unary("sign", np.sign, lambda ctx, g: (mul(g, 0.0),), "(({0} > 0) - ({0} < 0))",
+       promote="same", samples=_unary_samples(_away_from_zero))
+_unary("sigmoid", _sigmoid_impl,
+       lambda ctx, g: (mul(g, mul(ctx.outputs[0], sub(1.0, ctx.outputs[0]))),),
+       "(1.0 / (1.0 + math.exp(-{0})))")
+_unary("relu", lambda x: np.maximum(x, x.dtype.type(0)),
+       lambda ctx, g: (where(gt(ctx.outputs[0], 0), g, 0.0),), "max({0}, 0)",
+       promote="same", samples=_unary_samples(_away_from_zero))
+_unary("erf", _erf_impl,
+       lambda ctx, g: (mul(g, mul(exp(neg(mul(ctx.inputs[0], ctx.inputs[0]))),
+                                  2.0 / math.sqrt(math.pi))),), "math.erf({0})")
+_unary("logical_not", np.logical_not, None, "(not {0})", promote=None, dtype=dt.bool_,
+       samples=lambda rng: [SampleInput((rng.standard_normal((3, 4)) > 0,))])
+def _gelu_decomp(x, *, approximate):
+    if approximate == "tanh":
+        inner = mul(add(x, mul(mul(mul(x, x), x), 0.044715)), _SQRT_2_OVER_PI)
+        return mul(mul(x, 0.5), add(tanh(inner), 1.0))
+    return mul(mul(x, 0.5), add(erf(mul(x, _INV_SQRT_2)), 1.0))
+
+
+def _clamp_decomp(x, *, min, max):
+    out = x
+    if min is not None:
+        out = maximum(out, min)
+    if max is not None:
+        out = minimum(out, max)
+    return out
+
+
+register(OpDef(
+    "gelu", "pointwise", pw_meta("gelu"), _gelu_impl, vjp=_gelu_vjp, promote="float",
+    decomp=_gelu_decomp,
+    samples=lambda rng: [SampleInput((rng.standard_normal((3, 4)),), {"approximate": "none"}),
+                         SampleInput((rng.standard_normal((6,)),), {"approximate": "tanh"})]))
+register(OpDef(
+    "clamp", "pointwise", pw_meta("clamp"), _clamp_impl, vjp=_clamp_vjp, promote="same",
+    decomp=_clamp_decomp,
+    samples=lambda rng: [SampleInput((_away_from_zero(rng, (3, 4)),), {"min": -0.3, "max": 0.7}),
+                         SampleInput((_away_from_zero(rng, (5,)),), {"min": 0.2, "max": None})]))
+
+
+def _to_meta(x, *, dtype):
+    from .registry import Meta
+    return Meta(x.shape, dt.from_name(dtype), str(x.device))
+
+
+register(OpDef(
+    "to", "pointwise", _to_meta, lambda x, dtype: x.astype(dt.from_name(dtype).np),
+    vjp=lambda ctx, g: (g,), scalar="{0}",
+    samples=lambda rng: [SampleInput((rng.standard_normal((3, 4)),), {"dtype": "float64"}),
+                         SampleInput((rng.standard_normal((3,)),), {"dtype": "int64"})]))

@@ -1,0 +1,258 @@
+"""Reductions: sum, mean, amax, amin, var, argmax, argmin, softmax, log_softmax.
+
+Attributes are canonical: ``dim`` is a sorted tuple of non-negative dims (all
+dims when the user gave none) and ``keepdim`` a bool, so the IR prints one
+spelling per meaning.  VJP rules first put the reduced dims back
+(:func:`_unreduce`), then broadcast.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections import namedtuple
+
+import numpy as np
+
+from .. import dtypes as dt
+from .._errors import op_error
+from ..dispatch import dispatch
+from .meta import device_of, reduced_shape, reduction, wrap_dim, wrap_dims
+from .registry import Meta, OpDef, SampleInput, register
+from .pointwise import add, div, eq, exp, mul, sub, where
+
+values_indices = namedtuple("values_indices", ["values", "indices"])
+
+
+def _samples(rng):
+    x = rng.standard_normal((3, 4, 5))
+    return [SampleInput((x,), {"dim": (0, 1, 2), "keepdim": False}),
+            SampleInput((x,), {"dim": (1,), "keepdim": False}),
+            SampleInput((x,), {"dim": (0, 2), "keepdim": True}),
+            SampleInput((rng.standard_normal((6,)),), {"dim": (0,), "keepdim": False})]
+
+
+def sum(input, dim=None, keepdim=False, *, dtype=None):
+    if dtype is None and input.dtype.category < 2:
+        input = input.to(dt.int64)
+    elif dtype is not None:
+        input = input.to(dt.to_dtype(dtype))
+    return dispatch("sum", input, dim=wrap_dims("sum", dim, input.ndim), keepdim=builtins.bool(keepdim))
+
+
+def mean(input, dim=None, keepdim=False):
+    return dispatch("mean", input, dim=wrap_dims("mean", dim, input.ndim), keepdim=builtins.bool(keepdim))
+
+
+def amax(input, dim=None, keepdim=False):
+    return dispatch("amax", input, dim=wrap_dims("amax", dim, input.ndim), keepdim=builtins.bool(keepdim))
+
+
+def amin(input, dim=None, keepdim=False):
+    return dispatch("amin", input, dim=wrap_dims("amin", dim, input.ndim), keepdim=builtins.bool(keepdim))
+
+
+def var(input, dim=None, *, correction=1, keepdim=False, unbiased=None):
+    if unbiased is not None:
+        correction = 1 if unbiased else 0
+    return dispatch("var", input, dim=wrap_dims("var", dim, input.ndim),
+                    correction=int(correction), keepdim=builtins.bool(keepdim))
+
+
+def std(input, dim=None, *, correction=1, keepdim=False, unbiased=None):
+    from .pointwise import sqrt
+    return sqrt(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased))
+
+
+def argmax(input, dim=None, keepdim=False):
+    if dim is None:
+        return dispatch("argmax", input.reshape(-1), dim=0, keepdim=False)
+    return dispatch("argmax", input, dim=wrap_dim("argmax", dim, input.ndim), keepdim=builtins.bool(keepdim))
+
+
+def argmin(input, dim=None, keepdim=False):
+    if dim is None:
+        return dispatch("argmin", input.reshape(-1), dim=0, keepdim=False)
+    return dispatch("argmin", input, dim=wrap_dim("argmin", dim, input.ndim), keepdim=builtins.bool(keepdim))
+
+
+def max(input, dim=None, keepdim=False):
+    """``max(x)`` (a 0-d tensor), ``max(x, dim)`` (values and indices) or ``max(a, b)``."""
+    from ..tensor import Tensor
+    from .pointwise import maximum
+    if isinstance(dim, Tensor):
+        return maximum(input, dim)
+    if dim is None:
+        return amax(input)
+    return values_indices(amax(input, dim, keepdim), argmax(input, dim, keepdim))
+
+
+def min(input, dim=None, keepdim=False):
+    from ..tensor import Tensor
+    from .pointwise import minimum
+    if isinstance(dim, Tensor):
+        return minimum(input, dim)
+    if dim is None:
+        return amin(input)
+    return values_indices(amin(input, dim, keepdim), argmin(input, dim, keepdim))
+
+
+def softmax(input, dim, dtype=None):
+    if dtype is not None:
+        input = input.to(dt.to_dtype(dtype))
+    return dispatch("softmax", input, dim=wrap_dim("softmax", dim, input.ndim))
+
+
+def log_softmax(input, dim, dtype=None):
+    if dtype is not None:
+        input = input.to(dt.to_dtype(dtype))
+    return dispatch("log_softmax", input, dim=wrap_dim("log_softmax", dim, input.ndim))
+
+
+def logsumexp(input, dim, keepdim=False):
+    from .pointwise import log
+    dims = wrap_dims("logsumexp", dim, input.ndim)
+    m = amax(input, dims, keepdim=True).detach()
+    out = add(log(sum(exp(sub(input, m)), dims, keepdim=True)), m)
+    return out if keepdim else out.reshape(reduced_shape(input.shape, dims, False))
+
+
+def _unreduce(g, shape, dim, keepdim):
+    """Give a reduced gradient its size-1 dims back so it broadcasts against the input."""
+    if keepdim or not dim:
+        return g
+    return g.reshape(reduced_shape(shape, dim, True))
+
+
+def _count(shape, dim):
+    n = 1
+    for d in dim:
+        n *= shape[d]
+    return n
+
+
+def _sum_vjp(ctx, g):
+    x_shape = ctx.input_metas[0][0]
+    return (_unreduce(g, x_shape, ctx.attrs["dim"], ctx.attrs["keepdim"]).expand(x_shape),)
+
+
+def _mean_vjp(ctx, g):
+    x_shape = ctx.input_metas[0][0]
+    n = _count(x_shape, ctx.attrs["dim"])
+    return (div(_unreduce(g, x_shape, ctx.attrs["dim"], ctx.attrs["keepdim"]), n).expand(x_shape),)
+
+
+def _amax_vjp(ctx, g):
+    x = ctx.inputs[0]
+    dim, keepdim = ctx.attrs["dim"], ctx.attrs["keepdim"]
+    y = _unreduce(ctx.outputs[0], x.shape, dim, keepdim)
+    mask = eq(x, y).to(g.dtype)
+    count = sum(mask, dim, keepdim=True)
+    return (mul(div(mask, count), _unreduce(g, x.shape, dim, keepdim)),)
+
+
+def _var_vjp(ctx, g):
+    x = ctx.inputs[0]
+    dim, keepdim = ctx.attrs["dim"], ctx.attrs["keepdim"]
+    n = _count(x.shape, dim)
+    centered = sub(x, mean(x, dim, keepdim=True))
+    dof = n - ctx.attrs["correction"]
+    scale = 2.0 / dof if dof > 0 else builtins.float("nan")
+    return (mul(mul(centered, scale), _unreduce(g, x.shape, dim, keepdim)),)
+
+
+def _softmax_vjp(ctx, g):
+    y = ctx.outputs[0]
+    d = ctx.attrs["dim"]
+    gy = mul(g, y)
+    return (sub(gy, mul(y, sum(gy, d, keepdim=True))),)
+
+
+def _log_softmax_vjp(ctx, g):
+    y = ctx.outputs[0]
+    d = ctx.attrs["dim"]
+    return (sub(g, mul(exp(y), sum(g, d, keepdim=True))),)
+
+
+def _np_softmax(x, dim):
+    m = np.max(x, axis=dim, keepdims=True)
+    e = np.exp(x - m)
+    return e / np.sum(e, axis=dim, keepdims=True)
+
+
+def _np_log_softmax(x, dim):
+    m = np.max(x, axis=dim, keepdims=True)
+    s = x - m
+    return s - np.log(np.sum(np.exp(s), axis=dim, keepdims=True))
+
+
+def _np_var(x, dim, correction, keepdim):
+    n = _count(x.shape, dim)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.var(x, axis=dim, keepdims=keepdim, ddof=0) * (n / (n - correction)) \
+            if n - correction > 0 else np.full(reduced_shape(x.shape, dim, keepdim), np.nan, x.dtype)
+
+
+def _np_arg(fn):
+    def impl(x, dim, keepdim):
+        out = fn(x, axis=dim)
+        return np.expand_dims(out, dim) if keepdim else out
+    return impl
+
+
+def _nonempty_meta(name, base):
+    def meta(x, **attrs):
+        for d in attrs["dim"]:
+            if x.shape and x.shape[d] == 0:
+                raise op_error(IndexError, name, f"cannot reduce over an empty dimension {d} of shape {x.shape}")
+        return base(x, **attrs)
+    return meta
+
+
+def _arg_meta(name):
+    def meta(x, *, dim, keepdim):
+        if x.ndim and x.shape[dim] == 0:
+            raise op_error(IndexError, name, f"cannot take {name} of an empty dimension (shape {x.shape})")
+        return Meta(reduced_shape(x.shape, (dim,), keepdim), dt.int64, device_of(x))
+    return meta
+
+
+def _row_meta(name):
+    def meta(x, *, dim):
+        if not x.dtype.is_floating_point:
+            raise op_error(TypeError, name, f"expected a floating point input, got {x.dtype.name}")
+        return Meta(x.shape, x.dtype, device_of(x))
+    return meta
+
+
+def _row_samples(rng):
+    return [SampleInput((rng.standard_normal((3, 5)),), {"dim": 1}),
+            SampleInput((rng.standard_normal((3, 5)),), {"dim": 0}),
+            SampleInput((rng.standard_normal((2, 3, 4)),), {"dim": 2})]
+
+
+register(OpDef("sum", "reduction", reduction("sum"),
+               lambda x, dim, keepdim: np.sum(x, axis=dim, keepdims=keepdim),
+               vjp=_sum_vjp, scalar="add", samples=_samples))
+register(OpDef("mean", "reduction", reduction("mean", float_only=True),
+               lambda x, dim, keepdim: np.mean(x, axis=dim, keepdims=keepdim),
+               vjp=_mean_vjp, samples=_samples))
+register(OpDef("amax", "reduction", _nonempty_meta("amax", reduction("amax")),
+               lambda x, dim, keepdim: np.max(x, axis=dim, keepdims=keepdim),
+               vjp=_amax_vjp, scalar="max", samples=_samples))
+register(OpDef("amin", "reduction", _nonempty_meta("amin", reduction("amin")),
+               lambda x, dim, keepdim: np.min(x, axis=dim, keepdims=keepdim),
+               vjp=_amax_vjp, scalar="min", samples=_samples))
+register(OpDef("var", "reduction", reduction("var", float_only=True), _np_var, vjp=_var_vjp,
+               samples=lambda rng: [
+                   SampleInput((rng.standard_normal((3, 4)),), {"dim": (0, 1), "correction": 1, "keepdim": False}),
+                   SampleInput((rng.standard_normal((3, 4)),), {"dim": (1,), "correction": 0, "keepdim": True}),
+               ]))
+register(OpDef("argmax", "reduction", _arg_meta("argmax"), _np_arg(np.argmax),
+               samples=lambda rng: [SampleInput((rng.standard_normal((3, 4)),), {"dim": 1, "keepdim": False}),
+                                    SampleInput((rng.standard_normal((3, 4)),), {"dim": 0, "keepdim": True})]))
+register(OpDef("argmin", "reduction", _arg_meta("argmin"), _np_arg(np.argmin),
+               samples=lambda rng: [SampleInput((rng.standard_normal((3, 4)),), {"dim": 1, "keepdim": False})]))
+register(OpDef("softmax", "reduction", _row_meta("softmax"), _np_softmax, vjp=_softmax_vjp,
+               samples=_row_samples))
+register(OpDef("log_softmax", "reduction", _row_meta("log_softmax"), _np_log_softmax,
+               vjp=_log_softmax_vjp, samples=_row_samples))

@@ -1,0 +1,452 @@
+"""View ops: results share storage with their input (kind ``view``).
+
+Eagerly, each impl returns a numpy *view* of the input array, which the
+dispatcher wraps as a tensor on the same storage, remembering the op in the
+view's ``_view_chain``.  ``reshape`` is a view: when the input's strides do not
+allow one, the public function first makes a contiguous copy (so in the IR a
+reshape that copies reads ``clone`` then ``reshape``), and ``view`` raises.
+
+Indexing (``t[0, 1:3, None]``) is a chain of ``select``, ``slice`` and
+``unsqueeze``; ``split``/``chunk``/``unbind`` are several slices or selects.
+The pure ``*_scatter`` ops are the inverses used by VJPs and by
+functionalization: they return a copy of the base with a region replaced.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .. import dtypes as dt
+from .._errors import ShapeError, op_error
+from ..dispatch import dispatch
+from .meta import device_of, wrap_dim
+from .registry import Meta, OpDef, SampleInput, register
+
+
+# ---------------------------------------------------------------- shape helpers
+def infer_shape(op, shape, numel):
+    shape = tuple(int(s) for s in shape)
+    if shape.count(-1) > 1:
+        raise op_error(ShapeError, op, f"only one dimension can be inferred, got {shape}")
+    known = 1
+    for s in shape:
+        if s != -1:
+            if s < 0:
+                raise op_error(ShapeError, op, f"invalid shape dimension {s} in {shape}")
+            known *= s
+    if -1 in shape:
+        if known == 0 or numel % known:
+            raise op_error(ShapeError, op, f"shape {shape} is invalid for input of size {numel}")
+        shape = tuple(numel // known if s == -1 else s for s in shape)
+    elif known != numel:
+        raise op_error(ShapeError, op, f"shape {shape} is invalid for input of size {numel}")
+    return shape
+
+
+def _shape_arg(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def _numel(shape):
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _viewable(x, shape) -> bool:
+    try:
+        np.reshape(x._data, shape, copy=False)
+        return True
+    except ValueError:
+        return False
+
+
+# ---------------------------------------------------------------- public functions
+def reshape(input, *shape):
+    shape = infer_shape("reshape", _shape_arg(shape), input.numel())
+    if shape == input.shape:
+        return dispatch("reshape", input, shape=shape)
+    if not _viewable(input, shape):
+        input = clone(input)
+    return dispatch("reshape", input, shape=shape)
+
+
+def view(input, *shape):
+    shape = infer_shape("view", _shape_arg(shape), input.numel())
+    if not _viewable(input, shape):
+        raise op_error(RuntimeError, "view",
+                       f"view size {shape} is not compatible with input tensor's size "
+                       f"{input.shape} and stride {input.stride()} (at least one dimension "
+                       "spans across two contiguous subspaces); use .reshape(...) instead")
+    return dispatch("reshape", input, shape=shape)
+
+
+def view_as(input, other):
+    return view(input, other.shape)
+
+
+def flatten(input, start_dim=0, end_dim=-1):
+    if input.ndim == 0:
+        return reshape(input, (1,))
+    s = wrap_dim("flatten", start_dim, input.ndim)
+    e = wrap_dim("flatten", end_dim, input.ndim)
+    shape = input.shape[:s] + (_numel(input.shape[s:e + 1]),) + input.shape[e + 1:]
+    return reshape(input, shape)
+
+
+def transpose(input, dim0, dim1):
+    n = input.ndim
+    return dispatch("transpose", input, dim0=wrap_dim("transpose", dim0, n),
+                    dim1=wrap_dim("transpose", dim1, n))
+
+
+def t(input):
+    if input.ndim > 2:
+        raise op_error(ShapeError, "t", f"expects a tensor with <= 2 dimensions, got shape {input.shape}")
+    if input.ndim < 2:
+        return dispatch("transpose", input, dim0=0, dim1=0) if input.ndim == 1 else \
+            dispatch("reshape", input, shape=input.shape)
+    return dispatch("transpose", input, dim0=0, dim1=1)
+
+
+def permute(input, *dims):
+    dims = _shape_arg(dims)
+    n = input.ndim
+    perm = tuple(wrap_dim("permute", d, n) for d in dims)
+    if sorted(perm) != list(range(n)):
+        raise op_error(ShapeError, "permute", f"dims {dims} are not a permutation of {n} dims")
+    return dispatch("permute", input, dims=perm)
+
+
+def expand(input, *sizes):
+    sizes = _shape_arg(sizes)
+    lead = len(sizes) - input.ndim
+    if lead < 0:
+        raise op_error(ShapeError, "expand",
+                       f"the number of sizes provided ({len(sizes)}) must be greater or equal "
+                       f"to the number of dimensions in the tensor ({input.ndim})")
+    shape = []
+    for i, s in enumerate(sizes):
+        if i < lead:
+            if s < 0:
+                raise op_error(ShapeError, "expand", f"-1 is not allowed in a leading, non-existing dimension")
+            shape.append(s)
+            continue
+        cur = input.shape[i - lead]
+        if s == -1:
+            s = cur
+        if cur != 1 and cur != s:
+            raise op_error(ShapeError, "expand",
+                           f"the expanded size of the tensor ({s}) must match the existing size "
+                           f"({cur}) at non-singleton dimension {i}; target sizes {sizes}, "
+                           f"tensor shape {input.shape}")
+        shape.append(s)
+    return dispatch("expand", input, shape=tuple(shape))
+
+
+def expand_as(input, other):
+    return expand(input, other.shape)
+
+
+def broadcast_to(input, shape):
+    return expand(input, shape)
+
+
+def unsqueeze(input, dim):
+    return dispatch("unsqueeze", input, dim=wrap_dim("unsqueeze", dim, input.ndim + 1))
+
+
+def squeeze(input, dim=None):
+    if dim is None:
+        dims = tuple(i for i, s in enumerate(input.shape) if s == 1)
+    else:
+        dims = (dim,) if isinstance(dim, int) else tuple(dim)
+        dims = tuple(sorted({wrap_dim("squeeze", d, input.ndim) for d in dims}))
+        dims = tuple(d for d in dims if input.shape[d] == 1)
+    return dispatch("squeeze", input, dims=dims)
+
+
+def narrow(input, dim, start, length):
+    dim = wrap_dim("narrow", dim, input.ndim)
+    if start < 0:
+        start += input.shape[dim]
+    return dispatch("slice", input, dim=dim, start=start, stop=start + length, step=1)
+
+
+def select(input, dim, index):
+    dim = wrap_dim("select", dim, input.ndim)
+    size = input.shape[dim]
+    if not -size <= index < size:
+        raise op_error(IndexError, "select",
+                       f"index {index} is out of bounds for dimension {dim} with size {size}")
+    return dispatch("select", input, dim=dim, index=index % size)
+
+
+def _slice(input, dim, start, stop, step):
+    size = input.shape[dim]
+    if step is not None and step <= 0:
+        raise op_error(ValueError, "slice", f"step must be greater than zero, got {step}")
+    start, stop, step = slice(start, stop, step).indices(size)
+    stop = builtins.max(stop, start)
+    return dispatch("slice", input, dim=dim, start=start, stop=stop, step=step)
+
+
+def getitem(input, index):
+    """Basic indexing: ints, slices (with positive steps), None and Ellipsis."""
+    from ..tensor import Tensor
+    if not isinstance(index, tuple):
+        index = (index,)
+    if any(isinstance(i, (Tensor, list, np.ndarray)) for i in index):
+        raise op_error(NotImplementedError, "getitem",
+                       "advanced (tensor or list) indexing is not supported; use gather")
+    n_real = builtins.sum(1 for i in index if i is not None and i is not Ellipsis)
+    if n_real > input.ndim:
+        raise op_error(IndexError, "getitem",
+                       f"too many indices for tensor of dimension {input.ndim}")
+    if Ellipsis in index:
+        k = index.index(Ellipsis)
+        index = index[:k] + (slice(None),) * (input.ndim - n_real) + index[k + 1:]
+    out = input
+    dim = 0
+    for i in index:
+        if i is None:
+            out = dispatch("unsqueeze", out, dim=dim)
+            dim += 1
+        elif isinstance(i, slice):
+            out = _slice(out, dim, i.start, i.stop, i.step)
+            dim += 1
+        elif isinstance(i, (int, np.integer)):
+            out = select(out, dim, int(i))
+        else:
+            raise op_error(TypeError, "getitem", f"unsupported index {i!r}")
+    if out is input:
+        out = dispatch("reshape", input, shape=input.shape)   # x[...] is a view of x
+    return out
+
+
+def setitem(input, index, value):
+    """``t[index] = value``: a copy into the view ``t[index]``."""
+    target = getitem(input, index)
+    target.copy_(value)
+
+
+def split(input, split_size_or_sections, dim=0):
+    dim = wrap_dim("split", dim, input.ndim)
+    size = input.shape[dim]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        sizes = [builtins.min(step, size - s) for s in range(0, size, step)] or [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if builtins.sum(sizes) != size:
+            raise op_error(ShapeError, "split",
+                           f"split sizes {sizes} do not sum to dimension {dim} of size {size}")
+    out, start = [], 0
+    for s in sizes:
+        out.append(dispatch("slice", input, dim=dim, start=start, stop=start + s, step=1))
+        start += s
+    return tuple(out)
+
+
+def chunk(input, chunks, dim=0):
+    dim = wrap_dim("chunk", dim, input.ndim)
+    size = input.shape[dim]
+    step = -(-size // chunks) if size else 1
+    return split(input, step, dim)
+
+
+def unbind(input, dim=0):
+    dim = wrap_dim("unbind", dim, input.ndim)
+    return tuple(select(input, dim, i) for i in range(input.shape[dim]))
+
+
+def clone(input):
+    return dispatch("clone", input)
+
+
+def contiguous(input):
+    return input if input.is_contiguous() else clone(input)
+
+
+def slice_scatter(input, src, dim=0, start=None, end=None, step=1):
+    dim = wrap_dim("slice_scatter", dim, input.ndim)
+    start, end, step = slice(start, end, step).indices(input.shape[dim])
+    return dispatch("slice_scatter", input, src, dim=dim, start=start, stop=builtins.max(end, start), step=step)
+
+
+def select_scatter(input, src, dim, index):
+    dim = wrap_dim("select_scatter", dim, input.ndim)
+    return dispatch("select_scatter", input, src, dim=dim, index=index % input.shape[dim])
+
+
+# ---------------------------------------------------------------- numpy implementations
+def _np_reshape(x, shape):
+    return np.reshape(x, shape, copy=False)
+
+
+def _np_expand(x, shape):
+    lead = len(shape) - x.ndim
+    strides = (0,) * lead + tuple(0 if (s == 1 and t != 1) else st
+                                  for s, t, st in zip(x.shape, shape[lead:], x.strides))
+    return as_strided(x, shape=shape, strides=strides, writeable=x.flags.writeable)
+
+
+def _np_slice(x, dim, start, stop, step):
+    return x[(slice(None),) * dim + (slice(start, stop, step), Ellipsis)]
+
+
+def _np_select(x, dim, index):
+    return x[(slice(None),) * dim + (index, Ellipsis)]
+
+
+def _np_slice_scatter(base, src, dim, start, stop, step):
+    out = base.copy()
+    _np_slice(out, dim, start, stop, step)[...] = src
+    return out
+
+
+def _np_select_scatter(base, src, dim, index):
+    out = base.copy()
+    _np_select(out, dim, index)[...] = src
+    return out
+
+
+# ---------------------------------------------------------------- meta rules
+def _meta(fn):
+    def meta(x, **attrs):
+        return Meta(fn(x.shape, **attrs), x.dtype, device_of(x))
+    return meta
+
+
+def _transpose_shape(shape, dim0, dim1):
+    s = list(shape)
+    if s:
+        s[dim0], s[dim1] = s[dim1], s[dim0]
+    return tuple(s)
+
+
+def _slice_shape(shape, dim, start, stop, step):
+    s = list(shape)
+    s[dim] = len(range(start, stop, step))
+    return tuple(s)
+
+
+def _select_shape(shape, dim, index):
+    return tuple(shape[:dim]) + tuple(shape[dim + 1:])
+
+
+def _unsqueeze_shape(shape, dim):
+    return tuple(shape[:dim]) + (1,) + tuple(shape[dim:])
+
+
+def _squeeze_shape(shape, dims):
+    return tuple(s for i, s in enumerate(shape) if i not in dims)
+
+
+def _reshape_meta(x, *, shape):
+    if _numel(shape) != _numel(x.shape):
+        raise op_error(ShapeError, "reshape", f"shape {shape} is invalid for input of size {_numel(x.shape)}")
+    return Meta(tuple(shape), x.dtype, device_of(x))
+
+
+def _scatter_meta(name, region):
+    def meta(base, src, **attrs):
+        want = region(base.shape, **attrs)
+        if tuple(src.shape) != want:
+            raise op_error(ShapeError, name,
+                           f"expected src of shape {want} for base {base.shape}, got {src.shape}")
+        return Meta(base.shape, base.dtype, device_of(base))
+    return meta
+
+
+# ---------------------------------------------------------------- VJP rules
+def _slice_vjp(ctx, g):
+    shape, dtype = ctx.input_metas[0]
+    from .creation import zeros
+    base = zeros(shape, dtype=dtype, device=g.device)
+    a = ctx.attrs
+    return (dispatch("slice_scatter", base, g, **a),)
+
+
+def _select_vjp(ctx, g):
+    shape, dtype = ctx.input_metas[0]
+    from .creation import zeros
+    base = zeros(shape, dtype=dtype, device=g.device)
+    return (dispatch("select_scatter", base, g, **ctx.attrs),)
+
+
+def _permute_vjp(ctx, g):
+    perm = ctx.attrs["dims"]
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return (dispatch("permute", g, dims=tuple(inv)),)
+
+
+def _slice_scatter_vjp(region_op):
+    def vjp(ctx, g):
+        a = ctx.attrs
+        gb = gs = None
+        if ctx.needs_input_grad[0]:
+            src_shape, src_dtype = ctx.input_metas[1]
+            from .creation import zeros
+            gb = dispatch(region_op + "_scatter", g, zeros(src_shape, dtype=g.dtype, device=g.device), **a)
+        if ctx.needs_input_grad[1]:
+            gs = dispatch(region_op, g, **a)
+        return gb, gs
+    return vjp
+
+
+def _view_samples(*cases):
+    def samples(rng):
+        return [SampleInput((rng.standard_normal(shape),), attrs) for shape, attrs in cases]
+    return samples
+
+
+register(OpDef("reshape", "view", _reshape_meta, _np_reshape,
+               vjp=lambda ctx, g: (dispatch("reshape", g, shape=ctx.input_metas[0][0]),),
+               samples=_view_samples(((3, 4), {"shape": (2, 6)}), ((2, 3, 4), {"shape": (24,)}),
+                                     ((), {"shape": (1, 1)}))))
+register(OpDef("transpose", "view", _meta(_transpose_shape),
+               lambda x, dim0, dim1: np.swapaxes(x, dim0, dim1),
+               vjp=lambda ctx, g: (dispatch("transpose", g, **ctx.attrs),),
+               samples=_view_samples(((3, 4), {"dim0": 0, "dim1": 1}),
+                                     ((2, 3, 4), {"dim0": 0, "dim1": 2}))))
+register(OpDef("permute", "view", _meta(lambda shape, dims: tuple(shape[d] for d in dims)),
+               lambda x, dims: np.transpose(x, dims), vjp=_permute_vjp,
+               samples=_view_samples(((2, 3, 4), {"dims": (2, 0, 1)}))))
+register(OpDef("expand", "view", lambda x, *, shape: Meta(tuple(shape), x.dtype, device_of(x)),
+               _np_expand,
+               vjp=lambda ctx, g: (g,),
+               samples=_view_samples(((3, 1), {"shape": (3, 4)}), ((4,), {"shape": (2, 3, 4)}))))
+register(OpDef("unsqueeze", "view", _meta(_unsqueeze_shape),
+               lambda x, dim: np.expand_dims(x, dim),
+               vjp=lambda ctx, g: (dispatch("reshape", g, shape=ctx.input_metas[0][0]),),
+               samples=_view_samples(((3, 4), {"dim": 1}), ((3,), {"dim": 0}))))
+register(OpDef("squeeze", "view", _meta(_squeeze_shape),
+               lambda x, dims: np.squeeze(x, axis=dims) if dims else x[...],
+               vjp=lambda ctx, g: (dispatch("reshape", g, shape=ctx.input_metas[0][0]),),
+               samples=_view_samples(((3, 1, 4, 1), {"dims": (1, 3)}), ((1,), {"dims": (0,)}))))
+register(OpDef("slice", "view", _meta(_slice_shape), _np_slice, vjp=_slice_vjp,
+               samples=_view_samples(((5, 4), {"dim": 0, "start": 1, "stop": 4, "step": 2}),
+                                     ((3, 6), {"dim": 1, "start": 0, "stop": 3, "step": 1}))))
+register(OpDef("select", "view", _meta(_select_shape), _np_select, vjp=_select_vjp,
+               samples=_view_samples(((3, 4), {"dim": 0, "index": 1}),
+                                     ((3, 4), {"dim": 1, "index": 3}), ((3,), {"dim": 0, "index": 2}))))
+register(OpDef("slice_scatter", "other", _scatter_meta("slice_scatter", _slice_shape),
+               _np_slice_scatter, vjp=_slice_scatter_vjp("slice"),
+               samples=lambda rng: [SampleInput((rng.standard_normal((5, 4)), rng.standard_normal((2, 4))),
+                                                {"dim": 0, "start": 1, "stop": 4, "step": 2})]))
+register(OpDef("select_scatter", "other", _scatter_meta("select_scatter", _select_shape),
+               _np_select_scatter, vjp=_slice_scatter_vjp("select"),
+               samples=lambda rng: [SampleInput((rng.standard_normal((3, 4)), rng.standard_normal((4,))),
+                                                {"dim": 0, "index": 2})]))
+register(OpDef("clone", "other", lambda x: Meta(x.shape, x.dtype, device_of(x)),
+               lambda x: np.array(x, copy=True, order="C"), vjp=lambda ctx, g: (g,),
+               scalar="{0}", samples=_view_samples(((3, 4), {}))))

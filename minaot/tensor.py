@@ -1,0 +1,330 @@
+"""The Tensor: numpy storage, views, in-place ops and eager autograd metadata.
+
+A Tensor is a strided window onto a :class:`~minaot.storage.Storage`.  It
+keeps a numpy view of the storage in ``_data``, so numpy does all strided
+indexing, and views made by view ops share the storage.  The autograd fields
+are PyTorch's: ``requires_grad`` (leaves), ``grad_fn`` and ``_output_nr``
+(non-leaves), ``grad``, ``_base`` and the chain of view ops that made a view
+from its base (``_view_chain``), which autograd replays to rebuild a view's
+history after an in-place op changed its base.
+
+Every operation lives in :mod:`minaot.ops`; the methods here only forward to
+those functions, so each op is defined once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import dtypes as _dt
+from .storage import Storage
+
+
+class device:
+    """A device: ``device("cpu")`` or ``device("cuda")``; compares equal to its name."""
+
+    def __init__(self, type: str):
+        if isinstance(type, device):
+            type = type.type
+        type = str(type)
+        if type.startswith("cuda"):
+            type = "cuda"
+        if type not in ("cpu", "cuda"):
+            raise ValueError(f"unknown device {type!r}: expected 'cpu' or 'cuda'")
+        self.type = type
+
+    def __eq__(self, other):
+        if isinstance(other, device):
+            return self.type == other.type
+        if isinstance(other, str):
+            return self.type == device(other).type
+        return NotImplemented
+
+    def __hash__(self):
+        return hash(self.type)
+
+    def __str__(self):
+        return self.type
+
+    def __repr__(self):
+        return f"device(type='{self.type}')"
+
+
+class Tensor:
+    """An n-dimensional array with PyTorch semantics on top of numpy storage."""
+
+    __array_priority__ = 1000  # numpy scalars defer to our reflected operators
+    _is_fake = False
+
+    def __init__(self, data=None, *, dtype=None, requires_grad=False):
+        from .creation import _array_from_data
+
+        arr = _array_from_data(data, dtype)
+        self._set(arr, Storage(arr))
+        self._requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ------------------------------------------------------------------ internals
+    @classmethod
+    def _wrap(cls, arr: np.ndarray, storage: Storage | None = None) -> "Tensor":
+        """Make a tensor around a numpy array (a new storage unless given)."""
+        t = cls.__new__(cls)
+        if storage is None:
+            storage = Storage(arr)
+        t._set(arr, storage)
+        t._requires_grad = False
+        return t
+
+    def _set(self, arr: np.ndarray, storage: Storage):
+        self._data = arr
+        self._storage = storage
+        self._dtype = _dt.from_numpy_dtype(arr.dtype)
+        self._grad_fn = None
+        self._output_nr = 0
+        self._base = None
+        self._view_chain = ()
+        self._view_version = 0
+        self.grad = None
+        self._accumulate_node = None
+
+    # ------------------------------------------------------------------ metadata
+    @property
+    def shape(self) -> tuple:
+        return tuple(self._data.shape)
+
+    def size(self, dim=None):
+        if dim is None:
+            return self.shape
+        return self.shape[dim]
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @property
+    def device(self) -> device:
+        return device(self._storage.device)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def numel(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def stride(self, dim=None):
+        """Strides in elements (not bytes), like PyTorch."""
+        st = tuple(s // self._data.itemsize for s in self._data.strides)
+        return st if dim is None else st[dim]
+
+    def storage_offset(self) -> int:
+        return self._storage.offset_of(self._data)
+
+    def is_contiguous(self) -> bool:
+        expected = 1
+        for size, st in reversed(list(zip(self.shape, self.stride()))):
+            if size == 1:
+                continue
+            if st != expected:
+                return False
+            expected *= size
+        return True
+
+    def element_size(self) -> int:
+        return self._dtype.itemsize
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad or self.grad_fn is not None
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool):
+        self.requires_grad_(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if self.grad_fn is not None:
+            if not requires_grad:
+                raise RuntimeError(
+                    "you can only change requires_grad flags of leaf variables; "
+                    "use detach() to get a tensor that does not require grad")
+            return self
+        if requires_grad and not self._dtype.is_floating_point:
+            raise RuntimeError(
+                f"only tensors of floating point dtype can require gradients (got {self._dtype})")
+        self._requires_grad = bool(requires_grad)
+        return self
+
+    @property
+    def grad_fn(self):
+        """The autograd node that made this tensor (None for leaves).
+
+        A view whose base was modified in place after the view was made gets a
+        fresh history: the view ops are replayed on the base."""
+        if self._base is not None and self._view_version != self._storage.version:
+            from .autograd.engine import refresh_view_grad_fn
+            refresh_view_grad_fn(self)
+        return self._grad_fn
+
+    @property
+    def _version(self) -> int:
+        return self._storage.version
+
+    def data_ptr(self) -> int:
+        return self._data.__array_interface__["data"][0]
+
+    # ------------------------------------------------------------------ conversion
+    def numpy(self) -> np.ndarray:
+        """A numpy array that shares memory with this tensor (CPU only)."""
+        if self.requires_grad:
+            raise RuntimeError(
+                "can't call numpy() on a tensor that requires grad; use tensor.detach().numpy()")
+        return self._data
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def item(self):
+        if self.numel() != 1:
+            raise RuntimeError(
+                f"a tensor with {self.numel()} elements cannot be converted to a Python scalar")
+        return self._data.reshape(()).item()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.numel() != 1:
+            raise RuntimeError(
+                f"boolean value of a tensor with {self.numel()} elements is ambiguous")
+        return bool(self.item())
+
+    def __index__(self):
+        if self._dtype is not _dt.int64 or self.numel() != 1:
+            raise TypeError("only integer tensors of a single element can be used as an index")
+        return int(self.item())
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self._data
+        return arr if dtype is None else arr.astype(dtype)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self._data, separator=", ", precision=4, prefix="tensor(")
+        extras = []
+        if self._dtype not in (_dt.float32, _dt.int64, _dt.bool_):
+            extras.append(f"dtype={self._dtype!r}")
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn.name()}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    def __hash__(self):
+        return id(self)
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __deepcopy__(self, memo):
+        out = self.detach().clone()
+        out._requires_grad = self._requires_grad and self.is_leaf
+        if self.grad is not None:
+            out.grad = self.grad.detach().clone()
+        memo[id(self)] = out
+        return out
+
+    # ------------------------------------------------------------------ autograd
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        from .autograd.engine import backward
+        backward([self], [gradient], retain_graph=retain_graph,
+                 create_graph=create_graph, inputs=inputs)
+
+    def detach(self) -> "Tensor":
+        """A tensor sharing storage with this one, cut from the autograd graph."""
+        t = Tensor._wrap(self._data, self._storage)
+        return t
+
+    def detach_(self) -> "Tensor":
+        self._grad_fn = None
+        self._requires_grad = False
+        return self
+
+
+def _install_methods():
+    """Tensor methods forward to the functions in :mod:`minaot.ops` (each op defined once)."""
+    from . import ops
+
+    plain = [
+        # pointwise
+        "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sin", "cos", "tanh",
+        "sqrt", "rsqrt", "abs", "sigmoid", "relu", "maximum", "minimum", "clamp",
+        "eq", "ne", "lt", "le", "gt", "ge", "where", "reciprocal", "square", "erf",
+        "logical_not", "sign",
+        # reductions
+        "sum", "mean", "amax", "amin", "max", "min", "var", "std", "argmax", "argmin",
+        "softmax", "log_softmax", "logsumexp",
+        # views and shapes
+        "view", "reshape", "transpose", "t", "permute", "expand", "expand_as", "unsqueeze",
+        "squeeze", "flatten", "split", "chunk", "gather", "contiguous", "clone",
+        "matmul", "to", "float", "double", "long", "bool", "type_as", "view_as", "unbind",
+        "narrow", "select",
+        # in-place
+        "add_", "sub_", "mul_", "div_", "copy_", "zero_", "fill_", "clamp_", "relu_",
+        "t_", "transpose_", "unsqueeze_", "squeeze_", "neg_", "exp_", "pow_",
+    ]
+    for name in plain:
+        setattr(Tensor, name, getattr(ops, name))
+
+    Tensor.__add__ = lambda a, b: ops.add(a, b)
+    Tensor.__radd__ = lambda a, b: ops.add(b, a)
+    Tensor.__sub__ = lambda a, b: ops.sub(a, b)
+    Tensor.__rsub__ = lambda a, b: ops.sub(b, a)
+    Tensor.__mul__ = lambda a, b: ops.mul(a, b)
+    Tensor.__rmul__ = lambda a, b: ops.mul(b, a)
+    Tensor.__truediv__ = lambda a, b: ops.div(a, b)
+    Tensor.__rtruediv__ = lambda a, b: ops.div(b, a)
+    Tensor.__pow__ = lambda a, b: ops.pow(a, b)
+    Tensor.__rpow__ = lambda a, b: ops.pow(b, a)
+    Tensor.__matmul__ = lambda a, b: ops.matmul(a, b)
+    Tensor.__rmatmul__ = lambda a, b: ops.matmul(b, a)
+    Tensor.__neg__ = lambda a: ops.neg(a)
+    Tensor.__pos__ = lambda a: a
+    Tensor.__abs__ = lambda a: ops.abs(a)
+    Tensor.__eq__ = lambda a, b: ops.eq(a, b)
+    Tensor.__ne__ = lambda a, b: ops.ne(a, b)
+    Tensor.__lt__ = lambda a, b: ops.lt(a, b)
+    Tensor.__le__ = lambda a, b: ops.le(a, b)
+    Tensor.__gt__ = lambda a, b: ops.gt(a, b)
+    Tensor.__ge__ = lambda a, b: ops.ge(a, b)
+    Tensor.__invert__ = lambda a: ops.logical_not(a)
+    Tensor.__iadd__ = lambda a, b: ops.add_(a, b)
+    Tensor.__isub__ = lambda a, b: ops.sub_(a, b)
+    Tensor.__imul__ = lambda a, b: ops.mul_(a, b)
+    Tensor.__itruediv__ = lambda a, b: ops.div_(a, b)
+    Tensor.__getitem__ = ops.getitem
+    Tensor.__setitem__ = ops.setitem
+    Tensor.T = property(lambda a: ops.permute(a, tuple(reversed(range(a.ndim)))))
+    Tensor.mT = property(lambda a: ops.transpose(a, -2, -1))
+    Tensor.__hash__ = lambda a: id(a)
