@@ -279,7 +279,7 @@ def test_roundtrip_all_attribute_kinds():
         "i": 3, "neg": -7, "big": 2**62, "f": 2.0, "small": 1e-05, "tenth": 0.1, "huge": 1e300,
         "pinf": math.inf, "ninf": -math.inf, "nan": math.nan, "negzero": -0.0,
         "t": True, "fl": False, "none": None, "s": 'say "hi"\\n\n\tü', "empty_s": "",
-        "tup": [1, 2.5, [True, None, ["x"]]], "empty": [], "a-b": 1,
+        "tup": [1, 2.5, [True, None, ["x"]]], "empty": [], "a-b": 1, "inf": 5, "é": 2,
     }
     fn = Function("attrs", [F32_0D])
     op = Builder.at_end(fn.body).create("mt.thing", [fn.args[0]], [F32_0D], attrs)
@@ -298,6 +298,7 @@ def test_roundtrip_all_attribute_kinds():
     assert 'neg = -7' in text and "small = 1e-05" in text and "pinf = inf" in text
     assert "ninf = -inf" in text and "t = true" in text and "none = none" in text
     assert 'tup = [1, 2.5, [true, none, ["x"]]]' in text and '"a-b" = 1' in text
+    assert "inf = 5" in text and '"\\u00e9" = 2' in text
     assert text.index("a-b") < text.index("big") < text.index("empty")  # sorted keys
 
 
@@ -625,6 +626,14 @@ def test_verify_detects_dangling_use_after_forced_erase(test_dialect):
     assert "func.return operand #0 is used before it is defined" in _error_for(fn)
 
 
+def test_verify_rejects_list_attributes_set_after_creation(test_dialect):
+    fn = Function("f", [F32_8])
+    n = Builder.at_end(fn.body).create("test.neg", [fn.args[0]], [F32_8])
+    fn.set_results([n.result])
+    n.attributes["axes"] = [0]
+    assert "attribute 'axes' = [0] is not an int" in _error_for(fn)
+
+
 def test_verify_detects_broken_use_list(test_dialect):
     fn = Function("f", [F32_8])
     n = Builder.at_end(fn.body).create("test.neg", [fn.args[0]], [F32_8])
@@ -652,3 +661,36 @@ def test_builder_insertion_points_and_loc():
     assert a2.loc == Location("c.py", 3) and before.loc is None
     clone = Builder.at_end(fn.body).insert(first.clone())
     assert fn.body.ops[-1] is clone and clone.operands == (x,)
+
+
+# --- property: any attribute dictionary survives print -> parse ---------------------------
+
+try:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+except ImportError:  # hypothesis is a test extra; the tests above cover the same ground
+    given = None
+
+
+def _typed(value):
+    """Compare attribute values with their types, floats by repr (nan == nan, 0.0 != -0.0)."""
+    if isinstance(value, tuple):
+        return tuple(_typed(v) for v in value)
+    return (type(value).__name__, repr(value))
+
+
+if given is not None:
+    _leaves = (st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1)
+               | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8))
+    _values = st.recursive(_leaves, lambda inner: st.lists(inner, max_size=3), max_leaves=8)
+    _keys = st.from_regex(r"[a-z_][a-z0-9_]{0,5}", fullmatch=True) | st.text(min_size=1, max_size=4)
+
+    @given(st.dictionaries(_keys, _values, max_size=4))
+    @settings(deadline=None)
+    def test_attribute_roundtrip_property(attrs):
+        fn = Function("p", [F32_0D])
+        op = Builder.at_end(fn.body).create("any.op", [fn.args[0]], [F32_0D], attrs)
+        fn.set_results([op.result])
+        again = roundtrip(fn)
+        got = again.ops[0].attributes
+        assert {k: _typed(v) for k, v in got.items()} == {k: _typed(v) for k, v in op.attributes.items()}

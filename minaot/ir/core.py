@@ -390,8 +390,9 @@ class Function:
         return walk(self.body)
 
     def clone(self) -> Function:
-        new = Function(self.name, loc=self.loc)
-        new.op = self.op.clone()
+        """A deep copy: new ops, new values, same text."""
+        new = Function(self.name)
+        new.op = self.op.clone()  # replaces the empty func.func made by the constructor
         new.result_types = self.result_types
         return new
 

@@ -150,6 +150,12 @@ def is_trivially_dead(op: Operation) -> bool:
 
 # --- the verifier -------------------------------------------------------------
 
+def _is_attr_value(value) -> bool:
+    if isinstance(value, tuple):
+        return all(_is_attr_value(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
 def verify_op(op: Operation) -> None:
     """Check one op against its dialect's spec (not SSA: see verify)."""
     spec = lookup_op(op.name)
@@ -161,6 +167,10 @@ def verify_op(op: Operation) -> None:
                               ("results", spec.num_results, len(op.results))):
         if not _count_ok(expected, n):
             raise VerifyError(f"{op.name} expects {_count_text(expected)} {what}, got {n}", op)
+    for key, value in op.attributes.items():
+        if not _is_attr_value(value):
+            raise VerifyError(f"{op.name}: attribute '{key}' = {value!r} is not an int, float, "
+                              "bool, str, None or tuple of those (lists must be tuples)", op)
     for attr in spec.required_attrs:
         if attr not in op.attributes:
             raise VerifyError(f"{op.name} requires attribute '{attr}'", op)

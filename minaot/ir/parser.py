@@ -48,7 +48,7 @@ _TOKEN_RE = re.compile(r"""
   | (?P<symbol> @[\w.$]+ )
   | (?P<block>  \^[\w.$]+ )
   | (?P<arrow>  -> )
-  | (?P<number> -?(?:\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|inf\b) )
+  | (?P<number> -?\d+(?:\.\d*)?(?:[eE][+-]?\d+)? | -inf\b )
   | (?P<ident>  [A-Za-z_][\w.$]* )
   | (?P<punct>  [(){}\[\],:=] )
 """, re.VERBOSE)
@@ -278,7 +278,7 @@ class Parser:
     def attr_value(self):
         tok = self.peek()
         if self.accept("number"):
-            is_float = any(c in tok.text for c in ".eEn")  # 2.0, 1e-05, inf
+            is_float = any(c in tok.text for c in ".eEn")  # 2.0, 1e-05, -inf
             return float(tok.text) if is_float else int(tok.text)
         if self.accept("string"):
             return json.loads(tok.text)
@@ -289,7 +289,7 @@ class Parser:
                     self.expect("punct", ",")
                 items.append(self.attr_value())
             return tuple(items)
-        keywords = {"true": True, "false": False, "none": None, "nan": float("nan")}
+        keywords = {"true": True, "false": False, "none": None, "inf": float("inf"), "nan": float("nan")}
         if tok.kind == "ident" and tok.text in keywords:
             self.pos += 1
             return keywords[tok.text]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 from .core import Block, Function, Operation, Value
 
@@ -38,13 +39,13 @@ def format_attr(value) -> str:
         return repr(value)  # 2.0, 1e-05, inf, -inf: repr round-trips exactly
     if isinstance(value, str):
         return format_string(value)
-    if isinstance(value, tuple):
+    if isinstance(value, (tuple, list)):  # lists only appear if a pass broke the rules
         return "[" + ", ".join(format_attr(v) for v in value) + "]"
     raise TypeError(f"cannot print attribute value {value!r}")
 
 
 def _format_key(key: str) -> str:
-    return key if key.isidentifier() else format_string(key)
+    return key if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) else format_string(key)
 
 
 def format_attr_dict(attrs: dict) -> str:
@@ -156,7 +157,7 @@ def print_op(op: Operation, debuginfo: bool = False, regions: bool = True) -> st
     With `regions=False` the region bodies are abbreviated to `({...})`, which
     gives the one-line form used in error messages."""
     p = _printer_for(op, debuginfo)
-    if op.name == "func.func":
+    if op.name == "func.func":  # the bare op does not know its result types; print the Function
         p.function(op, ())
     elif regions or not op.regions:
         p.op(op, "")
