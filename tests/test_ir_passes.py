@@ -256,6 +256,35 @@ def test_disabled_patterns():
     assert run(text, "canonicalize") != text
 
 
+def test_canonicalize_output_verifies_with_the_real_prim_dialect():
+    """Once the op registry exists, the rewritten IR must pass its (stricter) verifiers."""
+    real = pytest.importorskip("minaot.dialects")
+    text = """func.func @f(%0: tensor<2x3xf32>) -> (tensor<2x3xf32>, tensor<3x2xf32>, tensor<2x3xf32>) {
+  %1 = prim.constant {dtype = "float32", shape = [], value = 1.5} : () -> tensor<f32>
+  %2 = prim.constant {dtype = "float32", shape = [], value = 2.0} : () -> tensor<f32>
+  %3 = prim.mul %1, %2 : (tensor<f32>, tensor<f32>) -> tensor<f32>
+  %4 = prim.constant {dtype = "float32", shape = [], value = 3.0} : () -> tensor<f32>
+  %5 = prim.sub %3, %4 : (tensor<f32>, tensor<f32>) -> tensor<f32>
+  %6 = prim.constant {dtype = "float32", shape = [2, 3], value = 1.0} : () -> tensor<2x3xf32>
+  %7 = prim.mul %0, %6 : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
+  %8 = prim.sub %7, %5 : (tensor<2x3xf32>, tensor<f32>) -> tensor<2x3xf32>
+  %9 = prim.permute %0 {dims = [1, 0]} : (tensor<2x3xf32>) -> tensor<3x2xf32>
+  %10 = prim.permute %9 {dims = [1, 0]} : (tensor<3x2xf32>) -> tensor<2x3xf32>
+  %11 = prim.permute %10 {dims = [1, 0]} : (tensor<2x3xf32>) -> tensor<3x2xf32>
+  %12 = prim.mul %4, %6 : (tensor<f32>, tensor<2x3xf32>) -> tensor<2x3xf32>
+  func.return %8, %11, %12 : tensor<2x3xf32>, tensor<3x2xf32>, tensor<2x3xf32>
+}"""
+    with registered_dialects(real.PRIM):
+        fn = parse(text)
+        verify(fn)
+        PassManager("canonicalize,cse,dce").run(fn)
+    assert body(str(fn)) == [
+        "%1 = prim.permute %0 {dims = [1, 0]} : (tensor<2x3xf32>) -> tensor<3x2xf32>",
+        '%2 = prim.constant {dtype = "float32", shape = [2, 3], value = 3.0} : () -> tensor<2x3xf32>',
+        "func.return %0, %1, %2 : tensor<2x3xf32>, tensor<3x2xf32>, tensor<2x3xf32>",
+    ]
+
+
 # --- the greedy driver ------------------------------------------------------------------
 
 class SwapAddOperands(RewritePattern):

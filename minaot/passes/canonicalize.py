@@ -11,6 +11,7 @@ producers, and replaces the op by something simpler:
     reshape(reshape(x))                   -> reshape(x)
     reshape(x) to x's own type            -> x
     permute(permute(x, p1), p2)           -> permute(x, p) with p[i] = p1[p2[i]]
+                                             (attribute `perm`, or `dims`)
     permute(x, identity)                  -> x
     add/sub/mul/div/maximum/minimum/neg of constants -> a constant
 
@@ -116,6 +117,11 @@ class ReshapeIdentity(RewritePattern):
         return True
 
 
+def perm_key(op: Operation) -> str:
+    """The attribute holding a permute's permutation: `perm`, or `dims` as the op registry calls it."""
+    return "perm" if "perm" in op.attributes else "dims"
+
+
 class PermutePermute(RewritePattern):
     name, op_name = "permute-permute", "prim.permute"
 
@@ -123,10 +129,12 @@ class PermutePermute(RewritePattern):
         inner = producer(op.operands[0], "prim.permute")
         if inner is None:
             return False
-        perm1, perm2 = inner.attributes["perm"], op.attributes["perm"]
+        perm1, perm2 = inner.attributes.get(perm_key(inner)), op.attributes.get(perm_key(op))
+        if perm1 is None or perm2 is None:
+            return False
         composed = tuple(perm1[i] for i in perm2)  # result axis i is input axis perm1[perm2[i]]
         new = rewriter.create("prim.permute", [inner.operands[0]], [op.result.type],
-                              {**op.attributes, "perm": composed})
+                              {**op.attributes, perm_key(op): composed})
         rewriter.replace_op(op, new)
         return True
 
@@ -135,7 +143,7 @@ class PermuteIdentity(RewritePattern):
     name, op_name = "permute-identity", "prim.permute"
 
     def match_and_rewrite(self, op, rewriter):
-        perm = op.attributes.get("perm")
+        perm = op.attributes.get(perm_key(op))
         if perm is None or perm != tuple(range(len(perm))) or op.operands[0].type != op.result.type:
             return False
         rewriter.replace_op(op, [op.operands[0]])
@@ -174,7 +182,12 @@ class FoldConstants(RewritePattern):
         value = fold_constants(op)
         if value is None:
             return False
-        new = rewriter.create("prim.constant", [], [op.result.type], {"value": value})
+        # keep the input constant's other attributes (the op registry's constant also
+        # has `shape` and `dtype`), with the new value and the result's shape
+        attrs = {**op.operands[0].defining_op.attributes, "value": value}
+        if "shape" in attrs:
+            attrs["shape"] = op.result.type.shape
+        new = rewriter.create("prim.constant", [], [op.result.type], attrs)
         rewriter.replace_op(op, new)
         return True
 
