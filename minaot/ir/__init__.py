@@ -13,6 +13,7 @@ Round trip: `str(parse(str(fn))) == str(fn)`.
 """
 
 from .builder import Builder
+from .interpreter import interpret, run_op
 from .core import Block, Function, Location, Operation, Region, Value, walk
 from .dialect import (Dialect, OpSpec, VerifyError, get_dialect, is_pure, is_trivially_dead,
                       lookup_op, register_dialect, registered_dialects, unregister_dialect,
@@ -25,7 +26,7 @@ from .types import (DTYPES, ITEMSIZE, IndexType, MemRefType, ScalarType, TensorT
                     parse_type)
 
 __all__ = [
-    "Builder", "Block", "Function", "Location", "Operation", "Region", "Value", "walk",
+    "interpret", "run_op", "Builder", "Block", "Function", "Location", "Operation", "Region", "Value", "walk",
     "Dialect", "OpSpec", "VerifyError", "get_dialect", "is_pure", "is_trivially_dead",
     "lookup_op", "register_dialect", "registered_dialects", "unregister_dialect", "verify",
     "verify_op", "ParseError", "parse", "parse_module", "Pass", "PassError", "PassManager",

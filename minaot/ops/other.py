@@ -248,11 +248,22 @@ def _copy_meta(x, src):
     return Meta(x.shape, x.dtype, device_of(x, src))
 
 
-register(OpDef("fill", "pointwise", _fill_meta,
+def _fill_decomp(x, *, value):
+    return dispatch("constant", value=value, shape=tuple(x.shape), dtype=x.dtype.name)
+
+
+def _copy_decomp(x, src):
+    from .views import expand
+    if src.dtype is not x.dtype:
+        src = src.to(x.dtype)
+    return expand(src, x.shape) if tuple(src.shape) != tuple(x.shape) else dispatch("clone", src)
+
+
+register(OpDef("fill", "pointwise", _fill_meta, decomp=_fill_decomp, impl=
                lambda x, value: np.full(x.shape, value, dtype=x.dtype),
                vjp=lambda ctx, g: (_zeros(ctx.input_metas[0], g),), scalar="{value}",
                samples=lambda rng: [SampleInput((rng.standard_normal((3, 4)),), {"value": 1.5})]))
-register(OpDef("copy", "pointwise", _copy_meta,
+register(OpDef("copy", "pointwise", _copy_meta, decomp=_copy_decomp, impl=
                lambda x, src: np.broadcast_to(src, x.shape).astype(x.dtype),
                vjp=lambda ctx, g: (None, g), scalar="{1}",
                samples=lambda rng: [SampleInput((rng.standard_normal((3, 4)), rng.standard_normal((4,))))]))

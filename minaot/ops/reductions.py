@@ -173,6 +173,28 @@ def _log_softmax_vjp(ctx, g):
     return (sub(g, mul(exp(y), sum(g, d, keepdim=True))),)
 
 
+# ---------------------------------------------------------------- decompositions
+def _mean_decomp(x, *, dim, keepdim):
+    return div(sum(x, dim, keepdim), _count(x.shape, dim))
+
+
+def _var_decomp(x, *, dim, correction, keepdim):
+    centered = sub(x, div(sum(x, dim, True), _count(x.shape, dim)))
+    dof = _count(x.shape, dim) - correction
+    return div(sum(mul(centered, centered), dim, keepdim), dof if dof > 0 else builtins.float("nan"))
+
+
+def _softmax_decomp(x, *, dim):
+    e = exp(sub(x, amax(x, (dim,), True)))
+    return div(e, sum(e, (dim,), True))
+
+
+def _log_softmax_decomp(x, *, dim):
+    from .pointwise import log
+    shifted = sub(x, amax(x, (dim,), True))
+    return sub(shifted, log(sum(exp(shifted), (dim,), True)))
+
+
 def _np_softmax(x, dim):
     m = np.max(x, axis=dim, keepdims=True)
     e = np.exp(x - m)
@@ -235,14 +257,14 @@ register(OpDef("sum", "reduction", reduction("sum"),
                vjp=_sum_vjp, scalar="add", samples=_samples))
 register(OpDef("mean", "reduction", reduction("mean", float_only=True),
                lambda x, dim, keepdim: np.mean(x, axis=dim, keepdims=keepdim),
-               vjp=_mean_vjp, samples=_samples))
+               vjp=_mean_vjp, decomp=_mean_decomp, samples=_samples))
 register(OpDef("amax", "reduction", _nonempty_meta("amax", reduction("amax")),
                lambda x, dim, keepdim: np.max(x, axis=dim, keepdims=keepdim),
                vjp=_amax_vjp, scalar="max", samples=_samples))
 register(OpDef("amin", "reduction", _nonempty_meta("amin", reduction("amin")),
                lambda x, dim, keepdim: np.min(x, axis=dim, keepdims=keepdim),
                vjp=_amax_vjp, scalar="min", samples=_samples))
-register(OpDef("var", "reduction", reduction("var", float_only=True), _np_var, vjp=_var_vjp,
+register(OpDef("var", "reduction", reduction("var", float_only=True), _np_var, vjp=_var_vjp, decomp=_var_decomp,
                samples=lambda rng: [
                    SampleInput((rng.standard_normal((3, 4)),), {"dim": (0, 1), "correction": 1, "keepdim": False}),
                    SampleInput((rng.standard_normal((3, 4)),), {"dim": (1,), "correction": 0, "keepdim": True}),
@@ -253,6 +275,7 @@ register(OpDef("argmax", "reduction", _arg_meta("argmax"), _np_arg(np.argmax),
 register(OpDef("argmin", "reduction", _arg_meta("argmin"), _np_arg(np.argmin),
                samples=lambda rng: [SampleInput((rng.standard_normal((3, 4)),), {"dim": 1, "keepdim": False})]))
 register(OpDef("softmax", "reduction", _row_meta("softmax"), _np_softmax, vjp=_softmax_vjp,
+               decomp=_softmax_decomp,
                samples=_row_samples))
 register(OpDef("log_softmax", "reduction", _row_meta("log_softmax"), _np_log_softmax,
-               vjp=_log_softmax_vjp, samples=_row_samples))
+               vjp=_log_softmax_vjp, decomp=_log_softmax_decomp, samples=_row_samples))
