@@ -21,6 +21,10 @@ from . import ir  # noqa: F401
 from . import pytree  # noqa: F401
 from . import dialects  # noqa: F401  (registers the mt and prim dialects)
 from .tracing import FakeTensor, TraceError, trace  # noqa: F401
+from .counters import counters, reset  # noqa: F401
+from .compilers import nop, print_compile  # noqa: F401
+from .passes.decompose import get_decompositions  # noqa: F401
+from .aot import aot_function, compile  # noqa: F401
 from .tensor import _install_methods
 
 float32 = _dtypes.float32

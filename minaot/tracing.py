@@ -48,6 +48,16 @@ def _trace_error(what: str, hint: str = "") -> TraceError:
     return TraceError(text)
 
 
+class _TensorOutput:
+    """Marks where a tensor result goes among a traced function's output leaves."""
+
+    def __repr__(self):
+        return "<tensor>"
+
+
+TENSOR_OUTPUT = _TensorOutput()
+
+
 class FakeTensor(Tensor):
     """A tensor with shape, dtype, device and strides but no values, standing for an IR value."""
 
@@ -200,32 +210,43 @@ class TraceInfo:
 
     in_spec: object
     out_spec: object
-    out_leaves: list        # non-tensor output leaves as they are; tensors as None
-    tensor_inputs: list     # positions (in the flat input leaves) of the tensor arguments
+    out_leaves: list        # non-tensor output leaves as they are; tensors as TENSOR_OUTPUT
+    arg_of_leaf: list       # per flat input leaf: the function argument it is, or None
+    final_values: list      # per function argument: the IR value its tensor stands for at the end
 
 
 def _fake_inputs(leaves, func: Function):
-    """Fake tensors for the tensor leaves, sharing fake storage where the real ones share storage."""
+    """Fake tensors for the tensor leaves.  The same tensor object passed twice
+    becomes one argument (one fake); different tensors that share storage get
+    fakes that share fake storage, with the same strides and offsets."""
     storages = {}
+    by_id = {}
     fakes = []
-    positions = []
-    for i, x in enumerate(leaves):
+    arg_of_leaf = []
+    for x in leaves:
         if not isinstance(x, Tensor):
             fakes.append(x)
+            arg_of_leaf.append(None)
+            continue
+        if id(x) in by_id:
+            fake = by_id[id(x)]
+            fakes.append(fake)
+            arg_of_leaf.append(func.args.index(fake._value))
             continue
         key = id(x._storage)
         if key not in storages:
             root = x._storage.root
-            mem = np.empty(root.shape, dtype=root.dtype)
-            storages[key] = (Storage(mem), x._storage)
+            storages[key] = (Storage(np.empty(root.shape, dtype=root.dtype)), x._storage)
         fake_storage, real = storages[key]
         flat = fake_storage.root.reshape(-1)
         arr = np.lib.stride_tricks.as_strided(flat[real.offset_of(x._data):], shape=x.shape,
                                               strides=x._data.strides)
         value = func.body.add_arg(TensorType(x.shape, x.dtype.ir))
-        fakes.append(FakeTensor._make(arr, fake_storage, value, x.requires_grad, leaf=x.is_leaf))
-        positions.append(i)
-    return fakes, positions
+        fake = FakeTensor._make(arr, fake_storage, value, x.requires_grad, leaf=x.is_leaf)
+        by_id[id(x)] = fake
+        fakes.append(fake)
+        arg_of_leaf.append(len(func.args) - 1)
+    return fakes, arg_of_leaf
 
 
 def trace(fn, *example_inputs, name: str | None = None) -> Function:
@@ -238,7 +259,7 @@ def trace(fn, *example_inputs, name: str | None = None) -> Function:
         raise TraceError("trace() called while another function is being traced")
     leaves, in_spec = pytree.flatten(example_inputs)
     func = Function(name or getattr(fn, "__name__", "fn").replace("<", "").replace(">", ""))
-    fakes, positions = _fake_inputs(leaves, func)
+    fakes, arg_of_leaf = _fake_inputs(leaves, func)
     tracer = Tracer(func)
     _dispatch._tracer = tracer
     try:
@@ -254,9 +275,14 @@ def trace(fn, *example_inputs, name: str | None = None) -> Function:
                 raise TraceError(f"the traced function returned a tensor of shape {x.shape} that "
                                  "it did not compute from its inputs")
             results.append(x._value)
-            kept.append(None)
+            kept.append(TENSOR_OUTPUT)
         else:
             kept.append(x)
     func.set_results(results)
-    func.trace_info = TraceInfo(in_spec, out_spec, kept, positions)
+    arg_fakes = {}
+    for x, a in zip(fakes, arg_of_leaf):
+        if a is not None:
+            arg_fakes[a] = x
+    final = [arg_fakes[a]._value for a in range(len(func.args))]
+    func.trace_info = TraceInfo(in_spec, out_spec, kept, arg_of_leaf, final)
     return func

@@ -219,7 +219,8 @@ def getitem(input, index):
             out = dispatch("unsqueeze", out, dim=dim)
             dim += 1
         elif isinstance(i, slice):
-            out = _slice(out, dim, i.start, i.stop, i.step)
+            if i != slice(None):                 # `:` keeps the dim as it is
+                out = _slice(out, dim, i.start, i.stop, i.step)
             dim += 1
         elif isinstance(i, (int, np.integer)):
             out = select(out, dim, int(i))

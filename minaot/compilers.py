@@ -1,0 +1,41 @@
+"""Graph compilers: ``compiler(graph, example_inputs) -> callable``.
+
+A compiled callable takes the graph's inputs as tensors and returns its
+results as a list of tensors.  ``nop`` runs the reference interpreter (the
+accuracy baseline); ``print_compile`` prints the graph first.  Backends for
+``minaot.compile(fn, backend=...)`` are looked up by name here.
+"""
+
+from __future__ import annotations
+
+from .ir import interpret
+
+
+def nop(graph, example_inputs):
+    """Run ``graph`` with the reference interpreter."""
+    def run(*args):
+        out = interpret(graph, *args)
+        return list(out) if isinstance(out, tuple) else [out]
+    run.graph = graph
+    return run
+
+
+def print_compile(graph, example_inputs):
+    """Print ``graph`` (and its partition report, if it has one), then run it with ``nop``."""
+    report = getattr(graph, "partition_report", None)
+    print(graph)
+    if report is not None:
+        print(report)
+    return nop(graph, example_inputs)
+
+
+BACKENDS = {"numpy": nop, "nop": nop, "interpreter": nop}
+
+
+def get_backend(name):
+    if callable(name):
+        return name
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise ValueError(f"unknown backend {name!r}; known: {', '.join(sorted(BACKENDS))}") from None
