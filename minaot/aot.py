@@ -186,3 +186,22 @@ def compile(fn=None, backend="numpy", **kwargs):
     compiler = get_backend(backend)
     return aot_function(fn, fw_compiler=compiler, bw_compiler=compiler,
                         inference_compiler=compiler, **kwargs)
+
+
+def export_joint(fn, *args, decompositions=None):
+    """The joint forward+backward graph of ``fn`` for ``args`` (like AOTAutograd's joint export).
+
+    Its arguments are the flat tensor inputs (``primals_i``) then one tangent
+    per output that requires grad (``tangents_i``); it returns the forward's
+    outputs then the gradients of the inputs that require grad.  The layout
+    is in ``joint.joint_info``."""
+    from .passes.joint import build_joint
+
+    leaves, spec = pytree.flatten((args, {}))
+    graph = trace(_flat_function(fn, spec), *leaves, name=getattr(fn, "__name__", "fn"))
+    fx, _ = functionalize(graph)
+    PassManager([Decompose(decompositions), "canonicalize", "cse", "dce"]).run(fx)
+    tensors = [x for x in leaves if isinstance(x, Tensor)]
+    uniq = list({id(t): t for t in tensors}.values())
+    joint, _ = build_joint(fx, [t.requires_grad for t in uniq])
+    return joint

@@ -1,12 +1,16 @@
 """Graph compilers: ``compiler(graph, example_inputs) -> callable``.
 
 A compiled callable takes the graph's inputs as tensors and returns its
-results as a list of tensors.  ``nop`` runs the reference interpreter (the
+results as a list of *fresh* tensors: a result never shares memory with an
+input (the runtime may overwrite an input with its mutated value while a
+saved value is still needed for the backward).  ``nop`` runs the reference interpreter (the
 accuracy baseline); ``print_compile`` prints the graph first.  Backends for
 ``minaot.compile(fn, backend=...)`` are looked up by name here.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from .ir import interpret
 
@@ -15,7 +19,10 @@ def nop(graph, example_inputs):
     """Run ``graph`` with the reference interpreter."""
     def run(*args):
         out = interpret(graph, *args)
-        return list(out) if isinstance(out, tuple) else [out]
+        out = list(out) if isinstance(out, tuple) else [out]
+        arrays = [a._data for a in args]
+        return [o.clone() if any(np.may_share_memory(o._data, a) for a in arrays) else o
+                for o in out]
     run.graph = graph
     return run
 

@@ -1,0 +1,199 @@
+"""Joint graph, partitioners and the training path of aot_function."""
+
+import numpy as np
+import pytest
+
+import minaot
+from minaot.dispatch import dispatch
+from minaot.testing import (assert_close, gradcheck, op_samples, ops_with_samples,
+                            sample_to_tensors)
+
+pytestmark = pytest.mark.joint
+MINCUT = minaot.min_cut_rematerialization_partition
+
+
+def graphs_of(fn, *inputs, partition_fn):
+    seen = {}
+
+    def fw_compiler(graph, example):
+        seen["fw"] = graph
+        return minaot.nop(graph, example)
+
+    def bw_compiler(graph, example):
+        seen["bw"] = graph
+        return minaot.nop(graph, example)
+
+    out = minaot.aot_function(fn, fw_compiler, bw_compiler, partition_fn=partition_fn)(*inputs)
+    out.sum().backward()
+    return seen["fw"], seen["bw"]
+
+
+def ins_outs(g):
+    return len(g.args), len(g.results)
+
+
+@pytest.mark.parametrize("shape", [(3,), (10, 10)])
+def test_partition_expectations(shape):
+    def make():
+        return minaot.randn(*shape, requires_grad=True)
+
+    cos3 = lambda x: x.cos().cos().cos()            # noqa: E731
+    fw, bw = graphs_of(cos3, make(), partition_fn=MINCUT)
+    assert ins_outs(fw) == (1, 2) and ins_outs(bw) == (2, 1)
+    fw, bw = graphs_of(cos3, make(), partition_fn=minaot.default_partition)
+    assert ins_outs(fw) == (1, 4) and ins_outs(bw) == (4, 1)
+    cube = lambda x: x * x * x                      # noqa: E731
+    assert ins_outs(graphs_of(cube, make(), partition_fn=MINCUT)[0]) == (1, 2)
+    assert ins_outs(graphs_of(cube, make(), partition_fn=minaot.default_partition)[0]) == (1, 3)
+
+
+def test_sum_saves_nothing():
+    for p in (MINCUT, minaot.default_partition):
+        fw, bw = graphs_of(lambda x: x.sum(dim=1), minaot.randn(10, 10, requires_grad=True),
+                           partition_fn=p)
+        assert ins_outs(fw) == (1, 1) and ins_outs(bw) == (1, 1)
+
+
+def test_matmul_relu_backward_holds_exactly_two_gradient_matmuls():
+    a = minaot.randn(10, 10, requires_grad=True)
+    b = minaot.randn(10, 10, requires_grad=True)
+    for p in (MINCUT, minaot.default_partition):
+        fw, bw = graphs_of(lambda a, b: (a @ b).relu().sum(), a, b, partition_fn=p)
+        assert [op.name for op in bw.ops].count("prim.matmul") == 2
+        assert [op.name for op in fw.ops].count("prim.matmul") == 1
+
+
+def test_user_partition_fn_and_report():
+    calls = []
+
+    def my_partition(joint, num_fwd_outputs):
+        calls.append((joint.joint_info.num_primals, num_fwd_outputs))
+        return minaot.default_partition(joint, num_fwd_outputs)
+
+    x = minaot.randn(4, requires_grad=True, dtype=minaot.float64)
+    cf = minaot.aot_function(lambda x: x.sin() * x, partition_fn=my_partition)
+    cf(x).sum().backward()
+    assert calls == [(1, 1)]
+    assert_close(x.grad, (x.cos() * x + x.sin()).detach())
+    fw, _ = graphs_of(lambda x: x.sin().exp(), x.detach().requires_grad_(), partition_fn=MINCUT)
+    rep = fw.partition_report
+    assert rep.saved_bytes == sum(n for _, _, n in rep.saved) and "saved" in str(rep)
+
+
+def test_print_compile_shows_partition_report(capsys):
+    x = minaot.randn(3, requires_grad=True)
+    cf = minaot.aot_function(lambda x: x.cos().cos(), minaot.print_compile, partition_fn=MINCUT)
+    cf(x).sum().backward()
+    out = capsys.readouterr().out
+    assert "partition (min_cut)" in out and "recomputed" in out
+
+
+def test_memory_budget_trades_recompute_for_bytes():
+    minaot.manual_seed(0)
+    w1, w2 = minaot.randn(8, 16, requires_grad=True), minaot.randn(16, 4, requires_grad=True)
+    x = minaot.randn(5, 8)
+
+    def mlp(x, w1, w2):
+        return (minaot.gelu(x @ w1, approximate="tanh") @ w2).sum()
+
+    joint = minaot.export_joint(mlp, x, w1, w2)
+    n = joint.joint_info.num_fwd_outputs
+    points = []
+    for budget in (1.0, 0.5, 0.0):
+        fw, bw = MINCUT(joint, n, memory_budget=budget)
+        points.append((fw.partition_report.saved_bytes, len(fw.partition_report.recomputed)))
+    assert points[0][0] >= points[1][0] >= points[2][0]
+    assert points[2][0] < points[0][0] and points[2][1] > points[0][1]
+    default_bytes = minaot.default_partition(joint, n)[0].partition_report.saved_bytes
+    assert points[0][0] <= default_bytes
+
+
+def test_lazy_backward_and_retain_graph_and_double_backward():
+    compiled = []
+
+    def bw_compiler(graph, example):
+        compiled.append(graph)
+        return minaot.nop(graph, example)
+
+    x = minaot.randn(3, requires_grad=True)
+    cf = minaot.aot_function(lambda x: (x.exp() * 2).sum(), bw_compiler=bw_compiler)
+    y = cf(x)
+    assert compiled == []                       # not before backward
+    y.backward(retain_graph=True)
+    assert len(compiled) == 1
+    y.backward()
+    assert_close(x.grad, 4 * x.exp().detach())
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        y.backward()
+    y2 = cf(x)
+    with pytest.raises(RuntimeError, match="double backward"):
+        (g,) = minaot.autograd.grad(y2, x, create_graph=True)
+    with minaot.no_grad():
+        assert not cf(x).requires_grad
+
+
+def test_gradients_accumulate_and_mutation_epilogue_with_grads():
+    w = minaot.randn(3, requires_grad=True, dtype=minaot.float64)
+
+    def f(a, w):
+        a.mul_(w)                    # a is a non-leaf that requires grad
+        return (a * w).sum(), a.view(-1)
+
+    base = minaot.randn(3, dtype=minaot.float64, requires_grad=True)
+    a_eager = base * 1
+    a_comp = base * 1
+    loss_e, view_e = f(a_eager, w)
+    loss_c, view_c = minaot.aot_function(f)(a_comp, w)
+    assert_close(loss_c, loss_e)
+    assert_close(a_comp, a_eager)
+    assert view_c._base is a_comp._base or view_c._base is a_comp
+    ge = minaot.autograd.grad(loss_e + view_e.sum(), [w, base])
+    gc = minaot.autograd.grad(loss_c + view_c.sum(), [w, base])
+    assert_close(gc, ge)
+
+
+DIFF = [(op, i, s) for op in ops_with_samples() for i, s in enumerate(op_samples(op))
+        if (op.vjp is not None or op.composite) and op.kind != "random"]
+
+
+@pytest.mark.parametrize("op,i,sample", DIFF, ids=[f"{op.name}-{i}" for op, i, s in DIFF])
+def test_every_differentiable_op_compiled_gradients(op, i, sample):
+    args = sample_to_tensors(sample, requires_grad=True)
+    pos = [k for k, a in enumerate(args) if isinstance(a, minaot.Tensor)]
+
+    def fn(*ts):
+        full = list(args)
+        for k, t in zip(pos, ts):
+            full[k] = t
+        return dispatch(op.name, *full, **sample.kwargs)
+
+    tensors = [args[k] for k in pos]
+    cf = minaot.aot_function(fn, partition_fn=MINCUT)
+    out_c, out_e = cf(*tensors), fn(*tensors)
+    assert_close(out_c, out_e)
+    wrt = [t for t in tensors if t.requires_grad]
+    seed = minaot.tensor(np.random.default_rng(0).standard_normal(out_e.shape))
+    if out_e.requires_grad and not out_c.requires_grad:
+        # the value does not depend on the inputs after decomposition (fill): zero gradients
+        ge = minaot.autograd.grad(out_e, wrt, seed, allow_unused=True)
+        assert all(g is None or float(g.abs().sum()) == 0 for g in ge)
+    elif out_e.requires_grad:
+        ge = minaot.autograd.grad(out_e, wrt, seed, allow_unused=True)
+        gc = minaot.autograd.grad(out_c, wrt, seed, allow_unused=True)
+        for a, b in zip(gc, ge):
+            if b is None:
+                assert a is None or float(a.abs().sum()) == 0
+            else:
+                assert_close(a, b)
+    gradcheck(cf, tensors)
+
+
+def test_export_joint_layout():
+    x = minaot.randn(3, requires_grad=True)
+    y = minaot.randn(3)
+    joint = minaot.export_joint(lambda x, y: (x * y).sin(), x, y)
+    info = joint.joint_info
+    assert info.num_primals == 2 and info.tangent_mask == [True] and info.grad_mask == [True, False]
+    assert [a.name_hint for a in joint.args] == ["primals_1", "primals_2", "tangents_1"]
+    assert len(joint.results) == 2
+    minaot.ir.verify(joint)
