@@ -99,6 +99,9 @@ class CompiledEntry:
             from .training import compile_training
             self.runner = compile_training(self, graph, meta, args)
         else:
+            from .autograd.function import strip_custom_vjp
+            strip_custom_vjp(graph)
+            PassManager(["dce"]).run(graph)
             compiler = aot.inference_compiler or aot.fw_compiler
             self.compiled = compiler(graph, args)
             counters["aot"]["compiled_graphs"] += 1

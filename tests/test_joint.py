@@ -197,3 +197,46 @@ def test_export_joint_layout():
     assert [a.name_hint for a in joint.args] == ["primals_1", "primals_2", "tangents_1"]
     assert len(joint.results) == 2
     minaot.ir.verify(joint)
+
+
+class Square(minaot.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 2 * x + 1          # not the true derivative: proves this backward is used
+
+
+class ScaleBy(minaot.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, k):
+        ctx.k = k
+        return x * k, x + 1
+
+    @staticmethod
+    def backward(ctx, g1, g2):
+        return g1 * ctx.k + g2, None
+
+
+def test_custom_function_traced_into_the_joint_graph():
+    def f(x):
+        a = Square.apply(x.sin())
+        b, c = ScaleBy.apply(a, 3.0)
+        return (b * c).sum()
+
+    x = minaot.randn(4, dtype=minaot.float64, requires_grad=True)
+    f(x).backward()
+    want = x.grad.clone()
+    x.grad = None
+    traced = minaot.trace(f, x)
+    assert [op.name for op in traced.ops].count("mt.custom_vjp") == 3
+    minaot.aot_function(f)(x).backward()
+    assert_close(x.grad, want)
+    joint = minaot.export_joint(f, x)
+    assert not any(op.opname == "custom_vjp" for op in joint.ops)
+    with minaot.no_grad():
+        assert_close(minaot.aot_function(f)(x), f(x))

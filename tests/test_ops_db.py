@@ -89,6 +89,8 @@ def test_every_op_has_a_record_and_samples():
                    "cross_entropy", "nll_loss", "dropout"]:
         assert needed in names, needed
     for op in minaot.ops.all_ops():
+        if op.name == "custom_vjp":      # stands for a user Function: tested in test_joint.py
+            continue
         if op.kind != "inplace":
             assert op.samples is not None, f"{op.name} has no sample inputs"
         else:

@@ -93,8 +93,8 @@ class Function:
         from ..dispatch import _tracer
         from ..tensor import Tensor
 
-        if _tracer is not None and hasattr(_tracer, "run_function"):
-            return _tracer.run_function(cls, args)
+        if _tracer is not None:
+            return trace_function(_tracer, cls, args)
         ctx = FunctionCtx()
         ctx._owner = cls.__name__ + "Backward"
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
@@ -113,3 +113,88 @@ class Function:
                     o._grad_fn = node
                     o._output_nr = i
         return outs[0] if single else outs
+
+
+# ---------------------------------------------------------------- inside traced programs
+#
+# While tracing, ``Function.apply`` records the user's forward inline and then,
+# for each tensor output, one ``custom_vjp`` op whose operands are (the tensor
+# inputs, that output, the saved tensors).  The op is the identity on the
+# output, so the forward computes what the user's forward computed; its VJP
+# rule calls the user's ``backward`` (recorded like any VJP), and gives no
+# gradient to the inlined forward ops.  After the joint graph exists the ops
+# are dropped (``strip_custom_vjp``).
+
+_TRACED = {}     # key -> (Function class, ctx, output metas, tensor-arg positions)
+
+
+def trace_function(tracer, cls, args):
+    from ..dispatch import dispatch
+    from ..tensor import Tensor
+
+    ctx = FunctionCtx()
+    ctx._owner = cls.__name__ + "Backward"
+    ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+    with no_grad():
+        out = cls.forward(ctx, *args)
+    single = not isinstance(out, tuple)
+    outs = (out,) if single else out
+    tensor_args = [a for a in args if isinstance(a, Tensor)]
+    positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+    saved = [t for t, _ in ctx._saved.items] if ctx._saved is not None else []
+    tensor_outs = [o for o in outs if isinstance(o, Tensor)]
+    key = len(_TRACED)
+    _TRACED[key] = (cls, ctx, [(o.shape, o.dtype) for o in tensor_outs], positions)
+    requires = any(ctx.needs_input_grad) and is_grad_enabled()
+    new_outs, k = [], 0
+    for o in outs:
+        if not isinstance(o, Tensor):
+            new_outs.append(o)
+            continue
+        r = dispatch("custom_vjp", *tensor_args, o, *saved, fn=cls.__qualname__, key=key,
+                     n_in=len(tensor_args), out_index=k, n_out=len(tensor_outs))
+        r._requires_grad = requires and r.dtype.is_floating_point
+        r._leaf = not r._requires_grad
+        new_outs.append(r)
+        k += 1
+    return new_outs[0] if single else tuple(new_outs)
+
+
+def _custom_meta(*xs, fn, key, n_in, out_index, n_out):
+    from ..ops.registry import Meta
+    o = xs[n_in]
+    return Meta(tuple(o.shape), o.dtype, str(o.device))
+
+
+def _custom_vjp(vctx, g):
+    import copy
+
+    from ..ops import zeros
+    a = vctx.attrs
+    cls, fctx, out_metas, positions = _TRACED[a["key"]]
+    n_in = a["n_in"]
+    operands = list(vctx.inputs)
+    ctx = copy.copy(fctx)
+    ctx._saved = SavedTensors(ctx._owner, "saved tensor", operands[n_in + 1:])
+    grads = [g if j == a["out_index"] else zeros(shape, dtype=dtype)
+             for j, (shape, dtype) in enumerate(out_metas)]
+    res = cls.backward(ctx, *grads)
+    res = res if isinstance(res, tuple) else (res,)
+    tensor_grads = [res[p] if p < len(res) else None for p in positions]
+    return tuple(tensor_grads) + (None,) * (len(operands) - n_in)
+
+
+def _register_custom_vjp_op():
+    from ..ops.registry import OpDef, register
+    register(OpDef("custom_vjp", "other", _custom_meta,
+                   lambda *xs, fn, key, n_in, out_index, n_out: xs[n_in], vjp=_custom_vjp,
+                   doc="identity on operand n_in; its VJP calls a user Function's backward"))
+
+
+def strip_custom_vjp(fn):
+    """Replace every ``custom_vjp`` op by the output it wraps (after the joint graph is built)."""
+    for op in list(fn.ops):
+        if op.opname == "custom_vjp":
+            op.result.replace_all_uses_with(op.operands[op.attributes["n_in"]])
+            op.erase()
+    return fn

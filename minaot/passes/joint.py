@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..autograd.engine import VJPContext, apply_vjp
+from ..autograd.function import strip_custom_vjp
 from ..dtypes import from_ir
 from ..ir import Builder, Function
 from ..ops.registry import get_op
@@ -118,6 +119,7 @@ def build_joint(fw: Function, input_mask, name=None):
     finally:
         _dispatch._tracer = previous
     joint.set_results([mapping[r] for r in fw.results] + grad_values)
+    strip_custom_vjp(joint)
     decompose(joint)
     DCE().run(joint)
     info = JointInfo(len(fw.args), len(fw.results), tangent_mask, list(map(bool, input_mask)))
