@@ -1,0 +1,100 @@
+"""Every op in the registry with sample inputs, compiled by ``aot_function`` with
+grad mode off (the inference path: trace -> functionalize -> decompose ->
+compile -> epilogue), equals eager: values, shapes, dtypes, and for view ops
+the output is a real view of the caller's input.  In-place ops (kind
+``inplace``, no samples) are covered by the program fuzzer in
+tests/test_aot_properties.py."""
+
+import numpy as np
+import pytest
+
+import minaot
+from minaot.dispatch import dispatch
+from minaot.testing import assert_close, op_samples, ops_with_samples, sample_to_tensors
+
+pytestmark = pytest.mark.functionalize
+
+CASES = [(op, i, s) for op in ops_with_samples() for i, s in enumerate(op_samples(op))]
+DTYPES = [minaot.float64, minaot.float32]
+
+
+def _op_fn(op, kwargs, positions, consts):
+    def fn(*tensors):
+        args = list(consts)
+        for p, t in zip(positions, tensors):
+            args[p] = t
+        return dispatch(op.name, *args, **kwargs)
+    fn.__name__ = op.name
+    return fn
+
+
+def _fresh(sample, dtype):
+    args = sample_to_tensors(sample, dtype=dtype)
+    positions = [k for k, a in enumerate(args) if isinstance(a, minaot.Tensor)]
+    return args, positions
+
+
+def _as_tuple(x):
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+def _check_same(got, want, eager_inputs, comp_inputs, what):
+    got, want = _as_tuple(got), _as_tuple(want)
+    assert len(got) == len(want), f"{what}: {len(got)} outputs vs {len(want)} eager"
+    for k, (g, w) in enumerate(zip(got, want)):
+        assert isinstance(g, minaot.Tensor), f"{what}: output {k} is {type(g).__name__}"
+        assert g.dtype is w.dtype, f"{what}: output {k} dtype {g.dtype} vs eager {w.dtype}"
+        assert g.shape == w.shape, f"{what}: output {k} shape {g.shape} vs eager {w.shape}"
+        assert_close(g, w, msg=f"{what}: output {k}: ")
+        assert g.stride() == w.stride(), f"{what}: output {k} stride {g.stride()} vs eager {w.stride()}"
+        assert not g.requires_grad, f"{what}: output {k} requires grad under no_grad"
+        for j, (ei, ci) in enumerate(zip(eager_inputs, comp_inputs)):
+            want_alias = np.shares_memory(w.numpy(), ei.numpy())
+            got_alias = np.shares_memory(g.numpy(), ci.numpy())
+            assert got_alias == want_alias, \
+                f"{what}: output {k} shares memory with input {j}: {got_alias}, eager {want_alias}"
+            if want_alias:
+                assert g.stride() == w.stride() and g.storage_offset() == w.storage_offset(), \
+                    f"{what}: aliasing output {k}: stride {g.stride()} vs eager {w.stride()}"
+    for j, (ei, ci) in enumerate(zip(eager_inputs, comp_inputs)):
+        assert ci.shape == ei.shape and ci.stride() == ei.stride(), f"{what}: input {j} changed"
+        assert_close(ci, ei, msg=f"{what}: input {j} afterwards: ")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.name)
+@pytest.mark.parametrize("op,i,sample", CASES, ids=[f"{op.name}-{i}" for op, i, s in CASES])
+def test_aot_inference_matches_eager(op, i, sample, dtype):
+    eager_args, positions = _fresh(sample, dtype)
+    comp_args, _ = _fresh(sample, dtype)
+    fn = _op_fn(op, sample.kwargs, positions, eager_args)
+    eager_in = [eager_args[k] for k in positions]
+    comp_in = [comp_args[k] for k in positions]
+    with minaot.no_grad():
+        minaot.manual_seed(1234)
+        want = fn(*eager_in)
+        compiled = minaot.aot_function(fn)
+        for call in ("first call", "cached call"):
+            minaot.manual_seed(1234)
+            got = compiled(*comp_in)
+            _check_same(got, want, eager_in, comp_in, f"{op.name} sample {i} ({call})")
+            args, _ = _fresh(sample, dtype)                 # fresh inputs: the cache is hit
+            comp_in = [args[k] for k in positions]
+        assert len(compiled.cache) == 1
+
+@pytest.mark.parametrize("op,i,sample", CASES, ids=[f"{op.name}-{i}" for op, i, s in CASES])
+def test_aot_inference_with_requires_grad_inputs_under_no_grad(op, i, sample):
+    """Inputs that require grad, grad mode off: still the inference graph, same values."""
+    eager_args = sample_to_tensors(sample, requires_grad=True)
+    comp_args = sample_to_tensors(sample, requires_grad=True)
+    positions = [k for k, a in enumerate(eager_args) if isinstance(a, minaot.Tensor)]
+    fn = _op_fn(op, sample.kwargs, positions, eager_args)
+    with minaot.no_grad():
+        minaot.manual_seed(7)
+        want = _as_tuple(fn(*[eager_args[k] for k in positions]))
+        minaot.manual_seed(7)
+        got = _as_tuple(minaot.aot_function(fn)(*[comp_args[k] for k in positions]))
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype is w.dtype
+        assert_close(g.detach(), w.detach())
+        assert not g.requires_grad
