@@ -18,6 +18,8 @@ A fake tensor has no values, so Python control flow that depends on them
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -258,7 +260,8 @@ def trace(fn, *example_inputs, name: str | None = None) -> Function:
     if _dispatch._tracer is not None:
         raise TraceError("trace() called while another function is being traced")
     leaves, in_spec = pytree.flatten(example_inputs)
-    func = Function(name or getattr(fn, "__name__", "fn").replace("<", "").replace(">", ""))
+    name = name or getattr(fn, "__name__", "fn")
+    func = Function(re.sub(r"\W", "_", name.replace("<", "").replace(">", "")) or "fn")
     fakes, arg_of_leaf = _fake_inputs(leaves, func)
     tracer = Tracer(func)
     _dispatch._tracer = tracer

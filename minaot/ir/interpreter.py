@@ -27,6 +27,12 @@ def run_op(op, ins):
     from ..dtypes import from_ir
     from ..ops.registry import get_op
 
+    if op.name == "kernel.fused":            # a fused group: run its region's prim ops
+        block = op.regions[0].block
+        env = dict(zip(block.args, ins))
+        for inner in block.ops[:-1]:
+            env.update(zip(inner.results, run_op(inner, [env[v] for v in inner.operands])))
+        return [env[v] for v in block.ops[-1].operands]
     opdef = get_op(op.opname)
     attrs = dict(op.attributes)
     if opdef.kind == "inplace":

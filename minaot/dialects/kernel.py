@@ -1,0 +1,41 @@
+"""The ``kernel`` dialect: fused regions of prim ops.
+
+``kernel.fused`` holds, in its region, a group of prim ops that one generated
+kernel computes.  Its operands are the tensors the kernel reads; its results
+are the tensors it writes; the region's block arguments stand for the
+operands and ``kernel.yield`` names the results.  Attributes: ``domain`` (the
+iteration shape S) and ``reduce`` (the axes of S reduced inside the kernel;
+the other axes are the parallel outer loop).  Ops outside ``kernel.fused``
+(matmul, gather, views of kernel inputs ...) stay prim ops: library calls.
+"""
+
+from __future__ import annotations
+
+from ..ir.dialect import Dialect, OpSpec, VerifyError, register_dialect
+
+
+def _verify_fused(op):
+    if len(op.regions) != 1:
+        raise VerifyError("kernel.fused needs one region", op)
+    block = op.regions[0].block
+    if len(block.args) != len(op.operands):
+        raise VerifyError(f"kernel.fused has {len(op.operands)} operands but its region takes "
+                          f"{len(block.args)} arguments", op)
+    for a, v in zip(block.args, op.operands):
+        if a.type != v.type:
+            raise VerifyError(f"kernel.fused region argument {a.type} does not match operand {v.type}", op)
+    if not block.ops or block.ops[-1].name != "kernel.yield":
+        raise VerifyError("kernel.fused region must end in kernel.yield", op)
+    got = [v.type for v in block.ops[-1].operands]
+    if got != [r.type for r in op.results]:
+        raise VerifyError("kernel.yield types do not match kernel.fused results", op)
+    domain = op.attributes.get("domain")
+    for ax in op.attributes.get("reduce", ()):
+        if not 0 <= ax < len(domain):
+            raise VerifyError(f"kernel.fused reduces axis {ax} outside its domain {domain}", op)
+
+
+KERNEL = Dialect("kernel")
+KERNEL.add_op(OpSpec("kernel.fused", verify=_verify_fused, required_attrs=("domain", "reduce")))
+KERNEL.add_op(OpSpec("kernel.yield", num_results=0, pure=False))   # a terminator: never dead
+register_dialect(KERNEL)

@@ -1,0 +1,314 @@
+"""fuse: group prim ops into ``kernel.fused`` regions, one generated kernel each.
+
+The idea.  A kernel iterates over a *domain* shape S.  Some axes of S may be
+*reduced* inside the kernel (R); the others are the parallel outer loop.  Each
+value in a group has a *dims map*: for each of its axes, the axis of S it
+follows, or None (constant along it: broadcast).  A value that follows an
+axis in R is *inner* (recomputed inside each inner loop that needs it); the
+others are *outer* (one scalar per outer point, kept in a register).  So one
+kernel holds a pointwise chain (R empty), a reduction with its pointwise
+prologue and epilogue, or a whole row computation: softmax is max over the
+row, exp and sum over the row, then a divide - three inner loops in one
+kernel, with the row's max and sum in registers.
+
+Walking the graph in order, an op joins the group of one of its operands when:
+
+* pointwise: its result follows the group's domain (same shape S, or S reduced
+  over R) and every group operand's dims map agrees with the result's;
+* a shape-only view (reshape adding or dropping 1s, expand, transpose,
+  permute, unsqueeze, squeeze) of a group value: its dims map is remapped, no
+  data moves;
+* a reduction (sum, amax, amin) of a value covering all of S: over R (a
+  second reduction of the row), or, if the group reduces nothing yet, it
+  starts reducing those axes;
+* and joining creates no cycle (no operand comes from work that itself
+  depends on this group).
+
+Everything else is a *library call* that stays a prim op: matmul (BLAS),
+gather, cat, scatters, random numbers; views of kernel inputs (slices, selects,
+transposes) are zero-copy strided views the kernel reads through.  Constants
+are copied into each kernel that uses them, as literals.
+
+Values live in registers inside a kernel; a kernel writes only the values that
+other kernels or library calls read, or that the graph returns.  A value read
+by several kernels is computed once, in its own group, and written to memory:
+recomputing a pointwise chain in every consumer would save one write and one
+read per consumer, but can multiply work along fan-outs (Inductor caps it for
+the same reason), and every kernel that reads it here is memory-bound anyway.
+"""
+
+from __future__ import annotations
+
+from ..dialects import kernel as _kernel  # noqa: F401  (registers the dialect)
+from ..ir import Block, Builder, Function, Operation, Pass, Region
+from ..ops.registry import get_op
+
+POINTWISE = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le",
+             "gt", "ge", "where", "neg", "exp", "log", "sin", "cos", "tanh", "sqrt", "rsqrt",
+             "abs", "sign", "sigmoid", "relu", "erf", "reciprocal", "logical_not", "to", "clone"}
+REDUCTIONS = {"sum", "amax", "amin"}
+REMAPS = {"reshape", "expand", "transpose", "permute", "unsqueeze", "squeeze"}
+
+
+class Group:
+    def __init__(self, gid, shape, reduce=()):
+        self.id = gid
+        self.shape = tuple(shape)
+        self.reduce = frozenset(reduce)
+        self.ops = []
+        self.dims = {}          # value -> dims map (tuple of S-axis or None per value axis)
+
+    def reduced_keep(self):
+        return tuple(1 if i in self.reduce else s for i, s in enumerate(self.shape))
+
+
+def _broadcast_dims(out_dims, out_shape, in_shape):
+    """Dims map of an operand of shape ``in_shape`` broadcast to an op result."""
+    lead = len(out_shape) - len(in_shape)
+    return tuple(None if s == 1 and out_shape[lead + j] != 1 else out_dims[lead + j]
+                 for j, s in enumerate(in_shape))
+
+
+def _remap_dims(name, attrs, dims, in_shape, out_shape):
+    """Dims map of a shape-only view of a value with map ``dims``, or None if not shape-only."""
+    if name in ("transpose", "permute"):
+        perm = list(range(len(dims)))
+        if name == "transpose":
+            perm[attrs["dim0"]], perm[attrs["dim1"]] = perm[attrs["dim1"]], perm[attrs["dim0"]]
+        else:
+            perm = list(attrs["dims"])
+        return tuple(dims[p] for p in perm)
+    if name == "expand":
+        lead = len(out_shape) - len(in_shape)
+        return (None,) * lead + tuple(None if s == 1 and t != 1 else d
+                                      for d, s, t in zip(dims, in_shape, out_shape[lead:]))
+    # reshape / unsqueeze / squeeze: allowed when only size-1 axes come or go
+    kept_in = [(s, d) for s, d in zip(in_shape, dims) if s != 1]
+    kept_out = [s for s in out_shape if s != 1]
+    if [s for s, _ in kept_in] != kept_out:
+        return None
+    it = iter(d for _, d in kept_in)
+    return tuple(None if s == 1 else next(it) for s in out_shape)
+
+
+class _Fuser:
+    def __init__(self, fn: Function, max_ops=64):
+        self.fn = fn
+        self.max_ops = max_ops
+        self.group_of = {}      # value -> Group (values computed inside a group)
+        self.deps = {}          # value -> set of group ids it depends on (transitively)
+        self.groups = []
+        self.group_deps = {}    # group id -> set of group ids it reads from (transitively)
+
+    def _const(self, v):
+        return not v.is_block_arg and v.owner.name == "prim.constant"
+
+    def _dep(self, v):
+        return self.deps.get(v, frozenset())
+
+    def _can_join(self, g, op):
+        if len(g.ops) >= self.max_ops:
+            return False
+        for v in op.operands:
+            if self.group_of.get(v) is g:
+                continue
+            if g.id in self._dep(v):
+                return False
+        return True
+
+    def _dims_for_pointwise(self, g, out_shape):
+        n = len(g.shape)
+        if tuple(out_shape) == g.shape:
+            return tuple(range(n))
+        if g.reduce and tuple(out_shape) == g.reduced_keep():
+            return tuple(None if i in g.reduce else i for i in range(n))
+        if g.reduce and tuple(out_shape) == tuple(s for i, s in enumerate(g.shape) if i not in g.reduce):
+            return tuple(i for i in range(n) if i not in g.reduce)
+        return None
+
+    def _try_pointwise(self, g, op):
+        out_shape = tuple(op.result.type.shape)
+        dims = self._dims_for_pointwise(g, out_shape)
+        if dims is None:
+            return None
+        for v in op.operands:
+            if self.group_of.get(v) is g:
+                want = _broadcast_dims(dims, out_shape, tuple(v.type.shape))
+                have = g.dims[v]
+                if any(h is not None and h != w for h, w in zip(have, want)):
+                    return None
+        return dims
+
+    def _add(self, g, op, dims):
+        g.ops.append(op)
+        g.dims[op.result] = dims
+        self.group_of[op.result] = g
+
+    def _new_group(self, shape, reduce=()):
+        g = Group(len(self.groups), shape, reduce)
+        self.groups.append(g)
+        return g
+
+    def _place(self, op):
+        name = op.opname
+        cands = []
+        for v in op.operands:
+            g = self.group_of.get(v)
+            if g is not None and g not in cands:
+                cands.append(g)
+        if name in POINTWISE:
+            for g in cands:
+                if self._can_join(g, op):
+                    dims = self._try_pointwise(g, op)
+                    if dims is not None:
+                        return self._add(g, op, dims)
+            g = self._new_group(op.result.type.shape)
+            return self._add(g, op, tuple(range(len(g.shape))))
+        if name in REMAPS:
+            src = op.operands[0]
+            g = self.group_of.get(src)
+            if g is not None and self._can_join(g, op):
+                dims = _remap_dims(name, dict(op.attributes), g.dims[src],
+                                   tuple(src.type.shape), tuple(op.result.type.shape))
+                if dims is not None:
+                    return self._add(g, op, dims)
+            return None                 # a library view of an input or of a kernel output
+        if name in REDUCTIONS:
+            src = op.operands[0]
+            axes = frozenset(op.attributes["dim"])
+            keep = op.attributes["keepdim"]
+            g = self.group_of.get(src)
+            full = g is not None and g.dims[src] == tuple(range(len(g.shape)))
+            if full and self._can_join(g, op) and axes and (g.reduce == axes or not g.reduce):
+                if not g.reduce and not all(d == tuple(range(len(g.shape))) or d is None
+                                            for d in g.dims.values()):
+                    g = None
+                if g is not None:
+                    g.reduce = axes
+                    n = len(g.shape)
+                    dims = (tuple(None if i in axes else i for i in range(n)) if keep
+                            else tuple(i for i in range(n) if i not in axes))
+                    return self._add(g, op, dims)
+            g = self._new_group(src.type.shape, axes)
+            n = len(g.shape)
+            dims = (tuple(None if i in axes else i for i in range(n)) if keep
+                    else tuple(i for i in range(n) if i not in axes))
+            return self._add(g, op, dims)
+        return None
+
+    def run(self):
+        for op in self.fn.ops:
+            if op.name == "prim.constant":
+                continue
+            self._place(op)
+            g = self.group_of.get(op.results[0]) if op.results else None
+            dep = set()
+            for v in op.operands:
+                dep |= self._dep(v)
+                gv = self.group_of.get(v)
+                if gv is not None and gv is not g:
+                    dep.add(gv.id)
+            if g is not None:
+                self.group_deps.setdefault(g.id, set()).update(dep)
+                dep = dep | self.group_deps[g.id]
+                # other groups that read this group now depend on what it depends on
+            for r in op.results:
+                self.deps[r] = frozenset(dep)
+        return [g for g in self.groups if g.ops]
+
+
+def _externals(g, group_of):
+    ext = []
+    for op in g.ops:
+        for v in op.operands:
+            if group_of.get(v) is g or (not v.is_block_arg and v.owner.name == "prim.constant"):
+                continue
+            if v not in ext:
+                ext.append(v)
+    return ext
+
+
+def fuse(fn: Function, stats=None, max_ops=64) -> Function:
+    """Rewrite ``fn`` in place: each group of prim ops becomes one ``kernel.fused``."""
+    fuser = _Fuser(fn, max_ops)
+    groups = fuser.run()
+    returned = set(fn.results)
+    for g in groups:
+        members = set(id(o) for o in g.ops)
+        outputs = []
+        for op in g.ops:
+            for r in op.results:
+                if r in returned or any(id(u) not in members for u in r.users):
+                    outputs.append(r)
+        ext = _externals(g, fuser.group_of)
+        block = Block([v.type for v in ext])
+        mapping = dict(zip(ext, block.args))
+        body = Builder.at_end(block)
+        consts = {}
+        for op in g.ops:
+            for v in op.operands:
+                if v not in mapping and v.owner is not None and not v.is_block_arg \
+                        and v.owner.name == "prim.constant" and v not in consts:
+                    c = v.owner.clone({})
+                    block.append(c)
+                    consts[v] = c.result
+                    mapping[v] = c.result
+            clone = op.clone(mapping)
+            block.append(clone)
+            for a, b in zip(op.results, clone.results):
+                mapping[a] = b
+        body.create("kernel.yield", [mapping[v] for v in outputs], [])
+        last = g.ops[-1]
+        kop = Operation("kernel.fused", ext, [v.type for v in outputs],
+                        {"domain": tuple(g.shape), "reduce": tuple(sorted(g.reduce)),
+                         "name": f"k{g.id}"}, [Region([block])], loc=last.loc)
+        last.parent.insert_after(kop, last)
+        for v, new in zip(outputs, kop.results):
+            v.replace_all_uses_with(new)
+        for op in reversed(g.ops):
+            op.erase(force=True)
+        if stats is not None:
+            stats["fuse.kernels"] = stats.get("fuse.kernels", 0) + 1
+            stats["fuse.fused_ops"] = stats.get("fuse.fused_ops", 0) + len(g.ops)
+            stats["fuse.stored"] = stats.get("fuse.stored", 0) + len(outputs)
+    _topological_order(fn)
+    from .dce import DCE
+    DCE().run(fn)
+    return fn
+
+
+def _topological_order(fn: Function) -> None:
+    """Restore def-before-use order, keeping the original order where it is already right.
+
+    A kernel sits where its last op was; a library call that read one of its
+    earlier values now comes before the kernel and moves down after it."""
+    ops = fn.ops
+    placed = set(fn.args)
+    waiting = []                    # ops whose operands are not all placed yet
+    order = []
+
+    def ready(op):
+        return all(v in placed for v in op.operands)
+
+    for op in ops:
+        waiting.append(op)
+        progress = True
+        while progress:
+            progress = False
+            for w in list(waiting):
+                if ready(w):
+                    waiting.remove(w)
+                    order.append(w)
+                    placed.update(w.results)
+                    progress = True
+    assert not waiting, "fuse made a cycle"
+    ret = fn.return_op
+    for op in order:
+        op.move_before(ret)
+
+
+class Fuse(Pass):
+    name = "fuse"
+
+    def run(self, fn):
+        fuse(fn, self.stats)
