@@ -17,6 +17,7 @@ from .random import Generator, initial_seed, manual_seed  # noqa: F401
 from . import autograd  # noqa: F401
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from . import nn  # noqa: F401
+from . import optim  # noqa: F401
 from . import ir  # noqa: F401
 from . import pytree  # noqa: F401
 from . import dialects  # noqa: F401  (registers the mt and prim dialects)

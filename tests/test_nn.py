@@ -258,3 +258,32 @@ def test_sequential_indexing():
     assert len(seq[:2]) == 2 and list(seq) == [seq[0], seq[1], seq[2]]
     x = minaot.randn(4, 2)
     assert_close(seq(x), seq[2](seq[1](seq[0](x))))
+
+
+# ---------------------------------------------------------------- optional: against torch
+@pytest.mark.parametrize("shape", [(8, 3), (5, 3, 4)])
+def test_batch_norm_against_torch(shape):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(8)
+    ours, theirs = nn.BatchNorm1d(3, momentum=0.3, dtype=F64), torch.nn.BatchNorm1d(3, momentum=0.3)
+    theirs = theirs.double()
+    w, b = rng.standard_normal(3), rng.standard_normal(3)
+    ours.load_state_dict({**ours.state_dict(), "weight": t64(w), "bias": t64(b)})
+    with torch.no_grad():
+        theirs.weight.copy_(torch.tensor(w))
+        theirs.bias.copy_(torch.tensor(b))
+    for mode in ("train", "train", "eval"):
+        ours.train(mode == "train"), theirs.train(mode == "train")
+        x = rng.standard_normal(shape) * 3 + 2
+        g = rng.standard_normal(shape)
+        xo, xt = t64(x, True), torch.tensor(x, requires_grad=True)
+        yo, yt = ours(xo), theirs(xt)
+        assert_close(yo, t64(yt.detach().numpy()))
+        (yo * t64(g)).sum().backward()
+        (yt * torch.tensor(g)).sum().backward()
+        for a, t in [(xo, xt), (ours.weight, theirs.weight), (ours.bias, theirs.bias)]:
+            assert_close(a.grad, t64(t.grad.numpy()))
+        ours.zero_grad(), theirs.zero_grad()
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            assert_close(getattr(ours, name), minaot.tensor(getattr(theirs, name).numpy()),
+                         msg=name + ": ")

@@ -1,0 +1,5 @@
+"""Optimizers: update parameters in place from their ``.grad`` (PyTorch's formulas)."""
+
+from .optimizer import Optimizer  # noqa: F401
+from .sgd import SGD  # noqa: F401
+from .adam import Adam  # noqa: F401
