@@ -26,6 +26,7 @@ from .counters import counters, reset  # noqa: F401
 from .compilers import nop, print_compile  # noqa: F401
 from .passes.decompose import get_decompositions  # noqa: F401
 from .aot import aot_function, compile, export_joint  # noqa: F401
+from .aot_module import aot_module  # noqa: F401
 from .passes.joint import build_joint  # noqa: F401
 from .passes.partition import default_partition, min_cut_rematerialization_partition  # noqa: F401
 from .tensor import _install_methods

@@ -94,9 +94,10 @@ def _slice(outputs, stop):
     return needed
 
 
-def extract(joint: Function, inputs, outputs, name: str) -> Function:
-    """A new function with ``inputs`` as arguments computing ``outputs`` (cloned ops, joint order)."""
-    needed = _slice(outputs, set(inputs))
+def extract(joint: Function, inputs, outputs, name: str, keep=()) -> Function:
+    """A new function with ``inputs`` as arguments computing ``outputs`` (cloned ops, joint order),
+    plus the ops that compute the values in ``keep`` even if no output reads them."""
+    needed = _slice(list(outputs) + list(keep), set(inputs))
     fn = Function(name, [v.type for v in inputs])
     mapping = dict(zip(inputs, fn.args))
     for op in joint.ops:
@@ -136,7 +137,13 @@ def _build(joint, num_fwd_outputs, saved, partitioner):
         for r in op.results:
             order[r] = len(primals) + i
     saved = sorted(set(saved), key=lambda v: order[v])
-    fw = extract(joint, primals, fwd_outs + saved, joint.name.replace("_joint", "") + "_fw")
+    # Every random op of the forward runs in the forward, in program order, even one
+    # whose draw nothing reads: it still advances the generator, as in eager.
+    tdep = _depends_on_tangents(joint, num_primals)
+    draws = [r for op in joint.ops if get_op(op.opname).kind == "random"
+             for r in op.results if r not in tdep]
+    fw = extract(joint, primals, fwd_outs + saved, joint.name.replace("_joint", "") + "_fw",
+                 keep=draws)
     bw = extract(joint, saved + tangents, grads, joint.name.replace("_joint", "") + "_bw")
     in_fw = _slice(fwd_outs + saved, set(primals))
     in_bw = _slice(grads, set(saved) | set(tangents))
