@@ -23,7 +23,7 @@ from . import pytree  # noqa: F401
 from . import dialects  # noqa: F401  (registers the mt and prim dialects)
 from .tracing import FakeTensor, TraceError, trace  # noqa: F401
 from .counters import counters, reset  # noqa: F401
-from .compilers import nop, print_compile  # noqa: F401
+from .compilers import nop, numba_compiler, print_compile  # noqa: F401
 from .passes.decompose import get_decompositions  # noqa: F401
 from .aot import aot_function, compile, export_joint  # noqa: F401
 from .aot_module import aot_module  # noqa: F401

@@ -36,7 +36,13 @@ def print_compile(graph, example_inputs):
     return nop(graph, example_inputs)
 
 
-BACKENDS = {"numpy": nop, "nop": nop, "interpreter": nop}
+def numba_compiler(graph, example_inputs):
+    """Fuse ``graph`` and run it as generated Numba kernels (see :mod:`minaot.numba_backend`)."""
+    from .numba_backend import NumbaProgram
+    return NumbaProgram(graph)
+
+
+BACKENDS = {"numpy": nop, "nop": nop, "interpreter": nop, "numba": numba_compiler}
 
 
 def get_backend(name):

@@ -85,7 +85,7 @@ def test_layer_norm_backward_kernels():
     nf, nb = len(kernels(fuse(fw))), len(kernels(fuse(bw)))
     # forward: one row kernel; backward: row kernel for dx plus column sums for dw, db
     assert nf == 1, fw
-    assert nb <= 4, bw
+    assert nb <= 2, bw
 
 
 def test_matmul_stays_a_library_call_with_fused_epilogue():

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 # Element types and their size in bytes.
-ITEMSIZE = {"f32": 4, "f64": 8, "i64": 8, "i1": 1}
+ITEMSIZE = {"f32": 4, "f64": 8, "i64": 8, "i32": 4, "i1": 1}
 DTYPES = tuple(ITEMSIZE)
 
 

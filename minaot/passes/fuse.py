@@ -41,13 +41,29 @@ from __future__ import annotations
 
 from ..dialects import kernel as _kernel  # noqa: F401  (registers the dialect)
 from ..ir import Block, Builder, Function, Operation, Pass, Region
-from ..ops.registry import get_op
+from ..ir.pass_manager import register_pass
+from .prim_to_scalar import REDUCE, fusible
 
-POINTWISE = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le",
-             "gt", "ge", "where", "neg", "exp", "log", "sin", "cos", "tanh", "sqrt", "rsqrt",
-             "abs", "sign", "sigmoid", "relu", "erf", "reciprocal", "logical_not", "to", "clone"}
-REDUCTIONS = {"sum", "amax", "amin"}
 REMAPS = {"reshape", "expand", "transpose", "permute", "unsqueeze", "squeeze"}
+
+
+def pointwise_dims(shape, domain, reduce):
+    """Dims map of a pointwise result of ``shape`` in a kernel over ``domain`` reducing
+    ``reduce``: the whole domain, the domain with reduced axes kept as 1, or without them."""
+    n = len(domain)
+    shape, domain = tuple(shape), tuple(domain)
+    if shape == domain:
+        return tuple(range(n))
+    if reduce and shape == tuple(1 if i in reduce else s for i, s in enumerate(domain)):
+        return tuple(None if i in reduce else i for i in range(n))
+    if reduce and shape == tuple(s for i, s in enumerate(domain) if i not in reduce):
+        return tuple(i for i in range(n) if i not in reduce)
+    return None
+
+
+def reduction_dims(n, axes, keepdim):
+    return (tuple(None if i in axes else i for i in range(n)) if keepdim
+            else tuple(i for i in range(n) if i not in axes))
 
 
 class Group:
@@ -57,9 +73,6 @@ class Group:
         self.reduce = frozenset(reduce)
         self.ops = []
         self.dims = {}          # value -> dims map (tuple of S-axis or None per value axis)
-
-    def reduced_keep(self):
-        return tuple(1 if i in self.reduce else s for i, s in enumerate(self.shape))
 
 
 def _broadcast_dims(out_dims, out_shape, in_shape):
@@ -100,9 +113,6 @@ class _Fuser:
         self.groups = []
         self.group_deps = {}    # group id -> set of group ids it reads from (transitively)
 
-    def _const(self, v):
-        return not v.is_block_arg and v.owner.name == "prim.constant"
-
     def _dep(self, v):
         return self.deps.get(v, frozenset())
 
@@ -116,19 +126,9 @@ class _Fuser:
                 return False
         return True
 
-    def _dims_for_pointwise(self, g, out_shape):
-        n = len(g.shape)
-        if tuple(out_shape) == g.shape:
-            return tuple(range(n))
-        if g.reduce and tuple(out_shape) == g.reduced_keep():
-            return tuple(None if i in g.reduce else i for i in range(n))
-        if g.reduce and tuple(out_shape) == tuple(s for i, s in enumerate(g.shape) if i not in g.reduce):
-            return tuple(i for i in range(n) if i not in g.reduce)
-        return None
-
     def _try_pointwise(self, g, op):
         out_shape = tuple(op.result.type.shape)
-        dims = self._dims_for_pointwise(g, out_shape)
+        dims = pointwise_dims(out_shape, g.shape, g.reduce)
         if dims is None:
             return None
         for v in op.operands:
@@ -156,7 +156,9 @@ class _Fuser:
             g = self.group_of.get(v)
             if g is not None and g not in cands:
                 cands.append(g)
-        if name in POINTWISE:
+        if op.name == "prim.constant" or (name not in REMAPS and not fusible(op)):
+            return None
+        if name not in REDUCE and name not in REMAPS:
             for g in cands:
                 if self._can_join(g, op):
                     dims = self._try_pointwise(g, op)
@@ -173,7 +175,7 @@ class _Fuser:
                 if dims is not None:
                     return self._add(g, op, dims)
             return None                 # a library view of an input or of a kernel output
-        if name in REDUCTIONS:
+        if name in REDUCE:
             src = op.operands[0]
             axes = frozenset(op.attributes["dim"])
             keep = op.attributes["keepdim"]
@@ -185,20 +187,14 @@ class _Fuser:
                     g = None
                 if g is not None:
                     g.reduce = axes
-                    n = len(g.shape)
-                    dims = (tuple(None if i in axes else i for i in range(n)) if keep
-                            else tuple(i for i in range(n) if i not in axes))
-                    return self._add(g, op, dims)
+                    return self._add(g, op, reduction_dims(len(g.shape), axes, keep))
             g = self._new_group(src.type.shape, axes)
-            n = len(g.shape)
-            dims = (tuple(None if i in axes else i for i in range(n)) if keep
-                    else tuple(i for i in range(n) if i not in axes))
-            return self._add(g, op, dims)
+            return self._add(g, op, reduction_dims(len(g.shape), axes, keep))
         return None
 
     def run(self):
         for op in self.fn.ops:
-            if op.name == "prim.constant":
+            if _inlined_constant(op):
                 continue
             self._place(op)
             g = self.group_of.get(op.results[0]) if op.results else None
@@ -217,21 +213,159 @@ class _Fuser:
         return [g for g in self.groups if g.ops]
 
 
+def _inlined_constant(op):
+    """Splat constants are copied into each kernel that reads them, as literals."""
+    return op is not None and op.name == "prim.constant" and fusible(op)
+
+
 def _externals(g, group_of):
     ext = []
     for op in g.ops:
         for v in op.operands:
-            if group_of.get(v) is g or (not v.is_block_arg and v.owner.name == "prim.constant"):
+            if group_of.get(v) is g or _inlined_constant(v.defining_op):
                 continue
             if v not in ext:
                 ext.append(v)
     return ext
 
 
+def _value_deps(fn, group_of):
+    """For each value, the set of groups (by id) whose values it depends on, its own included."""
+    deps = {}
+    for op in fn.ops:
+        d = set()
+        for v in op.operands:
+            d |= deps.get(v, set())
+        for r in op.results:
+            g = group_of.get(r)
+            deps[r] = d | {g.id} if g is not None else d
+    return deps
+
+
+def _outside_users(g, group_of):
+    """Ops outside group ``g`` (func.return included) that read its values, by group (None: not a kernel)."""
+    members = set(map(id, g.ops))
+    users = []
+    for op in g.ops:
+        for r in op.results:
+            for u in r.users:
+                if id(u) not in members:
+                    users.append((u, group_of.get(u.results[0]) if u.results else None))
+    return users
+
+
+def _axis_map(g, h, group_of):
+    """How the domain axes of pointwise group ``g`` map onto ``h``'s, read off ``h``'s uses
+    of ``g``'s full-domain values; None if some use does not fit."""
+    m = None
+    for op in h.ops:
+        for v in op.operands:
+            if group_of.get(v) is not g:
+                continue
+            if tuple(v.type.shape) != g.shape or g.dims[v] != tuple(range(len(g.shape))) \
+                    or op.opname in REMAPS or op.opname in REDUCE:
+                return None
+            here = _broadcast_dims(h.dims[op.results[0]], tuple(op.results[0].type.shape), g.shape)
+            if any(a is None and n != 1 for a, n in zip(here, g.shape)) or (m is not None and here != m):
+                return None
+            m = here
+    return m
+
+
+def _merge_groups(fuser, fn, stats):
+    """Vertical: a pointwise group read only by one other kernel moves into it.
+    Horizontal: two independent kernels over the same domain that read a common input
+    become one (the input is read once)."""
+    groups, group_of = fuser.groups, fuser.group_of
+    pos = {id(op): k for k, op in enumerate(fn.ops)}
+    merged = True
+    while merged:
+        merged = False
+        live = [g for g in groups if g.ops]
+        deps = _value_deps(fn, group_of)
+        gdeps = {g.id: set().union(*(deps.get(v, set()) for op in g.ops for v in op.operands)) - {g.id}
+                 for g in live}
+        for g in live:
+            users = _outside_users(g, group_of)
+            targets = {id(h) for _, h in users}
+            if g.reduce or len(targets) != 1 or users[0][1] is None:
+                continue
+            if any(op.opname in REMAPS or op.opname in REDUCE for op in g.ops):
+                continue
+            h = users[0][1]
+            m = _axis_map(g, h, group_of)
+            if m is None or len(g.ops) + len(h.ops) > fuser.max_ops:
+                continue
+            for op in g.ops:
+                for r in op.results:
+                    h.dims[r] = tuple(m[a] if a is not None else None for a in g.dims[r])
+                    group_of[r] = h
+            h.ops = sorted(h.ops + g.ops, key=lambda o: pos[id(o)])
+            g.ops = []
+            stats["fuse.merged_vertical"] = stats.get("fuse.merged_vertical", 0) + 1
+            merged = True
+            break
+        if merged:
+            continue
+        for i, g in enumerate(live):
+            ext_g = set(_externals(g, group_of))
+            for h in live[i + 1:]:
+                if (g.shape, g.reduce) != (h.shape, h.reduce) or g.id in gdeps[h.id] \
+                        or h.id in gdeps[g.id] or not ext_g & set(_externals(h, group_of)) \
+                        or len(g.ops) + len(h.ops) > fuser.max_ops:
+                    continue
+                for op in g.ops:
+                    for r in op.results:
+                        h.dims[r] = g.dims[r]
+                        group_of[r] = h
+                h.ops = sorted(h.ops + g.ops, key=lambda o: pos[id(o)])
+                g.ops = []
+                stats["fuse.merged_horizontal"] = stats.get("fuse.merged_horizontal", 0) + 1
+                merged = True
+                break
+            if merged:
+                break
+
+
+def _views_leave_kernels(g, group_of):
+    """A view computed in a kernel but read outside it is redone outside, as a library view
+    of the kernel's output of its source: the kernel stores the smaller tensor, and an
+    expand outside is a free stride-0 view."""
+    members = set(map(id, g.ops))
+    memo = {}
+
+    def outside(v):
+        op = v.defining_op
+        if group_of.get(v) is not g or op.opname not in REMAPS:
+            return v
+        if v not in memo:
+            src = outside(op.operands[0])
+            clone = op.clone({op.operands[0]: src})
+            g.ops[-1].parent.insert_after(clone, g.ops[-1])
+            memo[v] = clone.results[0]
+        return memo[v]
+
+    for op in list(g.ops):
+        if op.opname not in REMAPS:
+            continue
+        r = op.results[0]
+        for u in list(r.users):
+            if id(u) not in members:
+                new = outside(r)
+                for k, v in enumerate(u.operands):
+                    if v is r:
+                        u.set_operand(k, new)
+
+
 def fuse(fn: Function, stats=None, max_ops=64) -> Function:
     """Rewrite ``fn`` in place: each group of prim ops becomes one ``kernel.fused``."""
+    stats = {} if stats is None else stats
     fuser = _Fuser(fn, max_ops)
-    groups = fuser.run()
+    fuser.run()
+    _merge_groups(fuser, fn, stats)
+    groups = [g for g in fuser.groups if g.ops]
+    for g in groups:
+        _views_leave_kernels(g, fuser.group_of)
     returned = set(fn.results)
     for g in groups:
         members = set(id(o) for o in g.ops)
@@ -244,14 +378,11 @@ def fuse(fn: Function, stats=None, max_ops=64) -> Function:
         block = Block([v.type for v in ext])
         mapping = dict(zip(ext, block.args))
         body = Builder.at_end(block)
-        consts = {}
         for op in g.ops:
             for v in op.operands:
-                if v not in mapping and v.owner is not None and not v.is_block_arg \
-                        and v.owner.name == "prim.constant" and v not in consts:
+                if v not in mapping and _inlined_constant(v.defining_op):
                     c = v.owner.clone({})
                     block.append(c)
-                    consts[v] = c.result
                     mapping[v] = c.result
             clone = op.clone(mapping)
             block.append(clone)
@@ -267,10 +398,9 @@ def fuse(fn: Function, stats=None, max_ops=64) -> Function:
             v.replace_all_uses_with(new)
         for op in reversed(g.ops):
             op.erase(force=True)
-        if stats is not None:
-            stats["fuse.kernels"] = stats.get("fuse.kernels", 0) + 1
-            stats["fuse.fused_ops"] = stats.get("fuse.fused_ops", 0) + len(g.ops)
-            stats["fuse.stored"] = stats.get("fuse.stored", 0) + len(outputs)
+        stats["fuse.kernels"] = stats.get("fuse.kernels", 0) + 1
+        stats["fuse.fused_ops"] = stats.get("fuse.fused_ops", 0) + len(g.ops)
+        stats["fuse.stored"] = stats.get("fuse.stored", 0) + len(outputs)
     _topological_order(fn)
     from .dce import DCE
     DCE().run(fn)
@@ -312,3 +442,6 @@ class Fuse(Pass):
 
     def run(self, fn):
         fuse(fn, self.stats)
+
+
+register_pass(Fuse)

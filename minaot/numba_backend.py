@@ -1,0 +1,146 @@
+"""The ``"numba"`` backend: a graph compiler that runs fused Numba kernels.
+
+``numba_compiler(graph, example_inputs)`` takes a ``prim`` graph (a forward,
+a backward or an inference graph) through the lower half of the pipeline::
+
+    prim --fuse--> kernel --lower-to-loops--> loop --approximate-math--> loop
+         --emit-numba-cpu--> Python source --kernel cache--> Numba function
+
+and returns a callable.  At run time it walks the graph's ops in order: a
+``kernel.fused`` op allocates its outputs and calls its kernel; any other op
+(matmul, gather, cat, views of kernel inputs, random numbers) is a library
+call that runs the op's numpy implementation, views zero-copy.  Each value
+is dropped after its last use, so peak memory follows the graph, not its
+length.  Results never share memory with the inputs (as for every compiler:
+see :mod:`minaot.compilers`).
+
+``MINAOT_PRINT_KERNELS=1`` prints each kernel's source as it is built; every
+stage is kept on the returned callable (``.stages``) for ``explain``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from .codegen.kernel_cache import KernelCompileError, load_kernel, record_first_call
+from .codegen.numba_cpu import emit_numba_cpu
+from .counters import counters
+from .dtypes import from_ir
+from .ir import PassManager, run_op, verify
+from .passes.lower_to_loops import lower_kernel
+from .tensor import Tensor
+
+
+def _approximate(loop_fn):
+    try:
+        from .passes.approximate_math import approximate_math
+    except ImportError:         # the pass is optional: without it, libm calls stay
+        return
+    approximate_math(loop_fn)
+
+
+class Kernel:
+    """One generated kernel: its loop IR, its source and the Numba function."""
+
+    def __init__(self, kop, graph_name):
+        self.op = kop
+        self.name = f"{graph_name}_{kop.attributes['name']}"
+        self.loop = lower_kernel(kop, self.name)
+        _approximate(self.loop)
+        verify(self.loop)
+        fused = sorted({o.opname for o in kop.regions[0].block.ops[:-1]})
+        self.header = (f"minaot kernel {self.name} | from prim: {', '.join(fused)} "
+                       f"(fused by `fuse`) | {kop.loc}")
+        self.source = emit_numba_cpu(self.loop, self.header)
+        if os.environ.get("MINAOT_PRINT_KERNELS"):
+            print(self.source)
+        self.fn = load_kernel(self.source, self.name, str(kop.loc))
+        self.out_specs = [(tuple(r.type.shape), from_ir(r.type.dtype).np) for r in kop.results]
+        self.called = False
+
+    def __call__(self, ins):
+        outs = [np.empty(s, d) for s, d in self.out_specs]
+        ins = [a if isinstance(a, np.ndarray) else np.asarray(a) for a in ins]   # numpy scalars
+        try:
+            self.fn(*ins, *outs)
+        except Exception as exc:
+            if self.called:
+                raise
+            raise KernelCompileError(
+                f"Numba could not compile kernel {self.name} for the ops at {self.op.loc}: "
+                f"{type(exc).__name__}: {exc}\n  source: {self.fn.py_func.__code__.co_filename}"
+            ) from exc
+        if not self.called:
+            self.called = True
+            record_first_call(self.fn)
+        return outs
+
+
+class NumbaProgram:
+    """A compiled graph: steps to run in order, and every stage for printing."""
+
+    def __init__(self, graph):
+        t0 = time.perf_counter()
+        self.prim = str(graph)
+        g = graph.clone()
+        pm = PassManager(["fuse"], verify_each=True)
+        pm.run(g)
+        self.graph = g
+        self.kernels = {}
+        self.steps = []
+        slot = {v: i for i, v in enumerate(g.args)}
+        for op in g.ops:
+            for r in op.results:
+                slot[r] = len(slot)
+        last_use = {}
+        for k, op in enumerate(g.ops):
+            for v in op.operands:
+                last_use[v] = k
+        keep = set(g.results)
+        for k, op in enumerate(g.ops):
+            if op.name == "kernel.fused":
+                kern = Kernel(op, g.name)
+                self.kernels[kern.name] = kern
+                run = kern
+            else:
+                run = (lambda o: lambda ins: run_op(o, ins))(op)
+            drop = [slot[v] for v in dict.fromkeys(op.operands) if last_use[v] == k and v not in keep]
+            self.steps.append((run, [slot[v] for v in op.operands], [slot[r] for r in op.results], drop))
+        self.n_slots = len(slot)
+        self.arg_slots = [slot[v] for v in g.args]
+        self.result_slots = [slot[v] for v in g.results]
+        self.compile_time = time.perf_counter() - t0
+        counters["numba"]["graphs"] += 1
+        counters["numba"]["kernels"] += len(self.kernels)
+
+    def run_arrays(self, arrays):
+        env = [None] * self.n_slots
+        for s, a in zip(self.arg_slots, arrays):
+            env[s] = a
+        for run, ins, outs, drop in self.steps:
+            res = run([env[i] for i in ins])
+            for s, r in zip(outs, res):
+                env[s] = r
+            for s in drop:
+                env[s] = None
+        return [env[s] for s in self.result_slots]
+
+    def __call__(self, *args):
+        arrays = [a._data if isinstance(a, Tensor) else np.asarray(a) for a in args]
+        out = []
+        for r in self.run_arrays(arrays):
+            r = np.asarray(r)
+            if not r.flags.writeable or any(np.may_share_memory(r, a) for a in arrays):
+                r = r.copy()
+            out.append(Tensor._wrap(r))
+        return out
+
+    def stage_text(self) -> str:
+        parts = [f"== kernel level\n{self.graph}"]
+        for k in self.kernels.values():
+            parts.append(f"== loop level: {k.name}\n{k.loop}")
+            parts.append(f"== Numba source: {k.name}\n{k.source}")
+        return "\n\n".join(parts)

@@ -1,0 +1,259 @@
+"""lower-to-loops: each ``kernel.fused`` becomes a loop function over buffers.
+
+The idea.  A kernel computes tensors over its *domain* S, reducing the axes
+R.  Lowered, it is a function ``@k(in buffers..., out buffers...)`` whose
+body is a loop nest: a ``scf.parallel`` over the first outer (non-reduced)
+axis, ``scf.for`` over the other outer axes, and inside, per element of the
+outer axes:
+
+* each reduction is one ``scf.for`` nest over R carrying an accumulator
+  (``iter_args``), whose body computes the reduced value element by element;
+* values that do not depend on R (*outer* values: a row's max, its sum, the
+  normalizer ``rsqrt(var + eps)``) are computed once per outer element and
+  stay in registers: they are SSA values, never stored;
+* values that depend on R (*inner* values) are recomputed inside each
+  inner loop that needs them, straight from the loads: softmax reads its row
+  three times and never writes ``exp(x - max)`` to memory;
+* outputs are stored at the end: outer outputs once per outer element, inner
+  outputs in one last loop over R.
+
+Indexing comes from each value's *dims map* (which domain axis each of its
+axes follows, or None for a broadcast axis that reads index 0); it is
+recomputed here from the region with the same rules ``fuse`` used, so a
+view folded into a kernel costs nothing: a transpose is a permuted index
+list.  Scalar ops come from :mod:`prim_to_scalar`, constants are hoisted to
+the top of the function.
+"""
+
+from __future__ import annotations
+
+from ..dialects import loop as _loop  # noqa: F401  (registers scf and memref)
+from ..ir import Block, Builder, Function, IndexType, MemRefType, Operation, Pass, Region, ScalarType
+from ..ir.pass_manager import register_pass
+from .fuse import REMAPS, _broadcast_dims, _remap_dims, pointwise_dims, reduction_dims
+from .prim_to_scalar import REDUCE, ScalarBuilder, combine, identity, lower_op
+
+
+def region_dims(kop) -> dict:
+    """Dims map of every value of a kernel.fused region (block arguments from their first use)."""
+    domain = tuple(kop.attributes["domain"])
+    reduce = set(kop.attributes["reduce"])
+    n = len(domain)
+    block = kop.regions[0].block
+    dims = {}
+    for op in block.ops[:-1]:
+        name = op.opname
+        if name == "constant":
+            continue
+        r = op.results[0]
+        if name in REMAPS:
+            src = op.operands[0]
+            dims[r] = _remap_dims(name, dict(op.attributes), dims[src], tuple(src.type.shape),
+                                  tuple(r.type.shape))
+        elif name in REDUCE:
+            dims.setdefault(op.operands[0], tuple(range(n)))
+            dims[r] = reduction_dims(n, set(op.attributes["dim"]), op.attributes["keepdim"])
+        else:
+            d = pointwise_dims(r.type.shape, domain, reduce)
+            for v in op.operands:
+                if v.is_block_arg and v not in dims:
+                    dims[v] = _broadcast_dims(d, tuple(r.type.shape), tuple(v.type.shape))
+            dims[r] = d
+        if dims[r] is None:
+            raise ValueError(f"lower-to-loops: {op.name} does not fit kernel domain {domain}")
+    return dims
+
+
+class _Scope:
+    """Where scalar code goes: a block, the loop indices in force, the values computed there."""
+
+    def __init__(self, block, idx, parent=None, inner=False):
+        self.builder = Builder.at_end(block)
+        self.idx = idx
+        self.env = {}
+        self.parent = parent
+        self.inner = inner
+
+    def lookup(self, v):
+        s = self
+        while s is not None:
+            if v in s.env:
+                return s.env[v]
+            s = s.parent
+        return None
+
+
+class KernelLowering:
+    def __init__(self, kop, name=None):
+        self.kop = kop
+        self.block = kop.regions[0].block
+        self.domain = tuple(kop.attributes["domain"])
+        self.reduce = tuple(kop.attributes["reduce"])
+        self.dims = region_dims(kop)
+        ins = [MemRefType(a.type.shape, a.type.dtype) for a in self.block.args]
+        outs = [MemRefType(r.type.shape, r.type.dtype) for r in kop.results]
+        self.fn = Function(name or kop.attributes.get("name", "kernel"), ins + outs, loc=kop.loc)
+        for k, a in enumerate(self.fn.args):
+            a.name_hint = f"in{k}" if k < len(ins) else f"out{k - len(ins)}"
+        self.buf = dict(zip(self.block.args, self.fn.args[:len(ins)]))
+        self.out_bufs = self.fn.args[len(ins):]
+        self.const_ops = {}
+
+    # --- scalars ---------------------------------------------------------
+    def const(self, value, type):
+        key = (type, repr(value))
+        if key not in self.const_ops:
+            t = IndexType() if type == "index" else ScalarType(type)
+            self.const_ops[key] = Operation("arith.constant", [], [t],
+                                            {"value": value, "type": type}, loc=self.kop.loc)
+        return self.const_ops[key].result
+
+    def sb(self, scope, loc=None):
+        return ScalarBuilder(scope.builder, self.const, loc or self.kop.loc)
+
+    def is_inner(self, v):
+        d = self.dims.get(v)
+        return d is not None and any(a in self.reduce for a in d if a is not None)
+
+    def indices(self, scope, dims):
+        return [scope.idx[d] if d is not None else self.const(0, "index") for d in dims]
+
+    def value(self, v, scope):
+        """The scalar of ``v`` at the current element of ``scope`` (emitting what it needs)."""
+        d = self.dims.get(v)
+        if d is not None and all(a is None for a in d):
+            scope = self.top                # the same for every element: before all loops
+        elif not self.is_inner(v):
+            while scope.inner:
+                scope = scope.parent        # hoist: computed once per outer element
+        got = scope.lookup(v)
+        if got is not None:
+            return got
+        op = v.defining_op
+        if v.is_block_arg:
+            res = scope.builder.create("memref.load", [self.buf[v]] + self.indices(scope, self.dims[v]),
+                                       [ScalarType(v.type.dtype)], loc=self.kop.loc).result
+        elif op.opname == "constant":
+            return self.const(op.attributes["value"], v.type.dtype)
+        elif op.opname in REMAPS:
+            res = self.value(op.operands[0], scope)
+        elif op.opname in REDUCE:
+            res = self.reduction(op, scope)
+        else:
+            res = lower_op(self.sb(scope, op.loc), op, [self.value(a, scope) for a in op.operands])
+        scope.env[v] = res
+        return res
+
+    # --- loops -----------------------------------------------------------
+    def loop_nest(self, scope, axes, carried_types=()):
+        """Blocks of a nest of scf.for over ``axes`` (outermost first) and the innermost scope."""
+        blocks = [Block([IndexType(), *carried_types]) for _ in axes]
+        idx = dict(scope.idx)
+        for a, b in zip(axes, blocks):
+            idx[a] = b.args[0]
+            b.args[0].name_hint = f"i{a}"
+        inner = _Scope(blocks[-1], idx, parent=scope, inner=True)
+        return blocks, inner
+
+    def close_nest(self, scope, axes, blocks, inits, last_values):
+        """Yield ``last_values`` from the innermost block and build the scf.for ops outward."""
+        Builder.at_end(blocks[-1]).create("scf.yield", list(last_values), [])
+        for k in range(len(axes) - 1, -1, -1):
+            outer_block = blocks[k - 1] if k else None
+            carried = list(outer_block.args[1:]) if outer_block is not None else list(inits)
+            op = Operation("scf.for", carried, [v.type for v in carried],
+                           {"lower": 0, "upper": self.domain[axes[k]]},
+                           [Region([blocks[k]])], loc=self.kop.loc)
+            if outer_block is not None:
+                outer_block.append(op)
+                Builder.at_end(outer_block).create("scf.yield", list(op.results), [])
+            else:
+                scope.builder.insert(op)
+                return op.results
+        return ()
+
+    def reduction(self, op, scope):
+        axes = sorted(self.reduce)
+        t = op.result.type.dtype
+        acc_t = ScalarType(t)
+        blocks, inner = self.loop_nest(scope, axes, [acc_t])
+        v = self.value(op.operands[0], inner)
+        sb = self.sb(inner, op.loc)
+        new = combine(sb, op.opname, blocks[-1].args[1], sb.cast(v, t))
+        (res,) = self.close_nest(scope, axes, blocks, [self.const(identity(op.opname, t), t)], [new])
+        return res
+
+    def store(self, scope, v, buf):
+        scope.builder.create("memref.store", [self.value(v, scope), buf]
+                             + self.indices(scope, self.dims[v]), [], loc=self.kop.loc)
+
+    def run(self) -> Function:
+        outer_axes = [a for a in range(len(self.domain)) if a not in self.reduce]
+        par = next((a for a in outer_axes if self.domain[a] > 1), None)
+        body = Block()
+        top = _Scope(body, {a: self.const(0, "index") for a in outer_axes if self.domain[a] == 1})
+        self.top = top
+        scope, opened = top, []
+        for a in outer_axes:
+            if self.domain[a] == 1:
+                continue
+            blk = Block([IndexType()])
+            blk.args[0].name_hint = f"i{a}"
+            name = "scf.parallel" if a == par else "scf.for"
+            loop = Operation(name, [], [], {"lower": 0, "upper": self.domain[a]},
+                             [Region([blk])], loc=self.kop.loc)
+            scope.builder.insert(loop)
+            if scope is top:
+                top.builder = Builder(body, loop)   # hoisted code goes before the loop nest
+            scope = _Scope(blk, {**scope.idx, a: blk.args[0]}, parent=scope)
+            opened.append(blk)
+        outer = scope
+        for op in self.block.ops[:-1]:                 # reductions in program order
+            if op.opname in REDUCE:
+                self.value(op.results[0], outer)
+        outputs = list(zip(self.block.ops[-1].operands, self.out_bufs))
+        for v, buf in outputs:
+            if all(a is None for a in self.dims[v]):
+                self.store(top, v, buf)
+            elif not self.is_inner(v):
+                self.store(outer, v, buf)
+        inner_outs = [(v, buf) for v, buf in outputs if self.is_inner(v)]
+        if inner_outs:
+            axes = sorted(self.reduce)
+            blocks, inner = self.loop_nest(outer, axes)
+            for v, buf in inner_outs:
+                self.store(inner, v, buf)
+            self.close_nest(outer, axes, blocks, [], [])
+        for blk in opened:
+            Builder.at_end(blk).create("scf.yield", [], [])
+        for c in self.const_ops.values():
+            self.fn.body.append(c)
+        for op in list(body.ops):
+            op._detach()
+            self.fn.body.append(op)
+        self.fn.set_results([])
+        from .dce import DCE
+        DCE().run(self.fn)              # constants a rule did not use
+        return self.fn
+
+
+def lower_kernel(kop, name=None) -> Function:
+    """The loop function of one ``kernel.fused`` op."""
+    return KernelLowering(kop, name).run()
+
+
+def lower_to_loops(fn: Function) -> list[Function]:
+    """Loop functions for every kernel of ``fn`` (the graph itself keeps its kernel ops)."""
+    return [lower_kernel(op) for op in fn.ops if op.name == "kernel.fused"]
+
+
+class LowerToLoops(Pass):
+    """As a pass: attaches ``fn.kernels`` (name -> loop function) to the graph."""
+    name = "lower-to-loops"
+
+    def run(self, fn):
+        fn.kernels = {k.name: k for k in lower_to_loops(fn)}
+        self.stats["kernels"] = self.stats.get("kernels", 0) + len(fn.kernels)
+
+
+register_pass(LowerToLoops)
