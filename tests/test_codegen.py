@@ -91,7 +91,13 @@ def test_print_kernels(monkeypatch, capsys):
     monkeypatch.setenv("MINAOT_PRINT_KERNELS", "1")
     run_both(lambda x: x.exp() + 1.0, t(5))
     out = capsys.readouterr().out
-    assert "prange(5)" in out and "np.exp(" in out or "exp" in out
+    assert "@njit(parallel=False" in out and "for i0 in range(5):" in out
+
+
+def test_large_kernels_run_the_outer_loop_in_parallel():
+    prog = run_both(lambda x: x * 2.0 + 1.0, t(256, 256))
+    (k,) = prog.kernels.values()
+    assert "@njit(parallel=True" in k.source and "for i0 in prange(256):" in k.source
 
 
 def test_compile_backend_numba_inference_and_training():

@@ -60,9 +60,15 @@ def literal(value, type: str) -> str:
     return f"{NP_TYPE[type]}({float(value)!r})"
 
 
+#: below this many elements a kernel runs on one thread: starting threads costs more than
+#: it saves, and a serial kernel compiles about twice as fast
+PARALLEL_MIN_ELEMENTS = 1 << 15
+
+
 class _Emitter:
-    def __init__(self, fn: Function):
+    def __init__(self, fn: Function, parallel=True):
         self.fn = fn
+        self.parallel = parallel
         self.names = {}
         self.lines = []
         self.used = set()
@@ -98,7 +104,7 @@ class _Emitter:
                 acc = self.name(arg, f"acc{self.counter}")
                 self.names[res] = acc
                 self.emit(depth, f"{acc} = {init}")
-            rng = "prange" if n == "scf.parallel" else "range"
+            rng = "prange" if n == "scf.parallel" and self.parallel else "range"
             lo, hi = op.attributes["lower"], op.attributes["upper"]
             self.emit(depth, f"for {iv} in {rng}({hi if lo == 0 else f'{lo}, {hi}'}):")
             self.block(blk, depth + 1)
@@ -142,7 +148,9 @@ class _Emitter:
 
 def emit_numba_cpu(fn: Function, header: str = "") -> str:
     """Python source of a module defining the kernel ``fn`` as a Numba function."""
-    e = _Emitter(fn)
+    work = max((a.type.numel for a in fn.args), default=0)
+    parallel = work >= PARALLEL_MIN_ELEMENTS and any(op.name == "scf.parallel" for op in fn.walk())
+    e = _Emitter(fn, parallel)
     args = [e.name(a, a.name_hint) for a in fn.args]
     e.block(fn.body, 1)
     body = e.lines or ["    pass"]
@@ -152,7 +160,6 @@ def emit_numba_cpu(fn: Function, header: str = "") -> str:
     if uses_bitcast:
         lines.append("from minaot.kernels.bits import "
                      "bitcast_f32_to_i32, bitcast_i32_to_f32, bitcast_f64_to_i64, bitcast_i64_to_f64")
-    parallel = any(op.name == "scf.parallel" for op in fn.walk())
     lines += ["", "", f"@njit(parallel={parallel}, fastmath={FASTMATH}, error_model='numpy', cache=True)",
               f"def {fn.name}({', '.join(args)}):", *body, ""]
     return "\n".join(lines)

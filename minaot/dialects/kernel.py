@@ -4,8 +4,10 @@
 kernel computes.  Its operands are the tensors the kernel reads; its results
 are the tensors it writes; the region's block arguments stand for the
 operands and ``kernel.yield`` names the results.  Attributes: ``domain`` (the
-iteration shape S) and ``reduce`` (the axes of S reduced inside the kernel;
-the other axes are the parallel outer loop).  Ops outside ``kernel.fused``
+iteration shape S), ``reduce`` (the axes of S reduced inside the kernel;
+the other axes are the parallel outer loop) and ``in_maps`` (for each input,
+the axis of S each of its axes follows, ``none`` for a broadcast axis: an
+index map, as MLIR's linalg has).  Ops outside ``kernel.fused``
 (matmul, gather, views of kernel inputs ...) stay prim ops: library calls.
 """
 
@@ -30,6 +32,15 @@ def _verify_fused(op):
     if got != [r.type for r in op.results]:
         raise VerifyError("kernel.yield types do not match kernel.fused results", op)
     domain = op.attributes.get("domain")
+    maps = op.attributes.get("in_maps")
+    if maps is not None:
+        if len(maps) != len(op.operands):
+            raise VerifyError("kernel.fused needs one input map per operand", op)
+        for m, v in zip(maps, op.operands):
+            if len(m) != len(v.type.shape) or any(
+                    d is not None and not (0 <= d < len(domain) and domain[d] == n)
+                    for d, n in zip(m, v.type.shape)):
+                raise VerifyError(f"kernel.fused input map {m} does not fit {v.type} in domain {domain}", op)
     for ax in op.attributes.get("reduce", ()):
         if not 0 <= ax < len(domain):
             raise VerifyError(f"kernel.fused reduces axis {ax} outside its domain {domain}", op)

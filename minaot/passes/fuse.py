@@ -213,6 +213,17 @@ class _Fuser:
         return [g for g in self.groups if g.ops]
 
 
+def _input_map(g, v):
+    """Dims map of the kernel input ``v``: from the first op of ``g`` that reads it."""
+    for op in g.ops:
+        if v in op.operands:
+            if op.opname in REDUCE:
+                return tuple(range(len(g.shape)))
+            r = op.results[0]
+            return _broadcast_dims(g.dims[r], tuple(r.type.shape), tuple(v.type.shape))
+    raise AssertionError("not an input of the group")
+
+
 def _inlined_constant(op):
     """Splat constants are copied into each kernel that reads them, as literals."""
     return op is not None and op.name == "prim.constant" and fusible(op)
@@ -392,6 +403,7 @@ def fuse(fn: Function, stats=None, max_ops=64) -> Function:
         last = g.ops[-1]
         kop = Operation("kernel.fused", ext, [v.type for v in outputs],
                         {"domain": tuple(g.shape), "reduce": tuple(sorted(g.reduce)),
+                         "in_maps": tuple(_input_map(g, v) for v in ext),
                          "name": f"k{g.id}"}, [Region([block])], loc=last.loc)
         last.parent.insert_after(kop, last)
         for v, new in zip(outputs, kop.results):

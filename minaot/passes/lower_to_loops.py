@@ -30,37 +30,42 @@ from __future__ import annotations
 from ..dialects import loop as _loop  # noqa: F401  (registers scf and memref)
 from ..ir import Block, Builder, Function, IndexType, MemRefType, Operation, Pass, Region, ScalarType
 from ..ir.pass_manager import register_pass
-from .fuse import REMAPS, _broadcast_dims, _remap_dims, pointwise_dims, reduction_dims
+from .fuse import REMAPS, _remap_dims
 from .prim_to_scalar import REDUCE, ScalarBuilder, combine, identity, lower_op
 
 
 def region_dims(kop) -> dict:
-    """Dims map of every value of a kernel.fused region (block arguments from their first use)."""
-    domain = tuple(kop.attributes["domain"])
-    reduce = set(kop.attributes["reduce"])
-    n = len(domain)
+    """Dims map of every value of a kernel.fused region: inputs from ``in_maps``, each op's
+    result from its operands' maps (the same rules ``fuse`` applied)."""
     block = kop.regions[0].block
-    dims = {}
+    dims = dict(zip(block.args, kop.attributes["in_maps"]))
     for op in block.ops[:-1]:
         name = op.opname
         if name == "constant":
             continue
         r = op.results[0]
+        shape = tuple(r.type.shape)
         if name in REMAPS:
             src = op.operands[0]
-            dims[r] = _remap_dims(name, dict(op.attributes), dims[src], tuple(src.type.shape),
-                                  tuple(r.type.shape))
+            dims[r] = _remap_dims(name, dict(op.attributes), dims[src], tuple(src.type.shape), shape)
         elif name in REDUCE:
-            dims.setdefault(op.operands[0], tuple(range(n)))
-            dims[r] = reduction_dims(n, set(op.attributes["dim"]), op.attributes["keepdim"])
+            d, axes = dims[op.operands[0]], set(op.attributes["dim"])
+            dims[r] = (tuple(None if i in axes else a for i, a in enumerate(d))
+                       if op.attributes["keepdim"] else tuple(a for i, a in enumerate(d) if i not in axes))
         else:
-            d = pointwise_dims(r.type.shape, domain, reduce)
-            for v in op.operands:
-                if v.is_block_arg and v not in dims:
-                    dims[v] = _broadcast_dims(d, tuple(r.type.shape), tuple(v.type.shape))
-            dims[r] = d
+            out = []
+            for k, n in enumerate(shape):
+                found = None
+                for v in op.operands:
+                    j = k - (len(shape) - len(v.type.shape))
+                    if v in dims and j >= 0 and v.type.shape[j] == n and dims[v][j] is not None:
+                        found = dims[v][j]
+                        break
+                out.append(found)
+            dims[r] = tuple(out)
         if dims[r] is None:
-            raise ValueError(f"lower-to-loops: {op.name} does not fit kernel domain {domain}")
+            raise ValueError(f"lower-to-loops: {op.name} does not fit kernel domain "
+                             f"{kop.attributes['domain']}")
     return dims
 
 
