@@ -44,12 +44,16 @@ def _leaf_key(x):
 
 
 def guard_key(leaves, spec):
-    """Everything a compiled entry was specialised on."""
+    """Everything a compiled entry was specialised on.
+
+    Not the storage offset: the graph never sees it (outputs that are views of an
+    input are replayed from that input's view chain), so batches sliced out of one
+    big tensor share one entry, as in PyTorch."""
     objs, stores = {}, {}
     parts = [spec, is_grad_enabled()]
     for x in leaves:
         if isinstance(x, Tensor):
-            parts.append((x.shape, x.stride(), x.storage_offset(), x.dtype.name, str(x.device),
+            parts.append((x.shape, x.stride(), x.dtype.name, str(x.device),
                           x.requires_grad, objs.setdefault(id(x), len(objs)),
                           stores.setdefault(id(x._storage), len(stores))))
         else:

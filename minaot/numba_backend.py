@@ -30,6 +30,7 @@ from .codegen.numba_cpu import emit_numba_cpu
 from .counters import counters
 from .dtypes import from_ir
 from .ir import PassManager, run_op, verify
+from .ops.registry import get_op
 from .passes.lower_to_loops import lower_kernel
 from .tensor import Tensor
 
@@ -79,6 +80,16 @@ class Kernel:
         return outs
 
 
+def _library_call(op):
+    """Run a non-kernel op with its numpy implementation; a view op returns a real view
+    (values are never written in place here, so sharing memory is safe)."""
+    opdef = get_op(op.opname)
+    if opdef.kind == "view":
+        attrs = dict(op.attributes)
+        return lambda ins: [opdef.impl(*ins, **attrs)]
+    return lambda ins: run_op(op, ins)
+
+
 class NumbaProgram:
     """A compiled graph: steps to run in order, and every stage for printing."""
 
@@ -106,7 +117,7 @@ class NumbaProgram:
                 self.kernels[kern.name] = kern
                 run = kern
             else:
-                run = (lambda o: lambda ins: run_op(o, ins))(op)
+                run = _library_call(op)
             drop = [slot[v] for v in dict.fromkeys(op.operands) if last_use[v] == k and v not in keep]
             self.steps.append((run, [slot[v] for v in op.operands], [slot[r] for r in op.results], drop))
         self.n_slots = len(slot)
@@ -134,7 +145,7 @@ class NumbaProgram:
         for r in self.run_arrays(arrays):
             r = np.asarray(r)
             if not r.flags.writeable or any(np.may_share_memory(r, a) for a in arrays):
-                r = r.copy()
+                r = np.array(r, order="K")          # a copy that keeps the layout
             out.append(Tensor._wrap(r))
         return out
 
