@@ -1,0 +1,154 @@
+"""What every benchmark script shares: thread settings, timing, the machine line, the ratio table.
+
+Import this module *first*: it sets the thread counts of every library
+(OpenBLAS/MKL/OpenMP for numpy, Numba's pool, PyTorch's intra-op pool) from
+``BENCH_THREADS`` (default: every CPU), and the BLAS libraries read their
+variables only when numpy is first imported.
+
+A measurement is ``time_it(fn)``: a few warm-up calls (the first compiles,
+allocates, fills caches), then the median of ``repeat`` calls timed one by
+one with ``time.perf_counter``.  The median, not the mean or the minimum,
+because this machine is shared: a run stolen by another process should move
+one sample, not the result.  The load average is printed beside the machine
+so a reader can tell a quiet run from a busy one.
+
+A table has one row per workload and one column per implementation; each
+cell is the median time and the speed-up over the first column (numpy
+eager): ``16.2 ms (1.0x)``, ``1.4 ms (11.6x)``.  A column that cannot run
+here (PyTorch not installed) shows ``n/a``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+
+THREADS = int(os.environ.get("BENCH_THREADS") or os.cpu_count() or 1)
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ[_var] = str(THREADS)
+
+import numpy as np  # noqa: E402
+
+try:
+    import torch  # noqa: E402
+    torch.set_num_threads(THREADS)
+except ImportError:
+    torch = None
+
+COLUMNS = ["numpy eager", "minaot eager", "minaot numba", "torch eager", "torch.compile"]
+
+
+def quick() -> bool:
+    """``--quick`` (or BENCH_QUICK=1): fewer repeats, for a smoke test."""
+    return "--quick" in sys.argv or bool(os.environ.get("BENCH_QUICK"))
+
+
+def time_it(fn, warmup: int = 2, repeat: int = 10) -> float:
+    """Median seconds of ``repeat`` calls of ``fn()`` after ``warmup`` calls."""
+    if quick():
+        warmup, repeat = min(warmup, 1), min(repeat, 3)
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def machine() -> str:
+    """One paragraph: CPU, cores, threads, load and the versions that matter."""
+    import numba
+
+    import minaot
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        load = "load average %.2f %.2f %.2f" % os.getloadavg()
+    except OSError:
+        load = "load average n/a"
+    tv = torch.__version__ if torch is not None else "not installed"
+    try:
+        layer = numba.threading_layer()
+    except ValueError:          # chosen at the first parallel kernel
+        layer = "layer not chosen yet"
+    lines = [
+        f"machine: {cpu}, {os.cpu_count()} CPUs; {load}",
+        f"threads: {THREADS} (numpy BLAS, numba {numba.config.NUMBA_NUM_THREADS} "
+        f"[{layer}], torch {torch.get_num_threads() if torch is not None else 'n/a'})",
+        f"versions: python {platform.python_version()}, numpy {np.__version__}, "
+        f"numba {numba.__version__}, minaot {minaot.__version__}, torch {tv}",
+    ]
+    return "\n".join(lines)
+
+
+def fmt_time(seconds) -> str:
+    if seconds is None:
+        return "n/a"
+    if seconds >= 1.0:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} us"
+
+
+def table(rows, columns=COLUMNS, baseline: int = 0, title: str = "") -> str:
+    """``rows`` is ``[(name, [seconds or None per column])]``; cells show time and
+    speed-up over column ``baseline`` (higher is faster)."""
+    head = ["workload"] + list(columns)
+    body = []
+    for name, times in rows:
+        base = times[baseline]
+        cells = [name]
+        for t in times:
+            if t is None:
+                cells.append("n/a")
+            elif base is None:
+                cells.append(fmt_time(t))
+            else:
+                cells.append(f"{fmt_time(t)} ({base / t:.1f}x)")
+        body.append(cells)
+    widths = [max(len(r[i]) for r in [head] + body) for i in range(len(head))]
+
+    def line(cells):
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
+    out = [title] if title else []
+    out.append(line(head))
+    out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    out += [line(r) for r in body]
+    return "\n".join(out)
+
+
+def check_close(name: str, got, want, rtol=1e-4, atol=1e-4) -> None:
+    """Refuse to report a time for a wrong answer."""
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape or not np.allclose(got, want, rtol=rtol, atol=atol):
+        err = np.abs(got - want).max() if got.shape == want.shape else "shape"
+        raise AssertionError(f"{name}: result differs from the numpy reference (max abs err {err})")
+
+
+def numba_programs(compiled) -> list:
+    """The NumbaPrograms inside an ``aot_function``/``compile`` result (forward, and the
+    backward once a backward has run), for kernel counts and ``stage_text()``."""
+    progs = []
+    for entry in compiled.cache.values():
+        runner = getattr(entry, "runner", None)
+        if runner is not None:
+            progs += [p for p in (runner.fw, runner._bw) if p is not None]
+        elif getattr(entry, "compiled", None) is not None:
+            progs.append(entry.compiled)
+    return progs
+
+
+def kernel_count(compiled) -> str:
+    """``fw 1 + bw 2`` style count of generated kernels."""
+    counts = [str(len(getattr(p, "kernels", {}))) for p in numba_programs(compiled)]
+    return " + ".join(counts) if counts else "?"
