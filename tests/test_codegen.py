@@ -118,3 +118,23 @@ def test_compile_backend_numba_inference_and_training():
     np.testing.assert_allclose(gw, w.grad.numpy(), rtol=1e-4, atol=1e-5)
     with minaot.no_grad():
         np.testing.assert_allclose(cf(x, w).numpy(), f(x, w).numpy(), rtol=1e-5)
+
+
+def test_column_reduction_reads_rows_in_chunks():
+    x, y = t(64, 48), t(48)
+    prog = run_both(lambda x, y: ((x * y).sum(dim=0) * 2.0, x.amax(dim=0)), x, y, rtol=1e-4, atol=1e-4)
+    (k,) = prog.kernels.values()
+    text = str(k.loop)
+    assert text.count("memref.alloc") == 2       # one partial buffer per reduction
+    assert "in0[v" in k.source and "in0[i0" not in k.source   # rows indexed by chunk + row
+
+
+def test_loop_invariant_values_are_computed_outside_inner_loops():
+    # the row scale (N, 1) and the column vector (M,) are loaded where their indices are known
+    prog = run_both(lambda x, s, b: (x * s + b).sum(dim=1), t(40, 50), t(40, 1), t(50))
+    (k,) = prog.kernels.values()
+    lines = k.source.splitlines()
+    outer = next(i for i, l in enumerate(lines) if "for i0 in range(40)" in l)
+    inner = next(i for i, l in enumerate(lines) if "in range(50)" in l)
+    load_s = next(i for i, l in enumerate(lines) if "in1[" in l)
+    assert outer < load_s < inner

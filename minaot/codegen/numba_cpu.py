@@ -121,7 +121,10 @@ class _Emitter:
             self.names[r] = literal(op.attributes["value"], op.attributes["type"])
             return
         out = self.name(r)
-        if n == "memref.load":
+        if n == "memref.alloc":
+            shape = ", ".join(str(d) for d in r.type.shape)
+            expr = f"np.full(({shape},), {literal(op.attributes['fill'], r.type.dtype)})"
+        elif n == "memref.load":
             expr = f"{ops[0]}[{self.index(ops[1:])}]"
         elif n in BINARY:
             expr = BINARY[n].format(*ops, T=NP_TYPE.get(t))

@@ -13,6 +13,8 @@ is a loop nest:
   in ``scf.yield`` of their next values; the op's results are the last ones.
 * ``memref.load %buf, %i, %j`` and ``memref.store %v, %buf, %i, %j``.
   Indices are ``index`` values; a broadcast axis reads index 0.
+* ``memref.alloc {fill}``: a scratch buffer local to the kernel, filled with
+  ``fill`` (the per-chunk partial results of a column reduction).
 
 Bounds are attributes because every shape is static here.  The names and
 meanings are MLIR's, so the text reads like MLIR's ``scf``/``memref``.
@@ -79,6 +81,7 @@ SCF.add_op(OpSpec("scf.parallel", verify=_verify_parallel, num_results=0,
                   required_attrs=("lower", "upper"), pure=False))
 SCF.add_op(OpSpec("scf.yield", num_results=0, pure=False))
 MEMREF = Dialect("memref")
+MEMREF.add_op(OpSpec("memref.alloc", num_operands=0, num_results=1, required_attrs=("fill",)))
 MEMREF.add_op(OpSpec("memref.load", verify=_verify_load, num_operands=(1, None), num_results=1))
 MEMREF.add_op(OpSpec("memref.store", verify=_verify_store, num_operands=(2, None), num_results=0,
                      pure=False))

@@ -72,12 +72,13 @@ def region_dims(kop) -> dict:
 class _Scope:
     """Where scalar code goes: a block, the loop indices in force, the values computed there."""
 
-    def __init__(self, block, idx, parent=None, inner=False):
+    def __init__(self, block, idx, parent=None):
+        self.block = block
         self.builder = Builder.at_end(block)
         self.idx = idx
         self.env = {}
         self.parent = parent
-        self.inner = inner
+        self.depth = parent.depth + 1 if parent is not None else 0
 
     def lookup(self, v):
         s = self
@@ -86,6 +87,19 @@ class _Scope:
                 return s.env[v]
             s = s.parent
         return None
+
+    def chain(self):
+        """This scope and its ancestors, outermost first."""
+        out, s = [], self
+        while s is not None:
+            out.append(s)
+            s = s.parent
+        return out[::-1]
+
+
+def _chunks(n, most=16, least_rows=8):
+    """How many row chunks a column reduction over ``n`` rows is split into (a divisor of n)."""
+    return max([c for c in range(1, most + 1) if n % c == 0 and n // c >= least_rows] or [1])
 
 
 class KernelLowering:
@@ -103,6 +117,7 @@ class KernelLowering:
         self.buf = dict(zip(self.block.args, self.fn.args[:len(ins)]))
         self.out_bufs = self.fn.args[len(ins):]
         self.const_ops = {}
+        self.where = {}                 # scalar -> the scope that computes it
 
     # --- scalars ---------------------------------------------------------
     def const(self, value, type):
@@ -123,52 +138,84 @@ class KernelLowering:
     def indices(self, scope, dims):
         return [scope.idx[d] if d is not None else self.const(0, "index") for d in dims]
 
+    def home(self, v, scope):
+        """The outermost scope around ``scope`` whose loops index every axis ``v`` follows:
+        loop-invariant code motion by construction."""
+        need = {a for a in self.dims.get(v, ()) if a is not None}
+        return next(s for s in scope.chain() if need <= s.idx.keys())
+
     def value(self, v, scope):
         """The scalar of ``v`` at the current element of ``scope`` (emitting what it needs)."""
-        d = self.dims.get(v)
-        if d is not None and all(a is None for a in d):
-            scope = self.top                # the same for every element: before all loops
-        elif not self.is_inner(v):
-            while scope.inner:
-                scope = scope.parent        # hoist: computed once per outer element
         got = scope.lookup(v)
         if got is not None:
             return got
         op = v.defining_op
         if v.is_block_arg:
-            res = scope.builder.create("memref.load", [self.buf[v]] + self.indices(scope, self.dims[v]),
-                                       [ScalarType(v.type.dtype)], loc=self.kop.loc).result
+            at = self.home(v, scope)
+            res = at.builder.create("memref.load", [self.buf[v]] + self.indices(at, self.dims[v]),
+                                    [ScalarType(v.type.dtype)], loc=self.kop.loc).result
         elif op.opname == "constant":
             return self.const(op.attributes["value"], v.type.dtype)
         elif op.opname in REMAPS:
-            res = self.value(op.operands[0], scope)
+            return self.value(op.operands[0], scope)
         elif op.opname in REDUCE:
-            res = self.reduction(op, scope)
+            at = self.home(v, scope)
+            res = self.reduction(op, at)
         else:
-            res = lower_op(self.sb(scope, op.loc), op, [self.value(a, scope) for a in op.operands])
-        scope.env[v] = res
+            args = [self.value(a, scope) for a in op.operands]
+            at = max([self.home(v, scope)] + [self.where.get(a, self.top) for a in args],
+                     key=lambda s: s.depth)
+            res = lower_op(self.sb(at, op.loc), op, args)
+        at.env[v] = res
+        self.where[res] = at
         return res
 
     # --- loops -----------------------------------------------------------
-    def loop_nest(self, scope, axes, carried_types=()):
-        """Blocks of a nest of scf.for over ``axes`` (outermost first) and the innermost scope."""
-        blocks = [Block([IndexType(), *carried_types]) for _ in axes]
+    def open_loop(self, scope, kind, upper, axis=None, hint=None):
+        """Insert ``kind`` (scf.parallel / scf.for) over ``range(upper)`` into ``scope`` now and
+        return its body's scope; code hoisted into ``scope`` later goes before the loop."""
+        blk = Block([IndexType()])
+        blk.args[0].name_hint = hint or f"i{axis}"
+        loop = Operation(kind, [], [], {"lower": 0, "upper": upper}, [Region([blk])], loc=self.kop.loc)
+        scope.builder.insert(loop)
+        scope.builder = Builder(scope.block, loop)
         idx = dict(scope.idx)
-        for a, b in zip(axes, blocks):
-            idx[a] = b.args[0]
-            b.args[0].name_hint = f"i{a}"
-        inner = _Scope(blocks[-1], idx, parent=scope, inner=True)
-        return blocks, inner
+        if axis is not None:
+            idx[axis] = blk.args[0]
+        inner = _Scope(blk, idx, parent=scope)
+        self.opened.append(blk)
+        return inner
 
-    def close_nest(self, scope, axes, blocks, inits, last_values):
+    def open_outer_loops(self, scope, axes):
+        """Loops over the parallel axes (extent-1 axes read index 0): the first is scf.parallel."""
+        par = next((a for a in axes if self.domain[a] > 1), None)
+        for a in axes:
+            if self.domain[a] == 1:
+                scope.idx[a] = self.const(0, "index")
+            else:
+                scope = self.open_loop(scope, "scf.parallel" if a == par else "scf.for",
+                                       self.domain[a], a)
+        return scope
+
+    def loop_nest(self, scope, axes, carried_types=()):
+        """Blocks of a nest of scf.for over ``axes`` (outermost first) and the innermost scope;
+        the nest is inserted by close_nest once its body is built."""
+        blocks = [Block([IndexType(), *carried_types]) for _ in axes]
+        s = scope
+        for a, b in zip(axes, blocks):
+            b.args[0].name_hint = f"i{a}"
+            s = _Scope(b, {**s.idx, a: b.args[0]}, parent=s)
+        return blocks, s
+
+    def close_nest(self, scope, axes, blocks, inits, last_values, uppers=None):
         """Yield ``last_values`` from the innermost block and build the scf.for ops outward."""
+        uppers = uppers or [self.domain[a] for a in axes]
         Builder.at_end(blocks[-1]).create("scf.yield", list(last_values), [])
         for k in range(len(axes) - 1, -1, -1):
             outer_block = blocks[k - 1] if k else None
             carried = list(outer_block.args[1:]) if outer_block is not None else list(inits)
             op = Operation("scf.for", carried, [v.type for v in carried],
-                           {"lower": 0, "upper": self.domain[axes[k]]},
-                           [Region([blocks[k]])], loc=self.kop.loc)
+                           {"lower": 0, "upper": uppers[k]}, [Region([blocks[k]])], loc=self.kop.loc)
             if outer_block is not None:
                 outer_block.append(op)
                 Builder.at_end(outer_block).create("scf.yield", list(op.results), [])
@@ -180,8 +227,7 @@ class KernelLowering:
     def reduction(self, op, scope):
         axes = sorted(self.reduce)
         t = op.result.type.dtype
-        acc_t = ScalarType(t)
-        blocks, inner = self.loop_nest(scope, axes, [acc_t])
+        blocks, inner = self.loop_nest(scope, axes, [ScalarType(t)])
         v = self.value(op.operands[0], inner)
         sb = self.sb(inner, op.loc)
         new = combine(sb, op.opname, blocks[-1].args[1], sb.cast(v, t))
@@ -189,38 +235,20 @@ class KernelLowering:
         return res
 
     def store(self, scope, v, buf):
-        scope.builder.create("memref.store", [self.value(v, scope), buf]
-                             + self.indices(scope, self.dims[v]), [], loc=self.kop.loc)
+        at = self.home(v, scope)
+        val = self.value(v, at)
+        at.builder.create("memref.store", [val, buf] + self.indices(at, self.dims[v]), [],
+                          loc=self.kop.loc)
 
-    def run(self) -> Function:
-        outer_axes = [a for a in range(len(self.domain)) if a not in self.reduce]
-        par = next((a for a in outer_axes if self.domain[a] > 1), None)
-        body = Block()
-        top = _Scope(body, {a: self.const(0, "index") for a in outer_axes if self.domain[a] == 1})
-        self.top = top
-        scope, opened = top, []
-        for a in outer_axes:
-            if self.domain[a] == 1:
-                continue
-            blk = Block([IndexType()])
-            blk.args[0].name_hint = f"i{a}"
-            name = "scf.parallel" if a == par else "scf.for"
-            loop = Operation(name, [], [], {"lower": 0, "upper": self.domain[a]},
-                             [Region([blk])], loc=self.kop.loc)
-            scope.builder.insert(loop)
-            if scope is top:
-                top.builder = Builder(body, loop)   # hoisted code goes before the loop nest
-            scope = _Scope(blk, {**scope.idx, a: blk.args[0]}, parent=scope)
-            opened.append(blk)
-        outer = scope
+    # --- the two schedules -------------------------------------------------
+    def rows(self, top, outer_axes, outputs):
+        """Parallel over the outer axes; each reduction an inner loop per outer element."""
+        outer = self.open_outer_loops(top, outer_axes)
         for op in self.block.ops[:-1]:                 # reductions in program order
             if op.opname in REDUCE:
                 self.value(op.results[0], outer)
-        outputs = list(zip(self.block.ops[-1].operands, self.out_bufs))
         for v, buf in outputs:
-            if all(a is None for a in self.dims[v]):
-                self.store(top, v, buf)
-            elif not self.is_inner(v):
+            if not self.is_inner(v):
                 self.store(outer, v, buf)
         inner_outs = [(v, buf) for v, buf in outputs if self.is_inner(v)]
         if inner_outs:
@@ -229,7 +257,67 @@ class KernelLowering:
             for v, buf in inner_outs:
                 self.store(inner, v, buf)
             self.close_nest(outer, axes, blocks, [], [])
-        for blk in opened:
+
+    def columns(self, top, outer_axes, outputs):
+        """Reductions over leading axes (column sums): reading a column is a strided walk,
+        so split the rows into chunks instead.  Each chunk (in parallel) accumulates whole
+        rows into its own row of a partial buffer; then, per column, the partials are
+        combined and the epilogue runs.  Every load is contiguous and the inner loop vectorizes."""
+        reds = [op for op in self.block.ops[:-1] if op.opname in REDUCE]
+        n0 = self.domain[0]
+        chunks = _chunks(n0)
+        pshape = (chunks,) + tuple(self.domain[a] for a in outer_axes)
+        partial = {}
+        for op in reds:
+            t = op.result.type.dtype
+            partial[op] = top.builder.create("memref.alloc", [], [MemRefType(pshape, t)],
+                                             {"fill": identity(op.opname, t)}, loc=self.kop.loc).result
+        c_scope = self.open_loop(top, "scf.parallel" if chunks > 1 else "scf.for", chunks, hint="c")
+        c = c_scope.block.args[0]
+        r_scope = self.open_loop(c_scope, "scf.for", n0 // chunks, hint="r")
+        i0 = r_scope.builder.create("arith.addi", [
+            r_scope.builder.create("arith.muli", [c, self.const(n0 // chunks, "index")],
+                                   [IndexType()]).result, r_scope.block.args[0]], [IndexType()]).result
+        r_scope.idx[0] = i0
+        s = r_scope
+        for a in [a for a in self.reduce if a != 0] + list(outer_axes):
+            s = self.open_loop(s, "scf.for", self.domain[a], a)
+        for op in reds:
+            t = op.result.type.dtype
+            sb = self.sb(s, op.loc)
+            at = [c] + [s.idx[a] for a in outer_axes]
+            old = s.builder.create("memref.load", [partial[op]] + at, [ScalarType(t)]).result
+            new = combine(sb, op.opname, old, sb.cast(self.value(op.operands[0], s), t))
+            s.builder.create("memref.store", [new, partial[op]] + at, [])
+        top.builder = Builder.at_end(top.block)
+        outer = self.open_outer_loops(top, outer_axes)
+        for op in reds:
+            t = op.result.type.dtype
+            blocks, inner = self.loop_nest(outer, ["c"], [ScalarType(t)])
+            inner.idx.pop("c")
+            sb = self.sb(inner, op.loc)
+            part = inner.builder.create("memref.load", [partial[op], blocks[0].args[0]]
+                                        + [outer.idx[a] for a in outer_axes], [ScalarType(t)]).result
+            new = combine(sb, op.opname, blocks[0].args[1], part)
+            (res,) = self.close_nest(outer, ["c"], blocks, [self.const(identity(op.opname, t), t)],
+                                     [new], uppers=[chunks])
+            outer.env[op.results[0]] = res
+            self.where[res] = outer
+        for v, buf in outputs:
+            self.store(outer, v, buf)
+
+    def run(self) -> Function:
+        outer_axes = [a for a in range(len(self.domain)) if a not in self.reduce]
+        outputs = list(zip(self.block.ops[-1].operands, self.out_bufs))
+        body = Block()
+        top = _Scope(body, {})
+        self.top, self.opened = top, []
+        leading = self.reduce and outer_axes and max(self.reduce) < min(outer_axes)
+        if leading and not any(self.is_inner(v) for v, _ in outputs) and self.domain[0] > 1:
+            self.columns(top, outer_axes, outputs)
+        else:
+            self.rows(top, outer_axes, outputs)
+        for blk in self.opened:
             Builder.at_end(blk).create("scf.yield", [], [])
         for c in self.const_ops.values():
             self.fn.body.append(c)
