@@ -69,7 +69,7 @@ print(program.prim)
 # %%
 # ``gelu`` decomposed into its tanh formula:
 # ``0.5 * h * (1 + tanh(sqrt(2/pi) * (h + 0.044715 * h**3)))``, with
-# ``h**3`` already written as two multiplies.  Eleven pointwise ops, each of
+# ``h**3`` already written as two multiplies.  Ten pointwise ops, each of
 # which would read and write a 256x512 tensor if run one by one.
 
 # %%
