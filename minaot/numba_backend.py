@@ -53,8 +53,9 @@ class Kernel:
         _approximate(self.loop)
         verify(self.loop)
         fused = sorted({o.opname for o in kop.regions[0].block.ops[:-1]})
-        self.header = (f"minaot kernel {self.name} | from prim: {', '.join(fused)} "
-                       f"(fused by `fuse`) | {kop.loc}")
+        # the user's file:line stays out of the source (it is in error messages instead),
+        # so the same kernel built from another line or file hits the same cache entry
+        self.header = f"minaot kernel {self.name} | from prim: {', '.join(fused)} (fused by `fuse`)"
         self.source = emit_numba_cpu(self.loop, self.header)
         if os.environ.get("MINAOT_PRINT_KERNELS"):
             print(self.source)
