@@ -5,9 +5,10 @@ it walks the loop IR once and prints one Python statement per op.  The
 ``scf.parallel`` loop becomes ``prange``, ``scf.for`` a ``range`` loop
 whose carried values are plain variables reassigned by ``scf.yield``,
 ``memref.load``/``store`` are array indexing, and each ``arith``/``math``
-op is one expression from the table below.  Values are named after the
-loop IR's own numbering (``v12`` is ``%12``), so the printed IR and the
-source can be read side by side.
+op is one expression from the table below.  Scalars are numbered in the
+order the loop IR defines them, buffers are ``in0 ...``/``out0 ...`` and
+loop indices are named after the domain axis they walk (``i0``, ``i1``), so
+the printed IR and the source can be read side by side.
 
 Two rules measured on this machine (see the Numba notes): constants are
 typed (``np.float32(0.5)``; a bare ``0.5`` would turn float32 arithmetic into
