@@ -152,3 +152,61 @@ def kernel_count(compiled) -> str:
     """``fw 1 + bw 2`` style count of generated kernels."""
     counts = [str(len(getattr(p, "kernels", {}))) for p in numba_programs(compiled)]
     return " + ".join(counts) if counts else "?"
+
+
+def kernel_report(compiled, call, repeat: int = 5) -> str:
+    """Where the time of ``call()`` goes inside the compiled programs of ``compiled``.
+
+    Every step of every program is timed during ``repeat`` calls (median per
+    step); each generated kernel is then timed again on its captured inputs
+    against the reference interpreter running the same fused region op by op
+    in numpy (``run_op``), which is what numpy eager would do for those ops.
+    Library steps (matmul, gather, views) are summed per op name."""
+    from minaot.ir import run_op
+    from minaot.numba_backend import Kernel
+
+    progs = numba_programs(compiled)
+    samples, captured, saved = {}, {}, []
+    for p, prog in enumerate(progs):
+        saved.append(prog.steps)
+        steps = []
+        for k, (run, ins, outs, drop) in enumerate(prog.steps):
+            def timed(args, run=run, key=(p, k)):
+                if isinstance(run, Kernel) and key not in captured:
+                    captured[key] = (run, [np.array(a) for a in args])
+                t0 = time.perf_counter()
+                res = run(args)
+                samples.setdefault(key, []).append(time.perf_counter() - t0)
+                return res
+            steps.append((timed, ins, outs, drop))
+        prog.steps = steps
+    try:
+        for _ in range(repeat):
+            call()
+    finally:
+        for prog, steps in zip(progs, saved):
+            prog.steps = steps
+    lib, kern_total = {}, 0.0
+    for (p, k), ts in samples.items():
+        op = progs[p].graph.ops[k]
+        if op.name == "kernel.fused":
+            kern_total += statistics.median(ts)
+        else:
+            lib[op.name] = lib.get(op.name, 0.0) + statistics.median(ts)
+    rows = []
+    for (p, k), (kern, ins) in sorted(captured.items()):
+        shape = "x".join(map(str, kern.op.attributes["domain"]))
+        ops = sorted({o.opname for o in kern.op.regions[0].block.ops[:-1]} - {"constant"})
+        t_gen = statistics.median(samples[(p, k)])
+        t_np = time_it(lambda: run_op(kern.op, ins), warmup=1, repeat=3)
+        rows.append((kern.name, [t_np, t_gen], f"{shape}; {len(kern.out_specs)} out; "
+                     + ",".join(ops)))
+    head = ["kernel", "numpy (same ops)", "generated", "domain; outputs; ops"]
+    body = [[n, fmt_time(a), f"{fmt_time(b)} ({a / b:.1f}x)", d] for n, (a, b), d in rows]
+    widths = [max(len(r[i]) for r in [head] + body) for i in range(len(head))]
+    line = lambda c: "| " + " | ".join(x.ljust(w) for x, w in zip(c, widths)) + " |"  # noqa: E731
+    out = [line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in body]
+    out.append(f"per call: generated kernels {fmt_time(kern_total)}; library ops "
+               + ", ".join(f"{n} {fmt_time(t)}" for n, t in sorted(lib.items(), key=lambda x: -x[1])
+                           if t >= 1e-4))
+    return "\n".join(out)

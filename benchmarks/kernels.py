@@ -15,6 +15,7 @@ result is checked against numpy before its time is reported.
 
     .venv/bin/python benchmarks/kernels.py            # the table
     .venv/bin/python benchmarks/kernels.py --source   # also print every generated kernel
+    .venv/bin/python benchmarks/kernels.py --per-kernel  # each kernel vs numpy on the same ops
     .venv/bin/python benchmarks/kernels.py --quick    # fewer repeats (smoke test)
 """
 
@@ -201,6 +202,8 @@ def main():
         if "--source" in sys.argv:
             for prog in C.numba_programs(compiled):
                 print(prog.stage_text())
+        if "--per-kernel" in sys.argv:
+            notes.append(f"{name}: per kernel\n" + C.kernel_report(compiled, fns["minaot numba"]))
     print(C.machine())
     print()
     print(C.table(rows, title="Kernels: median time per call (speed-up vs numpy eager)"))

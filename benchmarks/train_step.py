@@ -13,7 +13,8 @@ in its tanh form.  Columns:
   |error| < 1.5e-7, since numpy has no erf);
 * minaot eager: ``minaot.nn`` modules, eager autograd, ``minaot.optim.Adam``;
 * minaot numba: the same model (with its loss) compiled by ``minaot.aot_module``
-  with ``numba_compiler`` as forward and backward compiler; Adam stays eager;
+  with ``numba_compiler`` as forward and backward compiler (default partitioner); Adam stays eager; a note under the table
+  gives the same with the min-cut partitioner;
 * torch eager: the same architecture and initial weights in PyTorch;
 * torch.compile: ``torch.compile`` of that model (with ``--torch-compile``;
   off by default because its cold compile alone takes about a minute here).
@@ -21,7 +22,7 @@ in its tanh form.  Columns:
 All implementations start from the same weights; the first step's loss of
 each is checked against numpy's before anything is timed.
 
-    .venv/bin/python benchmarks/train_step.py [--quick] [--torch-compile] [--source]
+    .venv/bin/python benchmarks/train_step.py [--quick] [--torch-compile] [--source] [--per-kernel]
 """
 
 from __future__ import annotations
@@ -172,6 +173,19 @@ def torch_step(model, opt, x, y):
     return loss
 
 
+def compiled_min_cut_step(approximate):
+    """The compiled column again, with the min-cut partitioner (a note under the table)."""
+    minaot.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x = minaot.tensor(rng.standard_normal((BATCH, SIZES[0]), dtype=np.float32))
+    y = minaot.tensor(rng.integers(0, SIZES[-1], BATCH))
+    model = minaot.aot_module(MLPWithLoss(approximate), fw_compiler=minaot.numba_compiler,
+                              bw_compiler=minaot.numba_compiler,
+                              partition_fn=minaot.min_cut_rematerialization_partition)
+    opt = nn_adam(model)
+    return lambda: minaot_step(model, opt, x, y)
+
+
 def implementations(approximate, with_torch_compile):
     """``{column: step()}`` for one GELU form, all from the same initial weights."""
     minaot.manual_seed(0)
@@ -236,11 +250,17 @@ def main():
             if col in ("minaot numba", "torch.compile"):
                 notes.append(f"{name}: {col} first step (compile) {first:.2f} s")
         rows.append((name, times))
+        t_mc = C.time_it(compiled_min_cut_step(approximate), warmup=2, repeat=10)
+        notes.append(f"{name}: minaot numba with the min-cut partitioner: {C.fmt_time(t_mc)} "
+                     f"({times[0] / t_mc:.1f}x)")
         notes.append(f"{name}: minaot kernels generated (fw + bw): "
                      f"{C.kernel_count(compiled.compiled)}")
         if "--source" in sys.argv:
             for prog in C.numba_programs(compiled.compiled):
                 print(prog.stage_text())
+        if "--per-kernel" in sys.argv:
+            notes.append(f"{name}: where the compiled step's time goes\n"
+                         + C.kernel_report(compiled.compiled, fns["minaot numba"]))
     print(C.machine())
     print()
     print(C.table(rows, title="Train step: median time per step (speed-up vs numpy eager)"))
