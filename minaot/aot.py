@@ -103,8 +103,8 @@ class CompiledEntry:
             from .training import compile_training
             self.runner = compile_training(self, graph, meta, args)
         else:
-            from .autograd.function import strip_custom_vjp
-            strip_custom_vjp(graph)
+            from .passes.strip_autograd import strip_autograd_ops
+            strip_autograd_ops(graph)
             PassManager(["dce"]).run(graph)
             compiler = aot.inference_compiler or aot.fw_compiler
             self.compiled = compiler(graph, args)

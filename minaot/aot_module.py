@@ -72,14 +72,7 @@ class AOTModule(Module):
         params = tuple(t for _, _, t in _slots(mod, "_parameters"))
         buffers = tuple(t for _, _, t in _slots(mod, "_buffers"))
         modes = tuple(m.training for m in mod.modules())
-        out = self.compiled(params, buffers, modes, args, kwargs)
-        for b in buffers:
-            # The copy-back of a mutated buffer runs with grad mode on, and the
-            # trace does not record no_grad()/detach(), so the new value may carry
-            # history (a zero gradient in fact); module buffers are plain state.
-            if b.grad_fn is not None:
-                b.detach_()
-        return out
+        return self.compiled(params, buffers, modes, args, kwargs)
 
     def extra_repr(self):
         return "compiled"

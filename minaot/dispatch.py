@@ -125,9 +125,10 @@ def _wrap_result(res, meta: Meta, arrays) -> Tensor:
 
 def _make_view(src: Tensor, arr: np.ndarray, op: OpDef, attrs) -> Tensor:
     out = Tensor._wrap(arr, src._storage)
-    out._base = src._base if src._base is not None else src
-    out._view_chain = src._view_chain + ((op.name, dict(attrs)),)
-    out._view_version = src._storage.version
+    if op.vjp is not None:      # a view op without a VJP (detach) aliases but is no autograd view
+        out._base = src._base if src._base is not None else src
+        out._view_chain = src._view_chain + ((op.name, dict(attrs)),)
+        out._view_version = src._storage.version
     return out
 
 

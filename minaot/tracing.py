@@ -11,6 +11,12 @@ the user's ``file:line``.  Nothing is computed.  View ops still make real
 aliasing behave exactly as in eager mode; in-place ops are recorded as written
 (``mt.mul_``), and the tensor object afterwards stands for the op's result.
 
+Gradient flow is part of the program, so the trace records where eager
+autograd would cut it: ``x.detach()`` is an ``mt.detach`` op (an alias with no
+VJP), and an op run under ``no_grad`` reads each of its inputs that requires
+grad through an ``mt.detach``, so its results carry no gradient, as in eager.
+The joint pass then sends no gradient through them.
+
 A fake tensor has no values, so Python control flow that depends on them
 (``if x.sum() > 0``, ``float(x)``, ``x.item()``, ``x.numpy()``) raises a
 :class:`TraceError` that names the op and points at the user's line.
@@ -94,7 +100,16 @@ class FakeTensor(Tensor):
         return self._leaf
 
     def detach(self):
-        return FakeTensor._make(self._data, self._storage, self._value)
+        return _dispatch.dispatch("detach", self)
+
+    def detach_(self):
+        tracer = _dispatch._tracer
+        if tracer is not None and id(self._storage) in getattr(tracer, "input_storages", ()):
+            raise _trace_error("detach_() on an input of the traced function (or a view of one)",
+                               "call detach() on it instead, or detach it before the call")
+        self._value = self.detach()._value
+        self._requires_grad, self._leaf = False, True
+        return self
 
     # ---- everything that needs values is an error while tracing
     def item(self):
@@ -142,9 +157,10 @@ def _loc():
 class Tracer:
     """Records ops into one ``func.func`` while the function runs on fake tensors."""
 
-    def __init__(self, func: Function):
+    def __init__(self, func: Function, input_storages=()):
         self.func = func
         self.builder = Builder.at_end(func.body)
+        self.input_storages = set(input_storages)   # ids of the inputs' fake storages
 
     def _values(self, op, inputs):
         vals = []
@@ -160,8 +176,17 @@ class Tracer:
     def _record(self, name, operands, result_types, attrs):
         return self.builder.create(f"mt.{name}", operands, result_types, dict(attrs), loc=_loc())
 
+    def _cut_under_no_grad(self, op, inputs, operands, first=0):
+        """Under ``no_grad`` eager records no history: a differentiable op reads
+        each input that requires grad (from ``first`` on) through ``detach``."""
+        if is_grad_enabled() or (op.vjp is None and not op.composite):
+            return operands
+        return [self._record("detach", [v], [v.type], {}).result
+                if i >= first and t.requires_grad else v
+                for i, (t, v) in enumerate(zip(inputs, operands))]
+
     def run(self, op, inputs, attrs, meta):
-        operands = self._values(op, inputs)
+        operands = self._cut_under_no_grad(op, inputs, self._values(op, inputs))
         metas = meta if op.num_outputs > 1 else (meta,)
         irop = self._record(op.name, operands, [type_of_meta(m) for m in metas], attrs)
         grad = (is_grad_enabled() and (op.vjp is not None or op.composite)
@@ -173,8 +198,9 @@ class Tracer:
                 src = inputs[0]
                 arr = op.impl(src._data, **attrs)
                 out = FakeTensor._make(arr, src._storage, value, rg, leaf=not rg)
-                out._base = src._base if src._base is not None else src
-                out._view_chain = src._view_chain + ((op.name, dict(attrs)),)
+                if op.vjp is not None:      # detach: an alias, but no autograd view
+                    out._base = src._base if src._base is not None else src
+                    out._view_chain = src._view_chain + ((op.name, dict(attrs)),)
             else:
                 arr = _fake_memory(tuple(m.shape), m.dtype)
                 out = FakeTensor._make(arr, Storage(arr), value, rg, leaf=not rg)
@@ -196,7 +222,9 @@ class Tracer:
         promoted = _dispatch._promote(pure, inputs)
         meta = pure.meta(*promoted, **attrs)
         _dispatch.check_writable(op.name, target, meta)
-        operands = self._values(op, [target] + list(promoted[1:]))
+        operands = [target] + list(promoted[1:])
+        # the target keeps its own history (as in eager); only what is written is cut
+        operands = self._cut_under_no_grad(pure, operands, self._values(op, operands), first=1)
         irop = self._record(op.name, operands, [target._value.type], attrs)
         target._value = irop.result
         target._storage.bump()
@@ -263,7 +291,7 @@ def trace(fn, *example_inputs, name: str | None = None) -> Function:
     name = name or getattr(fn, "__name__", "fn")
     func = Function(re.sub(r"\W", "_", name.replace("<", "").replace(">", "")) or "fn")
     fakes, arg_of_leaf = _fake_inputs(leaves, func)
-    tracer = Tracer(func)
+    tracer = Tracer(func, {id(x._storage) for x in fakes if isinstance(x, Tensor)})
     _dispatch._tracer = tracer
     try:
         out = fn(*pytree.unflatten(fakes, in_spec))

@@ -451,3 +451,14 @@ register(OpDef("select_scatter", "other", _scatter_meta("select_scatter", _selec
 register(OpDef("clone", "other", lambda x: Meta(x.shape, x.dtype, device_of(x)),
                lambda x: np.array(x, copy=True, order="C"), vjp=lambda ctx, g: (g,),
                scalar="{0}", samples=_view_samples(((3, 4), {}))))
+
+# ``detach``: the same memory, cut from autograd.  A view op with no VJP rule:
+# it aliases its input (so a write through ``x.detach()`` reaches ``x``, and
+# functionalization tracks it like any view) but no gradient flows through it,
+# and as a *non-differentiable* view its result is no autograd view of the
+# input (no ``_base``, as in PyTorch).  The tracer records it for ``detach()``
+# and for the inputs of ops run under ``no_grad``; once the joint graph exists
+# it is an identity and is removed (:mod:`minaot.passes.strip_autograd`).
+register(OpDef("detach", "view", lambda x: Meta(x.shape, x.dtype, device_of(x)),
+               lambda x: x.view(), samples=_view_samples(((3, 4), {}), ((), {})),
+               doc="an alias of the input that stops gradient flow"))

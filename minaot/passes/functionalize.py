@@ -15,6 +15,8 @@ functional value and a version number.
   scatter op of each step (``prim.slice_scatter``, ``prim.select_scatter``; a
   transpose, permute or reshape is inverted), and the base's version goes up.
 * A metadata op (``t_``, ``unsqueeze_``) only extends the tensor's view chain.
+* ``detach`` is a view like the others (an alias that stops gradients): reads
+  replay it, and a write through it lands in the base unchanged.
 
 Afterwards no op mutates or aliases.  The graph returns, first, the new value
 of every graph input whose data was mutated (the runtime copies it into the
@@ -108,9 +110,16 @@ class _Functionalizer:
         types = _result_types(opdef, operands, attrs)
         return self.b.create(emit_name(opname), operands, types, dict(attrs), loc=loc).result
 
-    def read(self, v):
-        """The functional value of mt value ``v`` now."""
+    def read(self, v, through_detach=False):
+        """The functional value of mt value ``v`` now (``through_detach``: skip its
+        ``detach`` steps; see :meth:`_inplace`)."""
         base, chain = self.base[v], self.chain[v]
+        if through_detach and _has_detach(chain):
+            value = self.cur[base]
+            for name, attrs, loc in chain:
+                if name != "detach":
+                    value = self.emit(name, [value], attrs, loc)
+            return value
         if not chain:
             return self.cur[base]
         hit = self.cache.get(v)
@@ -134,6 +143,8 @@ class _Functionalizer:
         self.version[base] += 1
 
     def _scatter_step(self, name, attrs, parent, src, loc):
+        if name == "detach":                 # an alias of the whole parent
+            return src
         if name in ("slice", "select"):
             return self.emit(f"{name}_scatter", [parent, src], attrs, loc)
         if name == "transpose":
@@ -178,13 +189,18 @@ class _Functionalizer:
             self.base[r] = base
             self.chain[r] = self.chain[target] + ((pure.name, attrs, op.loc),)
             return
-        values = [self.read(v) for v in op.operands]
+        # A write through a detached alias (``x.detach().mul_(2)``) changes the
+        # data of ``x``, not its history: eager passes the gradient of ``x``
+        # straight through.  A pure graph cannot say that; the twin reads its
+        # target without the detach, so the write is differentiated like a write
+        # into ``x`` itself (exact for add_/sub_, as for in-place ops under no_grad).
+        values = [self.read(v, through_detach=(i == 0)) for i, v in enumerate(op.operands)]
         new = self.emit(pure.name, values, attrs, op.loc)
         if new.type.dtype != target.type.dtype:
             new = self.emit("to", [new], {"dtype": _dtype_name(target.type.dtype)}, op.loc)
         self.write(base, self.chain[target], new, op.loc)
         self.base[r], self.chain[r] = base, self.chain[target]
-        if self.chain[target]:
+        if self.chain[target] and not _has_detach(self.chain[target]):
             self.cache[r] = self.cache[target] = (self.version[base], new)
 
     def _finish(self):
@@ -229,6 +245,10 @@ class _Functionalizer:
                 meta.outputs.append(OutputInfo("alias_of_output", base_output[base], chain))
         self.out.set_results(graph_outputs)
         return self.out, meta
+
+
+def _has_detach(chain) -> bool:
+    return any(name == "detach" for name, _, _ in chain)
 
 
 def _dtype_name(ir_dtype):

@@ -8,7 +8,10 @@ so its ops are *recorded* rather than computed.  Gradients that reach one value
 from several uses are added.  Only values that depend on an input requiring
 grad take part; outputs that do not require grad (or are integer/bool) get
 no tangent; an input requiring grad that no output depends on gets a zero
-gradient.  The recorded ops are then decomposed to prims like any traced code.
+gradient.  ``detach`` has no VJP rule, so nothing flows through it (the trace
+records it for ``detach()`` and under ``no_grad``).  The recorded ops are then
+decomposed to prims like any traced code, and ``detach`` and ``custom_vjp``,
+identities from here on, are stripped (:mod:`minaot.passes.strip_autograd`).
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..autograd.engine import VJPContext, apply_vjp
-from ..autograd.function import strip_custom_vjp
 from ..dtypes import from_ir
 from ..ir import Builder, Function
 from ..ops.registry import get_op
 from ..storage import Storage
+from .strip_autograd import strip_autograd_ops
 
 
 @dataclass
@@ -119,8 +122,8 @@ def build_joint(fw: Function, input_mask, name=None):
     finally:
         _dispatch._tracer = previous
     joint.set_results([mapping[r] for r in fw.results] + grad_values)
-    strip_custom_vjp(joint)
     decompose(joint)
+    strip_autograd_ops(joint)       # detach / custom_vjp: identities from here on
     DCE().run(joint)
     info = JointInfo(len(fw.args), len(fw.results), tangent_mask, list(map(bool, input_mask)))
     joint.joint_info = info
