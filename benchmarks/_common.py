@@ -38,6 +38,14 @@ try:
 except ImportError:
     torch = None
 
+def _load() -> str:
+    try:
+        return "%.2f %.2f %.2f" % os.getloadavg()
+    except OSError:
+        return "n/a"
+
+
+LOAD_AT_START = _load()
 COLUMNS = ["numpy eager", "minaot eager", "minaot numba", "torch eager", "torch.compile"]
 
 
@@ -71,10 +79,7 @@ def machine() -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    try:
-        load = "load average %.2f %.2f %.2f" % os.getloadavg()
-    except OSError:
-        load = "load average n/a"
+    load = f"load average (1, 5, 15 min) {LOAD_AT_START} at start, {_load()} now"
     tv = torch.__version__ if torch is not None else "not installed"
     try:
         layer = numba.threading_layer()
@@ -83,7 +88,8 @@ def machine() -> str:
     lines = [
         f"machine: {cpu}, {os.cpu_count()} CPUs; {load}",
         f"threads: {THREADS} (numpy BLAS, numba {numba.config.NUMBA_NUM_THREADS} "
-        f"[{layer}], torch {torch.get_num_threads() if torch is not None else 'n/a'})",
+        f"[{layer}], torch {torch.get_num_threads() if torch is not None else 'n/a'}); "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}",
         f"versions: python {platform.python_version()}, numpy {np.__version__}, "
         f"numba {numba.__version__}, minaot {minaot.__version__}, torch {tv}",
     ]

@@ -1,6 +1,6 @@
 """Run every benchmark of issue 6, one new process each, and print their tables.
 
-    .venv/bin/python benchmarks/run_all.py [--quick] [--torch-compile]
+    .venv/bin/python benchmarks/run_all.py [--quick] [--no-torch-compile] [--per-kernel]
     /tmp/benchvenv/bin/python benchmarks/run_all.py      # with PyTorch columns
 
 Each script runs in its own process (so thread pools, kernel caches and

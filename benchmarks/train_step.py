@@ -16,13 +16,13 @@ in its tanh form.  Columns:
   with ``numba_compiler`` as forward and backward compiler (default partitioner); Adam stays eager; a note under the table
   gives the same with the min-cut partitioner;
 * torch eager: the same architecture and initial weights in PyTorch;
-* torch.compile: ``torch.compile`` of that model (with ``--torch-compile``;
-  off by default because its cold compile alone takes about a minute here).
+* torch.compile: ``torch.compile`` of that model (``--no-torch-compile``
+  leaves it out: its cold compile takes 10-20 s here).
 
 All implementations start from the same weights; the first step's loss of
 each is checked against numpy's before anything is timed.
 
-    .venv/bin/python benchmarks/train_step.py [--quick] [--torch-compile] [--source] [--per-kernel]
+    .venv/bin/python benchmarks/train_step.py [--quick] [--no-torch-compile] [--source] [--per-kernel]
 """
 
 from __future__ import annotations
@@ -228,7 +228,7 @@ def _loss(r):
 
 def main():
     os.environ.setdefault("MINAOT_CACHE_DIR", tempfile.mkdtemp(prefix="minaot-bench-"))
-    with_tc = "--torch-compile" in sys.argv
+    with_tc = "--no-torch-compile" not in sys.argv
     rows, notes = [], []
     for approximate in ("none", "tanh"):
         name = f"(4) MLP train step, GELU {'erf' if approximate == 'none' else 'tanh'}"
