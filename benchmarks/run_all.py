@@ -17,7 +17,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPTS = ["kernels.py", "train_step.py", "compile_time.py"]
+SCRIPTS = ["kernels.py", "train_step.py", "compile_time.py", "kernel_variants.py"]
 
 
 def main() -> int:
