@@ -20,6 +20,10 @@ Numba with the flags the generator uses.
 4. A BLAS matmul right after a Numba parallel kernel, with Numba's OpenMP
    workers spinning (default) and with ``OMP_WAIT_POLICY=PASSIVE``, each in a
    new process.
+5. The first accumulation of a weight gradient (the autograd engine clones it
+   into ``.grad``): the compiled backward returns ``dW`` of a Linear layer as a
+   transposed view of a matmul result (strides (4, 4096)), so that clone is a
+   transposing copy; the same clone of a C-contiguous gradient.
 
     .venv/bin/python benchmarks/kernel_variants.py [--quick]
 """
@@ -247,6 +251,12 @@ def main():
                      f"OMP_WAIT_POLICY={policy or 'unset'}: kernel {C.fmt_time(k)}, "
                      f"matmul {C.fmt_time(mm)}, kernel+matmul", C.fmt_time(both),
                      f"{(k + mm) / both:.2f} of ideal"])
+    base = rng.standard_normal((1024, 1024), dtype=np.float32)
+    grad_t, grad_c = base.T, np.ascontiguousarray(base.T)
+    measure("(5) clone of a (1024, 1024) grad", [
+        ("transposed view (as the backward returns it)",
+         lambda: np.array(grad_t, copy=True, order="C"), None),
+        ("C-contiguous", lambda: np.array(grad_c, copy=True, order="C"), None)])
     print(C.machine())
     print()
     head = ["kernel", "variant", "median", "speed-up"]
