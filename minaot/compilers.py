@@ -15,14 +15,28 @@ import numpy as np
 from .ir import interpret
 
 
+def fresh_results(results, inputs, wrap=False):
+    """Results as arrays no other result or input shares memory with: a graph may return
+    one value twice (after CSE), or an input, but the caller gets distinct tensors, as
+    in eager.  A copy keeps the layout."""
+    from .tensor import Tensor
+    seen = list(inputs)
+    out = []
+    for r in results:
+        r = np.asarray(r)
+        if not r.flags.writeable or any(np.may_share_memory(r, a) for a in seen):
+            r = np.array(r, order="K")
+        seen.append(r)
+        out.append(Tensor._wrap(r) if wrap else r)
+    return out
+
+
 def nop(graph, example_inputs):
     """Run ``graph`` with the reference interpreter."""
     def run(*args):
         out = interpret(graph, *args)
         out = list(out) if isinstance(out, tuple) else [out]
-        arrays = [a._data for a in args]
-        return [o.clone() if any(np.may_share_memory(o._data, a) for a in arrays) else o
-                for o in out]
+        return fresh_results([o._data for o in out], [a._data for a in args], wrap=True)
     run.graph = graph
     return run
 

@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from .compilers import fresh_results
 from .codegen.kernel_cache import KernelCompileError, load_kernel, record_first_call
 from .codegen.numba_cpu import emit_numba_cpu
 from .counters import counters
@@ -87,7 +88,7 @@ def _library_call(op):
     opdef = get_op(op.opname)
     if opdef.kind == "view":
         attrs = dict(op.attributes)
-        return lambda ins: [opdef.impl(*ins, **attrs)]
+        return lambda ins: [np.asarray(opdef.impl(*ins, **attrs))]   # x[1] of 1-d: a scalar
     return lambda ins: run_op(op, ins)
 
 
@@ -142,13 +143,7 @@ class NumbaProgram:
 
     def __call__(self, *args):
         arrays = [a._data if isinstance(a, Tensor) else np.asarray(a) for a in args]
-        out = []
-        for r in self.run_arrays(arrays):
-            r = np.asarray(r)
-            if not r.flags.writeable or any(np.may_share_memory(r, a) for a in arrays):
-                r = np.array(r, order="K")          # a copy that keeps the layout
-            out.append(Tensor._wrap(r))
-        return out
+        return fresh_results(self.run_arrays(arrays), arrays, wrap=True)
 
     def stage_text(self) -> str:
         parts = [f"== kernel level\n{self.graph}"]

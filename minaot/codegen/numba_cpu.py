@@ -108,10 +108,13 @@ class _Emitter:
             rng = "prange" if n == "scf.parallel" and self.parallel else "range"
             lo, hi = op.attributes["lower"], op.attributes["upper"]
             self.emit(depth, f"for {iv} in {rng}({hi if lo == 0 else f'{lo}, {hi}'}):")
+            start = len(self.lines)
             self.block(blk, depth + 1)
             yld = blk.ops[-1]
             for arg, v in zip(blk.args[1:], yld.operands):
                 self.emit(depth + 1, f"{self.names[arg]} = {self.names[v]}")
+            if len(self.lines) == start:        # everything was hoisted out of this loop
+                self.emit(depth + 1, "pass")
             return
         if n == "memref.store":
             self.emit(depth, f"{ops[1]}[{self.index(ops[2:])}] = {ops[0]}")

@@ -104,27 +104,40 @@ def _remap_dims(name, attrs, dims, in_shape, out_shape):
     return tuple(None if s == 1 else next(it) for s in out_shape)
 
 
+def depends_on(v, g, group_of) -> bool:
+    """Does value ``v`` depend on group ``g``?  A kernel runs as a unit, so reaching any op
+    of another group means depending on all of that group's inputs.  (Asked whenever an
+    op would join ``g`` through one operand while reading ``v``: if ``v`` depends on ``g``,
+    joining would make a cycle.)"""
+    stack, seen, groups = [v], set(), set()
+    while stack:
+        u = stack.pop()
+        if u in seen or u.is_block_arg:
+            continue
+        seen.add(u)
+        h = group_of.get(u)
+        if h is g:
+            return True
+        if h is None:
+            stack.extend(u.defining_op.operands)
+        elif id(h) not in groups:
+            groups.add(id(h))
+            stack.extend(w for op in h.ops for w in op.operands)
+    return False
+
+
 class _Fuser:
     def __init__(self, fn: Function, max_ops=64):
         self.fn = fn
         self.max_ops = max_ops
         self.group_of = {}      # value -> Group (values computed inside a group)
-        self.deps = {}          # value -> set of group ids it depends on (transitively)
         self.groups = []
-        self.group_deps = {}    # group id -> set of group ids it reads from (transitively)
-
-    def _dep(self, v):
-        return self.deps.get(v, frozenset())
 
     def _can_join(self, g, op):
         if len(g.ops) >= self.max_ops:
             return False
-        for v in op.operands:
-            if self.group_of.get(v) is g:
-                continue
-            if g.id in self._dep(v):
-                return False
-        return True
+        return not any(self.group_of.get(v) is not g and depends_on(v, g, self.group_of)
+                       for v in op.operands)
 
     def _try_pointwise(self, g, op):
         out_shape = tuple(op.result.type.shape)
@@ -197,19 +210,6 @@ class _Fuser:
             if _inlined_constant(op):
                 continue
             self._place(op)
-            g = self.group_of.get(op.results[0]) if op.results else None
-            dep = set()
-            for v in op.operands:
-                dep |= self._dep(v)
-                gv = self.group_of.get(v)
-                if gv is not None and gv is not g:
-                    dep.add(gv.id)
-            if g is not None:
-                self.group_deps.setdefault(g.id, set()).update(dep)
-                dep = dep | self.group_deps[g.id]
-                # other groups that read this group now depend on what it depends on
-            for r in op.results:
-                self.deps[r] = frozenset(dep)
         return [g for g in self.groups if g.ops]
 
 
@@ -238,19 +238,6 @@ def _externals(g, group_of):
             if v not in ext:
                 ext.append(v)
     return ext
-
-
-def _value_deps(fn, group_of):
-    """For each value, the set of groups (by id) whose values it depends on, its own included."""
-    deps = {}
-    for op in fn.ops:
-        d = set()
-        for v in op.operands:
-            d |= deps.get(v, set())
-        for r in op.results:
-            g = group_of.get(r)
-            deps[r] = d | {g.id} if g is not None else d
-    return deps
 
 
 def _outside_users(g, group_of):
@@ -293,9 +280,10 @@ def _merge_groups(fuser, fn, stats):
     while merged:
         merged = False
         live = [g for g in groups if g.ops]
-        deps = _value_deps(fn, group_of)
-        gdeps = {g.id: set().union(*(deps.get(v, set()) for op in g.ops for v in op.operands)) - {g.id}
-                 for g in live}
+
+        def reads(h, g):            # does group h depend on group g?
+            return any(group_of.get(v) is not h and depends_on(v, g, group_of)
+                       for op in h.ops for v in op.operands)
         for g in live:
             users = _outside_users(g, group_of)
             targets = {id(h) for _, h in users}
@@ -321,9 +309,9 @@ def _merge_groups(fuser, fn, stats):
         for i, g in enumerate(live):
             ext_g = set(_externals(g, group_of))
             for h in live[i + 1:]:
-                if (g.shape, g.reduce) != (h.shape, h.reduce) or g.id in gdeps[h.id] \
-                        or h.id in gdeps[g.id] or not ext_g & set(_externals(h, group_of)) \
-                        or len(g.ops) + len(h.ops) > fuser.max_ops:
+                if (g.shape, g.reduce) != (h.shape, h.reduce) \
+                        or not ext_g & set(_externals(h, group_of)) \
+                        or len(g.ops) + len(h.ops) > fuser.max_ops or reads(h, g) or reads(g, h):
                     continue
                 for op in g.ops:
                     for r in op.results:

@@ -30,7 +30,7 @@ from __future__ import annotations
 from ..dialects import loop as _loop  # noqa: F401  (registers scf and memref)
 from ..ir import Block, Builder, Function, IndexType, MemRefType, Operation, Pass, Region, ScalarType
 from ..ir.pass_manager import register_pass
-from .fuse import REMAPS, _remap_dims
+from .fuse import REMAPS, _remap_dims, pointwise_dims
 from .prim_to_scalar import REDUCE, ScalarBuilder, combine, identity, lower_op
 
 
@@ -38,13 +38,15 @@ def region_dims(kop) -> dict:
     """Dims map of every value of a kernel.fused region: inputs from ``in_maps``, each op's
     result from its operands' maps (the same rules ``fuse`` applied)."""
     block = kop.regions[0].block
+    domain, reduce = tuple(kop.attributes["domain"]), set(kop.attributes["reduce"])
     dims = dict(zip(block.args, kop.attributes["in_maps"]))
     for op in block.ops[:-1]:
         name = op.opname
-        if name == "constant":
-            continue
         r = op.results[0]
         shape = tuple(r.type.shape)
+        if name == "constant":          # a splat: the same along every axis
+            dims[r] = pointwise_dims(shape, domain, reduce) or (None,) * len(shape)
+            continue
         if name in REMAPS:
             src = op.operands[0]
             dims[r] = _remap_dims(name, dict(op.attributes), dims[src], tuple(src.type.shape), shape)
@@ -62,6 +64,8 @@ def region_dims(kop) -> dict:
                         found = dims[v][j]
                         break
                 out.append(found)
+            if any(a is None and n != 1 for a, n in zip(out, shape)):   # only splats read
+                out = list(pointwise_dims(shape, domain, reduce) or out)
             dims[r] = tuple(out)
         if dims[r] is None:
             raise ValueError(f"lower-to-loops: {op.name} does not fit kernel domain "
@@ -310,7 +314,9 @@ class KernelLowering:
         outer_axes = [a for a in range(len(self.domain)) if a not in self.reduce]
         outputs = list(zip(self.block.ops[-1].operands, self.out_bufs))
         body = Block()
-        top = _Scope(body, {})
+        # an axis of extent 1 reads index 0 everywhere (a view may drop it, a reduction loop
+        # over it has one trip): bound at the top, so every value finds a home
+        top = _Scope(body, {a: self.const(0, "index") for a, n in enumerate(self.domain) if n == 1})
         self.top, self.opened = top, []
         leading = self.reduce and outer_axes and max(self.reduce) < min(outer_axes)
         if leading and not any(self.is_inner(v) for v, _ in outputs) and self.domain[0] > 1:
