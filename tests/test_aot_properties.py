@@ -30,18 +30,20 @@ limitation that has its own minimal reproduction at the end of this file
 (strict xfail: when one is fixed, its test fails, and the restriction can go):
 
 1. No two values that canonicalize + CSE turn into one graph value (no line
-   computes an expression already computed, no no-op views, no ``-(-v)``):
-   outputs merged that way share memory, and their gradients are wrong.
+   computes an expression already computed, no no-op views, no ``-(-v)``).
 2. ``reshape`` only of values whose eager strides are the traced strides: an
    eager pointwise result keeps a permuted input's layout, a traced one is
    contiguous, so ``reshape`` copies in eager but is a view in the trace.
 3. In-place ops never target a view whose chain holds an ``expand``
    (``x.expand(3, 4)[0].add_(1)`` is legal in eager; functionalize raises
    ``FunctionalizeError``: a documented limitation, not tested here).
-4. An in-place program either permutes dims (transpose, permute, ``t_``) or
-   reshapes them (beyond adding and removing unit dims), never both: the
-   reference interpreter's ``prim.reshape`` needs a view-compatible layout,
-   and functionalize's write-back through a transpose hands it a transposed one.
+
+Lifted: in-place programs used to either permute dims or reshape them, never
+both (the interpreter's ``prim.reshape`` demanded a view-compatible layout);
+fixed, and ``test_write_through_reshape_then_transpose`` keeps it fixed.
+Restriction 1's two bugs are fixed too (``test_outputs_merged_by_cse_*``,
+``test_gradients_of_outputs_merged_by_cse``); the generator still avoids
+merged values, and lifting that is future work.
 """
 
 import os
@@ -263,9 +265,7 @@ def test_outputs_merged_by_cse_do_not_share_memory(compiler):
 
 
 @pytest.mark.joint
-@pytest.mark.xfail(strict=True, reason="restriction 1: the joint pass keeps one tangent "
-                   "of an output value returned twice")
-def test_known_bug_gradients_of_outputs_merged_by_cse():
+def test_gradients_of_outputs_merged_by_cse():
     def f(x):
         return x * 2, x * 2
 
@@ -289,15 +289,22 @@ def test_known_bug_reshape_of_permuted_pointwise_result():
     assert_close(minaot.aot_function(f)(_arange(2, 3)), want)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="restriction 4: the interpreter's prim.reshape gets a transposed "
-                   "value from functionalize's write-back")
-def test_known_bug_write_through_reshape_then_transpose():
+@pytest.mark.parametrize("compiler", sorted(COMPILERS))
+def test_write_through_reshape_then_transpose(compiler):
     def f(x):
         x.view(2, 2).t()[0].fill_(1.5)
         return x + 1
 
     x_e, x_c = _arange(4), _arange(4)
     want = f(x_e)
-    assert_close(minaot.aot_function(f)(x_c), want)
+    assert_close(minaot.aot_function(f, fw_compiler=COMPILERS[compiler])(x_c), want)
     assert_close(x_c, x_e)
+
+
+@pytest.mark.parametrize("compiler", sorted(COMPILERS))
+def test_reshape_of_an_expanded_value(compiler):
+    def f(x):
+        return (-(-x.expand(2, 3))).reshape(-1)
+
+    x = minaot.arange(3.0)
+    assert_close(minaot.aot_function(f, fw_compiler=COMPILERS[compiler])(x), f(x))

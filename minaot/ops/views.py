@@ -288,7 +288,9 @@ def select_scatter(input, src, dim, index):
 
 # ---------------------------------------------------------------- numpy implementations
 def _np_reshape(x, shape):
-    return np.reshape(x, shape, copy=False)
+    # a view whenever the layout allows (eager checks viewability before it promises a
+    # view); in a pure prim graph a value's layout is the runtime's business, so copy then
+    return np.reshape(x, shape)
 
 
 def _np_expand(x, shape):

@@ -81,10 +81,6 @@ def build_joint(fw: Function, input_mask, name=None):
         return fakes[value]
 
     grads = {}
-    tangents = iter(joint.args[len(fw.args):])
-    for r, t in zip(fw.results, tangent_mask):
-        if t:
-            grads[r] = fake(next(tangents))
 
     class _AtEnd(Tracer):
         def __init__(self):
@@ -93,6 +89,11 @@ def build_joint(fw: Function, input_mask, name=None):
     previous = _dispatch._tracer
     _dispatch._tracer = _AtEnd()
     try:
+        tangents = iter(joint.args[len(fw.args):])
+        for r, t in zip(fw.results, tangent_mask):
+            if t:       # a value returned twice (CSE merged two outputs) gets both tangents
+                g = fake(next(tangents))
+                grads[r] = g if r not in grads else grads[r] + g
         for op in reversed(fw.ops):
             gouts = [grads.get(r) for r in op.results]
             if all(g is None for g in gouts) or not any(rg[v] for v in op.operands):
