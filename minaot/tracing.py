@@ -149,6 +149,18 @@ def _fake_memory(meta_shape, dtype) -> np.ndarray:
     return np.empty(meta_shape, dtype=dtype.np)     # never read: only its geometry matters
 
 
+def _result_memory(op, inputs, meta) -> np.ndarray:
+    """Fake memory laid out as eager's result would be: numpy gives a pointwise result the
+    memory order of its (first full-shape) operand, so ``x.t() * 2`` is column-major, and a
+    later ``reshape`` copies in the trace exactly when it copies in eager."""
+    shape = tuple(meta.shape)
+    if op.kind == "pointwise":
+        for t in inputs:
+            if getattr(t, "_is_fake", False) and tuple(t.shape) == shape:
+                return np.empty_like(t._data, dtype=meta.dtype.np)
+    return _fake_memory(shape, meta.dtype)
+
+
 def _loc():
     loc = user_location()
     return Location(loc[0], loc[1]) if loc else None
@@ -202,7 +214,7 @@ class Tracer:
                     out._base = src._base if src._base is not None else src
                     out._view_chain = src._view_chain + ((op.name, dict(attrs)),)
             else:
-                arr = _fake_memory(tuple(m.shape), m.dtype)
+                arr = _result_memory(op, inputs, m)
                 out = FakeTensor._make(arr, Storage(arr), value, rg, leaf=not rg)
             outs.append(out)
         return outs[0] if op.num_outputs == 1 else tuple(outs)

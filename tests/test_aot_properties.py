@@ -31,9 +31,8 @@ limitation that has its own minimal reproduction at the end of this file
 
 1. No two values that canonicalize + CSE turn into one graph value (no line
    computes an expression already computed, no no-op views, no ``-(-v)``).
-2. ``reshape`` only of values whose eager strides are the traced strides: an
-   eager pointwise result keeps a permuted input's layout, a traced one is
-   contiguous, so ``reshape`` copies in eager but is a view in the trace.
+2. (Lifted: the tracer now lays out a pointwise result as numpy does, so
+   ``reshape`` of ``x.t() * 2`` copies in the trace as in eager.)
 3. In-place ops never target a view whose chain holds an ``expand``
    (``x.expand(3, 4)[0].add_(1)`` is legal in eager; functionalize raises
    ``FunctionalizeError``: a documented limitation, not tested here).
@@ -275,10 +274,8 @@ def test_gradients_of_outputs_merged_by_cse():
     assert_close(x.grad, minaot.tensor([8.0, 8.0], dtype=minaot.float64))
 
 
-@pytest.mark.xfail(strict=True, raises=(ValueError, AssertionError),
-                   reason="restriction 2: reshape of a permuted pointwise result is a copy "
-                   "in eager, a view in the trace")
-def test_known_bug_reshape_of_permuted_pointwise_result():
+@pytest.mark.parametrize("compiler", sorted(COMPILERS))
+def test_reshape_of_permuted_pointwise_result(compiler):
     def f(x):
         a = x.t() * 2
         b = a.reshape(-1)          # eager: a copy, since a has x.t()'s strides
@@ -286,7 +283,7 @@ def test_known_bug_reshape_of_permuted_pointwise_result():
         return a
 
     want = f(_arange(2, 3))
-    assert_close(minaot.aot_function(f)(_arange(2, 3)), want)
+    assert_close(minaot.aot_function(f, fw_compiler=COMPILERS[compiler])(_arange(2, 3)), want)
 
 
 @pytest.mark.parametrize("compiler", sorted(COMPILERS))
