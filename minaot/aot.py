@@ -186,8 +186,11 @@ def aot_function(fn, fw_compiler=None, bw_compiler=None, partition_fn=None, deco
                        inference_compiler)
 
 
-def compile(fn=None, backend="numpy", **kwargs):
-    """The short form: ``minaot.compile(fn, backend="numpy")`` (usable as a decorator)."""
+def compile(fn=None, backend="numba", **kwargs):
+    """The short form: ``minaot.compile(fn, backend="numba")`` (usable as a decorator).
+
+    ``"numba"`` (the default) fuses and generates Numba kernels; ``"numpy"`` runs the
+    reference interpreter; a compiler function works too."""
     if fn is None:
         return lambda f: compile(f, backend=backend, **kwargs)
     compiler = get_backend(backend)
