@@ -7,6 +7,14 @@ functionalizes, differentiates, partitions, fuses and lowers them to Numba.
 
 __version__ = "0.1.0"
 
+import os as _os
+
+# Numba's OpenMP workers spin after each parallel kernel, stealing cores from the BLAS
+# threads of the matmul that usually comes next (measured on 2 cores: a matmul after a
+# kernel 7.7 ms spinning, 3.7 ms passive; benchmarks/README.md).  Set before Numba starts
+# its pool; a user's own setting wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from . import dtypes as _dtypes
 from .dtypes import DType  # noqa: F401
 from .tensor import Tensor, device  # noqa: F401

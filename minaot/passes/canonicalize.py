@@ -150,6 +150,43 @@ class PermuteIdentity(RewritePattern):
         return True
 
 
+def _swaps(op: Operation):
+    """The unordered pair of dims a prim.transpose swaps."""
+    return frozenset((op.attributes["dim0"], op.attributes["dim1"]))
+
+
+class TransposeTranspose(RewritePattern):
+    """transpose(transpose(x)) over the same two dims is x."""
+    name, op_name = "transpose-transpose", "prim.transpose"
+
+    def match_and_rewrite(self, op, rewriter):
+        inner = producer(op.operands[0], "prim.transpose")
+        if inner is None or _swaps(inner) != _swaps(op) or inner.operands[0].type != op.result.type:
+            return False
+        rewriter.replace_op(op, [inner.operands[0]])
+        return True
+
+
+class TransposeOfMatmul(RewritePattern):
+    """(a @ b)^T is b^T @ a^T for 2-d operands.  A backward computes weight gradients as
+    ``transpose(x^T @ g)``: rewritten, BLAS writes the gradient in the parameter's own
+    layout (the transposes of a and b are free views it reads natively) and nothing
+    downstream copies a transposed array."""
+    name, op_name = "transpose-of-matmul", "prim.transpose"
+
+    def match_and_rewrite(self, op, rewriter):
+        mm = producer(op.operands[0], "prim.matmul")
+        if mm is None or op.result.type.rank != 2 or _swaps(op) != {0, 1} \
+                or any(v.type.rank != 2 for v in mm.operands) or len(mm.result.users) != 1:
+            return False
+        a, b = mm.operands
+        ta = [rewriter.create("prim.transpose", [v], [v.type.with_shape(v.type.shape[::-1])],
+                              {"dim0": 0, "dim1": 1}).result for v in (b, a)]
+        new = rewriter.create("prim.matmul", ta, [op.result.type], dict(mm.attributes))
+        rewriter.replace_op(op, new)
+        return True
+
+
 # numpy versions of the ops we fold, and the numpy scalar type of each dtype
 _BINARY = {"prim.add": np.add, "prim.sub": np.subtract, "prim.mul": np.multiply,
            "prim.div": np.divide, "prim.maximum": np.maximum, "prim.minimum": np.minimum}
@@ -193,7 +230,8 @@ class FoldConstants(RewritePattern):
 
 
 PATTERNS = [MulByOne(), AddZero(), SubZero(), DoubleNeg(), ReshapeReshape(), ReshapeIdentity(),
-            PermutePermute(), PermuteIdentity(), FoldConstants()]
+            PermutePermute(), PermuteIdentity(), TransposeTranspose(), TransposeOfMatmul(),
+            FoldConstants()]
 
 
 class Canonicalize(Pass):

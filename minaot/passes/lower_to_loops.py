@@ -238,6 +238,19 @@ class KernelLowering:
         (res,) = self.close_nest(scope, axes, blocks, [self.const(identity(op.opname, t), t)], [new])
         return res
 
+    def after_reduction(self, v) -> bool:
+        """Does ``v`` depend on a reduction computed in this kernel?"""
+        stack, seen = [v], set()
+        while stack:
+            u = stack.pop()
+            if u in seen or u.is_block_arg:
+                continue
+            seen.add(u)
+            if u.defining_op.opname in REDUCE:
+                return True
+            stack.extend(u.defining_op.operands)
+        return False
+
     def store(self, scope, v, buf):
         at = self.home(v, scope)
         val = self.value(v, at)
@@ -265,8 +278,10 @@ class KernelLowering:
     def columns(self, top, outer_axes, outputs):
         """Reductions over leading axes (column sums): reading a column is a strided walk,
         so split the rows into chunks instead.  Each chunk (in parallel) accumulates whole
-        rows into its own row of a partial buffer; then, per column, the partials are
-        combined and the epilogue runs.  Every load is contiguous and the inner loop vectorizes."""
+        rows into its own row of a partial buffer, and stores the full-domain outputs as the
+        rows stream by (a GELU backward and its bias gradient: the pointwise body runs
+        once); then, per column, the partials are combined and the epilogue runs.  Every
+        load is contiguous and the inner loop vectorizes."""
         reds = [op for op in self.block.ops[:-1] if op.opname in REDUCE]
         n0 = self.domain[0]
         chunks = _chunks(n0)
@@ -293,6 +308,9 @@ class KernelLowering:
             old = s.builder.create("memref.load", [partial[op]] + at, [ScalarType(t)]).result
             new = combine(sb, op.opname, old, sb.cast(self.value(op.operands[0], s), t))
             s.builder.create("memref.store", [new, partial[op]] + at, [])
+        for v, buf in outputs:          # full-domain outputs: stored as the rows stream by
+            if self.is_inner(v):
+                self.store(s, v, buf)
         top.builder = Builder.at_end(top.block)
         outer = self.open_outer_loops(top, outer_axes)
         for op in reds:
@@ -308,7 +326,8 @@ class KernelLowering:
             outer.env[op.results[0]] = res
             self.where[res] = outer
         for v, buf in outputs:
-            self.store(outer, v, buf)
+            if not self.is_inner(v):
+                self.store(outer, v, buf)
 
     def run(self) -> Function:
         outer_axes = [a for a in range(len(self.domain)) if a not in self.reduce]
@@ -319,7 +338,10 @@ class KernelLowering:
         top = _Scope(body, {a: self.const(0, "index") for a, n in enumerate(self.domain) if n == 1})
         self.top, self.opened = top, []
         leading = self.reduce and outer_axes and max(self.reduce) < min(outer_axes)
-        if leading and not any(self.is_inner(v) for v, _ in outputs) and self.domain[0] > 1:
+        # full-domain outputs are stored while the rows stream by: only if they need no
+        # reduction of this kernel (softmax over dim 0 does: it takes the row schedule)
+        streamable = not any(self.is_inner(v) and self.after_reduction(v) for v, _ in outputs)
+        if leading and streamable and self.domain[0] > 1:
             self.columns(top, outer_axes, outputs)
         else:
             self.rows(top, outer_axes, outputs)
