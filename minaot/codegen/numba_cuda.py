@@ -1,0 +1,592 @@
+"""emit-numba-cuda: a loop function -> Numba CUDA kernels and a launcher that runs them.
+
+This is the CUDA twin of :mod:`emit-numba-cpu <minaot.codegen.numba_cpu>`:
+the same walk over the loop IR, one Python statement per op, the same value
+names (``in0``, ``out0``, ``i0``, ``acc4``, ``v7``), ``arith`` ops as the
+same expressions, typed constants (``np.float32(0.5)``: a bare ``0.5`` is
+a float64 in Numba).  ``math`` ops call the ``math`` module, which Numba
+CUDA compiles to libdevice (``math.exp`` on a float32 is ``__nv_expf``), so
+``approximate-math`` is not run on this path.  What changes is how loops
+become threads (MLIR's ``map-to-gpu``):
+
+* Each top-level ``scf.parallel`` becomes one kernel.  Its loop, and any
+  ``scf.for`` nested alone inside it whose iterations are independent (each
+  iteration stores to elements indexed by the loop's own index, and reads
+  nothing the loop writes), are *collapsed* into one flat range of work
+  items: ``i0 = flat // 8``, ``i1 = flat % 8``.  A store that sits above a
+  collapsed loop is done by the work item whose inner indices are 0.
+* Pointwise kernels (no reduction left inside the work item): one thread per
+  work item, in a grid-stride loop, ``for flat in range(cuda.grid(1), N,
+  cuda.gridsize(1))``; the grid is chosen from N.
+* Row kernels (the work item holds ``scf.for`` reductions of at least
+  ``block_rows_min`` iterations: softmax, layer_norm, a sum over the last
+  dim): one block per row, blocks striding over the rows.  All threads of
+  the block run the row's code together ("block context"); each reduction
+  nest is split over the threads (``for i1 in range(tid, 4096, 256)``), the
+  threads' partial values are combined in shared memory (a tree of
+  ``cuda.syncthreads()`` steps) and the result, read back from
+  ``shared[0]``, is in every thread: the row's max or sum is an ordinary
+  value afterwards, as on the CPU.  Independent ``scf.for`` loops in the row
+  (softmax's final normalize-and-store loop) are split over the threads;
+  stores of row values are done by thread 0.  Shorter reductions run one
+  thread per row, serially, as on the CPU.
+* Code outside every ``scf.parallel`` (full reductions: ``x.sum()``) runs as
+  one kernel of a single block, in block context: correct and simple, but a
+  large full reduction uses one SM (a two-pass grid reduction is still to
+  do).
+* ``memref.alloc`` scratch buffers (the partial results of a chunked column
+  reduction) are device arrays the launcher allocates and fills; the two
+  loops of a column reduction are two kernels, launched in order, so the
+  second reads what the first wrote.  When one block's threads write a
+  scratch buffer and read it later in the same kernel, a
+  ``cuda.syncthreads()`` separates the two.
+
+The module holds the kernels and ``launch(*arrays)``, a plain Python function
+that takes the buffers (inputs then outputs, device arrays or host arrays),
+allocates the scratch buffers and launches each kernel with its grid and
+block sizes, which are fixed numbers computed here from the static shapes.
+Rank-0 buffers travel as shape-(1,) arrays.  Under the simulator
+(``NUMBA_ENABLE_CUDASIM=1``), where kernels run as Python, ``math`` is
+swapped for numpy's functions so that ``log(0)`` is ``-inf`` as on the GPU
+instead of a Python exception.  An IR form this mapping does not handle
+raises ``NotImplementedError`` naming the op; no kernel is ever guessed.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..ir import Function, walk
+from .numba_cpu import BINARY as CPU_BINARY
+from .numba_cpu import CMP, NP_TYPE, _Emitter as _CpuNames, literal
+
+LOOPS = ("scf.for", "scf.parallel")
+BINARY = {k: v for k, v in CPU_BINARY.items() if k.startswith("arith.")}
+BINARY.update({"math.powf": "{T}({0} ** {1})", "math.copysign": "{T}(math.copysign({0}, {1}))"})
+UNARY = {"arith.negf": "-{0}", "math.absf": "abs({0})", "math.absi": "abs({0})",
+         "math.rsqrt": "{T}(1) / {T}(math.sqrt({0}))"}
+UNARY.update({f"math.{f}": f"{{T}}(math.{f}({{0}}))"
+              for f in ("exp", "log", "sin", "cos", "tanh", "sqrt", "erf", "floor")})
+#: only ``approximate-math`` makes these, and it does not run on the CUDA path
+UNSUPPORTED = {"math.round": "libdevice rint has no simulator version",
+               "arith.bitcast": "no bit casts in the CUDA emitter yet"}
+
+#: reduction combiners a block can split over its threads: (float, int) identities
+COMBINERS = {"arith.addf": (0.0, 0), "arith.addi": (0.0, 0),
+             "arith.maximumf": (-math.inf, None), "arith.minimumf": (math.inf, None),
+             "arith.maxsi": (None, "min"), "arith.minsi": (None, "max")}
+
+MAX_THREADS = 256          # threads per block, at most
+MAX_BLOCKS = 65535         # blocks of a grid, at most (grid-stride loops do the rest)
+BLOCK_ROWS_MIN = 32        # a reduction this long or longer gets a block of threads
+
+
+def _identity(combiner: str, dtype: str):
+    f, i = COMBINERS[combiner]
+    if dtype in ("f32", "f64"):
+        return f
+    bits = 64 if dtype == "i64" else 32
+    return {0: 0, "min": -2 ** (bits - 1), "max": 2 ** (bits - 1) - 1}[i]
+
+
+def _body(loop):
+    return loop.regions[0].block
+
+
+def _trip(loop):
+    return loop.attributes["upper"] - loop.attributes["lower"]
+
+
+def _carried(op):
+    return op.name == "scf.for" and bool(op.operands)
+
+
+def _inside(op):
+    """Every op nested in ``op``'s regions."""
+    return list(walk(op))[1:]
+
+
+def _pow2ceil(n):
+    return 1 << max(n - 1, 0).bit_length()
+
+
+def _where(op):
+    return f" ({op.loc})" if op.loc is not None else ""
+
+
+def _buffers_touched(ops):
+    loads, stores = set(), set()
+    for o in ops:
+        if o.name == "memref.load":
+            loads.add(o.operands[0])
+        elif o.name == "memref.store":
+            stores.add(o.operands[1])
+    return loads, stores
+
+
+def _independent(loop) -> bool:
+    """May the iterations of ``loop`` run on different threads?  Yes if every store inside
+    indexes the loop's own index directly (each iteration writes its own elements) and no
+    buffer is both read and written inside (no iteration reads another's result)."""
+    if loop.name == "scf.parallel":
+        return True
+    if loop.operands:
+        return False
+    ops = _inside(loop)
+    loads, stores = _buffers_touched(ops)
+    iv = _body(loop).args[0]
+    return not (loads & stores) and all(
+        any(i is iv for i in o.operands[2:]) for o in ops if o.name == "memref.store")
+
+
+def reduction_nest(loop):
+    """The levels of the reduction nest that starts at the carried ``scf.for`` ``loop``
+    (outermost first) and each carried value's combiner op name.
+
+    A nest is one ``scf.for`` per reduced axis, each inner one starting from its
+    parent's carried values and yielded back unchanged; the innermost yields
+    ``combine(acc, x)`` where ``acc`` is used nowhere else.  Then the iterations may be
+    split over threads, each starting from the identity, and the parts combined in any
+    order."""
+    levels = [loop]
+    while True:
+        blk = _body(levels[-1])
+        inner = [o for o in blk.ops[:-1] if o.name in LOOPS]
+        if not (len(inner) == 1 and inner[0].name == "scf.for"
+                and list(inner[0].operands) == list(blk.args[1:])
+                and list(blk.ops[-1].operands) == list(inner[0].results)
+                and all(len(a.uses) == 1 for a in blk.args[1:])):
+            break
+        if any(o.name == "memref.store" for o in blk.ops if o is not inner[0]):
+            raise NotImplementedError(f"emit-numba-cuda: a store inside a reduction nest{_where(loop)}")
+        levels.append(inner[0])
+    blk = _body(levels[-1])
+    combiners = []
+    for arg, y in zip(blk.args[1:], blk.ops[-1].operands):
+        op = y.defining_op
+        if (op is None or op.parent is not blk or op.name not in COMBINERS
+                or not any(a is arg for a in op.operands) or len(arg.uses) != 1 or len(y.uses) != 1):
+            raise NotImplementedError(
+                f"emit-numba-cuda: scf.for{_where(loop)} carries a value that is not a plain "
+                f"reduction (combined by {op.name if op is not None else 'nothing'}); only "
+                f"{', '.join(sorted(COMBINERS))} reductions are split over a block")
+        combiners.append(op.name)
+    if any(o.name == "memref.store" for o in _inside(levels[-1])):
+        raise NotImplementedError(f"emit-numba-cuda: a store inside a reduction nest{_where(loop)}")
+    return levels, combiners
+
+
+def _nest_trip(loop):
+    n, cur = _trip(loop), loop
+    while True:
+        inner = [o for o in _body(cur).ops if _carried(o)]
+        if len(inner) != 1:
+            return n
+        cur = inner[0]
+        n *= _trip(cur)
+
+
+def _unflatten(flat, levels, names):
+    """Lines binding each level's index from one flat work-item index."""
+    lines, stride = [], 1
+    strides = []
+    for lv in reversed(levels):
+        strides.append(stride)
+        stride *= _trip(lv)
+    strides.reverse()
+    for k, (lv, s) in enumerate(zip(levels, strides)):
+        expr = flat if s == 1 else f"{flat} // {s}"
+        if k > 0:
+            expr = f"{expr} % {_trip(lv)}"
+        lo = lv.attributes["lower"]
+        lines.append(f"{names[_body(lv).args[0]]} = {f'{lo} + ' if lo else ''}{expr}")
+    return lines
+
+
+class _Kernel:
+    """One ``@cuda.jit`` function being written."""
+
+    def __init__(self, name, comment):
+        self.name = name
+        self.comment = comment
+        self.lines = []
+        self.shared = {}        # dtype -> number of shared arrays used at once
+        self.threads = 1
+        self.blocks = 1
+        self.uses_tid = False
+
+
+class _CudaEmitter:
+    def __init__(self, fn: Function, max_threads, max_blocks, block_rows_min):
+        self.fn = fn
+        self.max_threads, self.max_blocks, self.block_rows_min = max_threads, max_blocks, block_rows_min
+        for op in fn.walk():
+            if op.name in UNSUPPORTED:
+                raise NotImplementedError(f"emit-numba-cuda: {op.name}{_where(op)}: {UNSUPPORTED[op.name]}")
+            if op.name == "memref.alloc" and op.parent is not fn.body:
+                raise NotImplementedError(f"emit-numba-cuda: memref.alloc inside a loop{_where(op)}")
+        # name every value exactly as emit-numba-cpu does, so both sources read alike
+        cpu = _CpuNames(fn, parallel=False)
+        self.params = [cpu.name(a, a.name_hint) for a in fn.args]
+        cpu.block(fn.body, 1)
+        self.names, self.used = cpu.names, cpu.used
+        self.scratch = []       # (name, memref type, fill)
+        for op in fn.body.ops:
+            if op.name == "memref.alloc":
+                name = self.fresh(f"tmp{len(self.scratch)}")
+                self.names[op.result] = name
+                self.scratch.append((name, op.result.type, op.attributes["fill"]))
+        self.params += [s[0] for s in self.scratch]
+        loads, stores = _buffers_touched(fn.walk())
+        self.rw = loads & stores            # buffers written and read back in the kernel
+        self.k = None
+        # names the kernels' own code uses, kept apart from the values' names
+        self._tid, self._flat, self._width, self._j = (self.fresh(n) for n in ("tid", "flat", "width", "j"))
+
+    def fresh(self, base):
+        n, k = base, 1
+        while n in self.used:
+            n, k = f"{base}_{k}", k + 1
+        self.used.add(n)
+        return n
+
+    def emit(self, depth, text):
+        self.k.lines.append("    " * depth + text)
+
+    # --- scalars and memory ------------------------------------------------
+    def index(self, values):
+        return ", ".join(self.names[v] for v in values) if values else "0"
+
+    def scalar(self, op, depth):
+        n = op.name
+        if n == "arith.constant":
+            return
+        ops = [self.names[v] for v in op.operands]
+        r = op.results[0]
+        t = str(r.type)
+        T = NP_TYPE.get(t)
+        if n == "memref.load":
+            expr = f"{ops[0]}[{self.index(op.operands[1:])}]"
+        elif n in BINARY:
+            expr = BINARY[n].format(*ops, T=T)
+        elif n in UNARY:
+            expr = UNARY[n].format(*ops, T=T)
+        elif n in ("arith.cmpf", "arith.cmpi"):
+            p = op.attributes["predicate"]
+            expr = (f"({ops[0]} < {ops[1]} or {ops[0]} > {ops[1]})" if p == "one"
+                    else f"{ops[0]} {CMP[p]} {ops[1]}")
+        elif n == "arith.select":
+            expr = f"{ops[1]} if {ops[0]} else {ops[2]}"
+        elif n == "arith.cast":
+            expr = f"{NP_TYPE[t]}({ops[0]})"
+        else:
+            raise NotImplementedError(f"emit-numba-cuda: no code for {n}{_where(op)}")
+        self.emit(depth, f"{self.names[r]} = {expr}")
+
+    def store_text(self, op):
+        v, buf = self.names[op.operands[0]], self.names[op.operands[1]]
+        return f"{buf}[{self.index(op.operands[2:])}] = {v}"
+
+    def writes_rw(self, ops):
+        return any(o.name == "memref.store" and o.operands[1] in self.rw for o in ops)
+
+    # --- thread context: one thread runs the code alone (the CPU emitter's walk) ------
+    def serial(self, ops, depth, pad=False):
+        """``pad``: ops of a loop body, which needs a statement even when all was hoisted."""
+        start = len(self.k.lines)
+        for op in ops:
+            if op.name in ("scf.yield", "func.return"):
+                continue
+            if op.name in LOOPS:
+                blk = _body(op)
+                for arg, res, init in zip(blk.args[1:], op.results, op.operands):
+                    self.emit(depth, f"{self.names[arg]} = {self.names[init]}")
+                lo, hi = op.attributes["lower"], op.attributes["upper"]
+                self.emit(depth, f"for {self.names[blk.args[0]]} in range({hi if lo == 0 else f'{lo}, {hi}'}):")
+                self.serial(blk.ops, depth + 1, pad=not blk.args[1:])
+                for arg, v in zip(blk.args[1:], blk.ops[-1].operands):
+                    if self.names[arg] != self.names[v]:
+                        self.emit(depth + 1, f"{self.names[arg]} = {self.names[v]}")
+            elif op.name == "memref.store":
+                self.emit(depth, self.store_text(op))
+            else:
+                self.scalar(op, depth)
+        if pad and len(self.k.lines) == start:
+            self.emit(depth, "pass")
+
+    # --- block context: every thread of the block runs the code, values are uniform ---
+    def uniform(self, ops, depth, guard=()):
+        """``guard``: extra conditions under which a store here is the one to do."""
+        for op in ops:
+            if op.name in ("scf.yield", "func.return"):
+                continue
+            if op.name == "memref.store":
+                self.emit(depth, f"if {' and '.join((self.first_thread,) + tuple(guard))}:")
+                self.emit(depth + 1, self.store_text(op))
+                if op.operands[1] in self.rw:
+                    self.emit(depth, "cuda.syncthreads()")
+            elif _carried(op):
+                self.block_reduction(op, depth)
+            elif op.name in LOOPS:
+                blk = _body(op)
+                iv, lo, hi = self.names[blk.args[0]], op.attributes["lower"], op.attributes["upper"]
+                inner = _inside(op)
+                if any(_carried(o) for o in inner):
+                    # every thread walks this loop; the reductions inside use the whole block
+                    self.emit(depth, f"for {iv} in range({hi if lo == 0 else f'{lo}, {hi}'}):")
+                    self.uniform(blk.ops, depth + 1, guard)
+                    continue
+                if _independent(op):
+                    self.emit(depth, f"for {iv} in range({f'{lo} + ' if lo else ''}{self.tid()}, {hi}, "
+                                     f"{self.k.threads}):")
+                    self.serial(blk.ops, depth + 1, pad=True)
+                else:                   # iterations depend on each other: thread 0 runs them
+                    self.emit(depth, f"if {' and '.join((self.first_thread,) + tuple(guard))}:")
+                    self.serial([op], depth + 1)
+                if self.writes_rw(inner):
+                    self.emit(depth, "cuda.syncthreads()")
+            else:
+                self.scalar(op, depth)
+
+    def tid(self):
+        self.k.uses_tid = True
+        return self._tid
+
+    @property
+    def first_thread(self):
+        return f"{self.tid()} == 0"
+
+    def shared(self, dtype, k):
+        self.k.shared[dtype] = max(self.k.shared.get(dtype, 0), k + 1)
+        return f"sm_{dtype}_{k}"
+
+    def block_reduction(self, loop, depth):
+        """A reduction nest split over the block's threads, combined in shared memory."""
+        levels, combiners = reduction_nest(loop)
+        accs = [self.names[a] for a in _body(loop).args[1:]]
+        for lv in levels:                       # every level's carried value is this thread's part
+            for a, name in zip(_body(lv).args[1:], accs):
+                self.names[a] = name
+        dtypes = [str(a.type) for a in _body(loop).args[1:]]
+        for name, comb, t in zip(accs, combiners, dtypes):
+            self.emit(depth, f"{name} = {literal(_identity(comb, t), t)}")
+        nthreads, tid = self.k.threads, self.tid()
+        if len(levels) == 1:
+            lo, hi = loop.attributes["lower"], loop.attributes["upper"]
+            self.emit(depth, f"for {self.names[_body(loop).args[0]]} in range("
+                             f"{f'{lo} + ' if lo else ''}{tid}, {hi}, {nthreads}):")
+        else:
+            flat = self._j
+            total = math.prod(_trip(lv) for lv in levels)
+            self.emit(depth, f"for {flat} in range({tid}, {total}, {nthreads}):")
+            for line in _unflatten(flat, levels, self.names):
+                self.emit(depth + 1, line)
+        for k, lv in enumerate(levels):
+            blk = _body(lv)
+            rest = [o for o in blk.ops[:-1] if k + 1 == len(levels) or o is not levels[k + 1]]
+            self.serial(rest, depth + 1)
+        innermost = _body(levels[-1])
+        for name, v in zip(accs, innermost.ops[-1].operands):
+            self.emit(depth + 1, f"{name} = {self.names[v]}")
+        # the tree: halve the active threads each step, each adding its partner's part
+        sms = []
+        count = {}
+        for t in dtypes:
+            sms.append(self.shared(t, count.get(t, 0)))
+            count[t] = count.get(t, 0) + 1
+        for sm, name in zip(sms, accs):
+            self.emit(depth, f"{sm}[{tid}] = {name}")
+        self.emit(depth, "cuda.syncthreads()")
+        width = self._width
+        self.emit(depth, f"{width} = {nthreads // 2}")
+        self.emit(depth, f"while {width} > 0:")
+        self.emit(depth + 1, f"if {tid} < {width}:")
+        for sm, comb, t in zip(sms, combiners, dtypes):
+            left, right = self.fresh(f"left_{t}"), self.fresh(f"right_{t}")
+            self.used -= {left, right}      # the same two names in every reduction of this type
+            self.emit(depth + 2, f"{left} = {sm}[{tid}]")
+            self.emit(depth + 2, f"{right} = {sm}[{tid} + {width}]")
+            self.emit(depth + 2, f"{sm}[{tid}] = {BINARY[comb].format(left, right, T=NP_TYPE[t])}")
+        self.emit(depth + 1, "cuda.syncthreads()")
+        self.emit(depth + 1, f"{width} //= 2")
+        for sm, name, init, comb, t in zip(sms, accs, loop.operands, combiners, dtypes):
+            self.emit(depth, f"{name} = {sm}[0]")
+            ident = init.defining_op
+            if not (ident is not None and ident.name == "arith.constant"
+                    and ident.attributes["value"] == _identity(comb, t)):
+                self.emit(depth, f"{name} = {BINARY[comb].format(self.names[init], name, T=NP_TYPE[t])}")
+        self.emit(depth, "cuda.syncthreads()     # everyone has read the result: shared memory is free")
+        for res, name in zip(loop.results, accs):
+            self.names[res] = name
+
+    # --- threads per block --------------------------------------------------------------
+    def block_threads(self, ops):
+        trips = [1]
+        for op in ops:
+            for o in walk(op):
+                if o.name in LOOPS:
+                    trips.append(_nest_trip(o) if _carried(o) else _trip(o))
+        return min(self.max_threads, _pow2ceil(max(trips)))
+
+    # --- kernels ------------------------------------------------------------------------
+    def needed(self, own):
+        """Top-level scalar ops (loads of rank-0 inputs, arithmetic on them) that ``own``
+        reads: every kernel recomputes the ones it needs."""
+        top = {id(o) for o in self.fn.body.ops}
+        mine = {id(o) for o in own}
+        need, stack = set(), [v for op in own for o in walk(op) for v in o.operands]
+        while stack:
+            d = stack.pop().defining_op
+            if d is None or id(d) not in top or id(d) in mine or id(d) in need:
+                continue
+            if d.name in ("arith.constant", "memref.alloc"):
+                continue
+            if d.name in LOOPS or d.name == "memref.store":
+                raise NotImplementedError(
+                    f"emit-numba-cuda: {d.name}{_where(d)} computes a value that another kernel "
+                    "of the same loop function reads")
+            need.add(id(d))
+            stack.extend(d.operands)
+        return [o for o in self.fn.body.ops if id(o) in need]
+
+    def start_kernel(self, name, comment):
+        self.k = _Kernel(name, comment)
+        return self.k
+
+    def serial_kernel(self, name, own):
+        k = self.start_kernel(name, "one block: the code outside any scf.parallel")
+        k.threads = self.block_threads(own)
+        self.uniform(self.needed(own) + own, 1)
+        return k
+
+    def parallel_kernel(self, name, par):
+        levels = [par]
+        while True:
+            blk = _body(levels[-1])
+            loops = [o for o in blk.ops[:-1] if o.name in LOOPS]
+            loads, stores = _buffers_touched(_inside(levels[-1]))
+            if len(loops) != 1 or not _independent(loops[0]) or loops[0].name != "scf.for" or loads & stores:
+                break
+            levels.append(loops[0])
+        work = math.prod(_trip(lv) for lv in levels)
+        body = _body(levels[-1]).ops
+        reductions = [o for op in body for o in walk(op) if _carried(o)]
+        row = bool(reductions) and max(_nest_trip(o) for o in reductions) >= self.block_rows_min
+        ivs = [self.names[_body(lv).args[0]] for lv in levels]
+        flat = self._flat
+        if row:
+            k = self.start_kernel(name, f"one block per work item ({work}), its threads share the reductions")
+            k.threads = self.block_threads(body)
+            k.blocks = max(1, min(work, self.max_blocks))
+            self.k.lines.extend(self.lines_for_needed([par], depth=1, uniform=True))
+            self.emit(1, f"for {flat} in range(cuda.blockIdx.x, {work}, cuda.gridDim.x):")
+        else:
+            k = self.start_kernel(name, f"one thread per work item ({work})")
+            k.threads = max(1, min(self.max_threads, work))
+            k.blocks = max(1, min(-(-work // k.threads), self.max_blocks))
+            self.k.lines.extend(self.lines_for_needed([par], depth=1, uniform=False))
+            self.emit(1, f"for {flat} in range(cuda.grid(1), {work}, cuda.gridsize(1)):")
+        for line in _unflatten(flat, levels, self.names):
+            self.emit(2, line)
+        for d, lv in enumerate(levels):
+            ops = [o for o in _body(lv).ops[:-1] if d + 1 == len(levels) or o is not levels[d + 1]]
+            inner_first = tuple(f"{iv} == {lvl.attributes['lower']}"
+                                for iv, lvl in zip(ivs[d + 1:], levels[d + 1:]))
+            if row:
+                self.uniform(ops, 2, guard=inner_first)
+            elif inner_first:
+                for op in ops:
+                    if op.name == "memref.store":
+                        self.emit(2, f"if {' and '.join(inner_first)}:")
+                        self.emit(3, self.store_text(op))
+                    else:
+                        self.serial([op], 2)
+            else:
+                self.serial(ops, 2)
+        return k
+
+    def lines_for_needed(self, own, depth, uniform):
+        saved = self.k.lines
+        self.k.lines = []
+        need = self.needed(own)
+        if uniform:
+            self.uniform(need, depth)
+        elif need:
+            self.serial(need, depth)
+        lines, self.k.lines = self.k.lines, saved
+        return lines
+
+    def kernels(self):
+        top = [o for o in self.fn.body.ops if o.name not in ("func.return", "arith.constant", "memref.alloc")]
+        phases, run = [], []
+        for op in top:
+            if op.name == "scf.parallel":
+                phases += [run, [op]] if run else [[op]]
+                run = []
+            else:
+                run.append(op)
+        if run:
+            phases.append(run)
+        # a run of scalar ops alone has no effect: the kernels that read them recompute them
+        phases = [p for p in phases if any(o.name in LOOPS or o.name == "memref.store" for o in p)]
+        out = []
+        for i, p in enumerate(phases):
+            name = self.fn.name if len(phases) == 1 else f"{self.fn.name}_{i}"
+            if len(p) == 1 and p[0].name == "scf.parallel":
+                out.append(self.parallel_kernel(name, p[0]))
+            else:
+                out.append(self.serial_kernel(name, p))
+        return out
+
+
+def _kernel_text(k: _Kernel, params, tid) -> list[str]:
+    lines = ["@cuda.jit(cache=True)", f"def {k.name}({', '.join(params)}):"]
+    if k.uses_tid:
+        lines.append(f"    {tid} = cuda.threadIdx.x")
+    for dtype, count in sorted(k.shared.items()):
+        for i in range(count):
+            lines.append(f"    sm_{dtype}_{i} = cuda.shared.array({k.threads}, {NP_TYPE[dtype]})")
+    return lines + (k.lines or ["    pass"]) + ["", ""]
+
+
+def launch_config(fn: Function, **options) -> list[tuple[str, int, int]]:
+    """(kernel name, blocks, threads per block) of each kernel ``emit_numba_cuda`` makes."""
+    e = _CudaEmitter(fn, options.get("max_threads", MAX_THREADS), options.get("max_blocks", MAX_BLOCKS),
+                     options.get("block_rows_min", BLOCK_ROWS_MIN))
+    return [(k.name, k.blocks, k.threads) for k in e.kernels()]
+
+
+def emit_numba_cuda(fn: Function, header: str = "", *, max_threads: int = MAX_THREADS,
+                    max_blocks: int = MAX_BLOCKS, block_rows_min: int = BLOCK_ROWS_MIN) -> str:
+    """Python source of a module defining ``fn``'s CUDA kernels and ``launch(*arrays)``.
+
+    ``max_threads`` caps the threads of a block (a power of two is used for reductions),
+    ``max_blocks`` the blocks of a grid, and reductions of ``block_rows_min`` iterations or
+    more are split over a block's threads (shorter ones run in one thread per row)."""
+    if max_threads < 1 or max_threads & (max_threads - 1):
+        raise ValueError(f"emit-numba-cuda: max_threads must be a power of two, got {max_threads}")
+    e = _CudaEmitter(fn, max_threads, max_blocks, block_rows_min)
+    kernels = e.kernels()
+    lines = [f"# {line}" for line in header.splitlines()]
+    lines += ["import math", "", "import numpy as np", "from numba import config, cuda", "",
+              "if config.ENABLE_CUDASIM:   # kernels run as Python: IEEE results (log(0) = -inf), "
+              "not exceptions",
+              "    from minaot.codegen.cuda_runtime import SIM_MATH as math", "", ""]
+    for k in kernels:
+        lines.append(f"# {k.comment}")
+        lines += _kernel_text(k, e.params, e._tid)
+    bufs = fn.args
+    args = e.params[:len(bufs)]
+    lines.append(f"def launch({', '.join(args)}):")
+    lines.append(f'    """Run {fn.name} on its buffers (inputs, then outputs): {len(kernels)} kernel'
+                 f'{"s" if len(kernels) != 1 else ""}, in order."""')
+    for name, v in zip(args, bufs):
+        if v.type.rank == 0:
+            lines.append(f"    {name} = {name}.reshape(1)     # rank 0 travels as shape (1,)")
+    for name, t, fill in e.scratch:
+        shape = ", ".join(str(d) for d in t.shape)
+        lines.append(f"    {name} = cuda.to_device(np.full(({shape},), {literal(fill, t.dtype)}))")
+    for k in kernels:
+        lines.append(f"    {k.name}[{k.blocks}, {k.threads}]({', '.join(e.params)})")
+    lines.append("")
+    return "\n".join(lines)

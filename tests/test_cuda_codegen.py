@@ -1,0 +1,95 @@
+"""emit-numba-cuda: the generated source and launch configuration (no CUDA needed), and the
+CUDA kernels' results under Numba's simulator (tests/cuda_cases.py, in a fresh process:
+the simulator must be on before Numba is imported, and this process imported it long ago)."""
+
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import minaot
+from minaot.codegen.numba_cpu import emit_numba_cpu
+from minaot.codegen.numba_cuda import emit_numba_cuda, launch_config
+from minaot.ir import parse
+from minaot.passes.fuse import fuse
+from minaot.passes.lower_to_loops import lower_kernel
+
+from test_fuse import prim_graph
+
+pytestmark = pytest.mark.cuda
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def loop_fns(fn, *shapes):
+    args = [minaot.from_numpy(np.ones(s, np.float32)) for s in shapes]
+    g = fuse(prim_graph(fn, *args))
+    return [lower_kernel(op, f"k{i}") for i, op in enumerate(o for o in g.ops if o.name == "kernel.fused")]
+
+
+def softmax(x):
+    return minaot.softmax(x, dim=1)
+
+
+def test_cuda_cases_pass_under_the_simulator():
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           os.path.join(HERE, "cuda_cases.py")],
+                          cwd=os.path.dirname(HERE), env=env, capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert re.search(r"\d+ passed", out) and "skipped" not in out and "deselected" not in out, out
+
+
+def test_source_uses_the_cpu_emitters_value_names():
+    (k,) = loop_fns(softmax, (4, 64))
+    cpu, gpu = emit_numba_cpu(k), emit_numba_cuda(k)
+    names = set(re.findall(r"^\s+((?:v|acc)\d+) = ", gpu, re.M))
+    assert names and names <= set(re.findall(r"^\s+((?:v|acc)\d+) = ", cpu, re.M))
+    assert "@cuda.jit(cache=True)\ndef k0(in0, out0):" in gpu and "def launch(in0, out0):" in gpu
+    assert "np.float32(-np.inf)" in gpu and "math.exp(" in gpu and "np.exp(" not in gpu
+
+
+def test_launch_configuration_follows_the_sizes():
+    (pw,) = loop_fns(lambda x: x * 2.0 + 1.0, (64, 64))
+    assert launch_config(pw) == [("k0", 16, 256)]            # 4096 elements, one thread each
+    assert launch_config(pw, max_blocks=4) == [("k0", 4, 256)]       # grid-stride loop
+    (wide,) = loop_fns(softmax, (100, 300))
+    assert launch_config(wide) == [("k0", 100, 256)]         # a block per row
+    (narrow,) = loop_fns(softmax, (100, 64))
+    assert launch_config(narrow) == [("k0", 100, 64)]
+    (short,) = loop_fns(softmax, (100, 16))
+    assert launch_config(short) == [("k0", 1, 100)]          # 16 < 32: a thread per row
+    (full,) = loop_fns(lambda x: x.sum(), (50, 40))
+    assert launch_config(full) == [("k0", 1, 256)]           # one block
+    (cols,) = loop_fns(lambda x: x.sum(dim=0), (64, 48))
+    assert [c[0] for c in launch_config(cols)] == ["k0_0", "k0_1"]   # chunks, then columns
+
+
+def test_pointwise_kernel_source():
+    (k,) = loop_fns(lambda x, b: (x + b).relu(), (4, 8), (8,))
+    src = emit_numba_cuda(k)
+    assert "for flat in range(cuda.grid(1), 32, cuda.gridsize(1)):" in src
+    assert "i0 = flat // 8" in src and "i1 = flat % 8" in src
+    assert "k0[1, 32](in0, in1, out0)" in src and "syncthreads" not in src
+
+
+def test_unsupported_forms_raise_naming_the_op():
+    (pw,) = loop_fns(lambda x: x.tanh(), (8,))
+    text = str(pw).replace("math.tanh", "math.round")
+    with pytest.raises(NotImplementedError, match="math.round"):
+        emit_numba_cuda(parse(text))
+    (full,) = loop_fns(lambda x: x.sum(), (64,))
+    text = str(full)
+    assert text.count("arith.addf") == 1
+    with pytest.raises(NotImplementedError, match="arith.subf"):
+        emit_numba_cuda(parse(text.replace("arith.addf", "arith.subf")))
+
+
+def test_max_threads_is_a_power_of_two():
+    (k,) = loop_fns(softmax, (4, 8))
+    with pytest.raises(ValueError, match="power of two"):
+        emit_numba_cuda(k, max_threads=48)
