@@ -171,3 +171,11 @@ def test_against_torch(name, kw):
             p.grad = torch.tensor(g)
         topt.step()
         assert_close(ours[step], [p.detach().numpy() for p in tps], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kw", ADAM_CONFIGS)
+def test_fused_adam_matches_numpy(kw):
+    params, grads = make_params(), grad_sequence()
+    got_all = run_minaot(optim.Adam, params, grads, fused=True, **kw)
+    for got, want in zip(got_all, np_adam(params, grads, **kw)):
+        assert_close(got, want, rtol=1e-10, atol=1e-12)

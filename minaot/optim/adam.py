@@ -7,25 +7,34 @@ For each parameter ``p`` with gradient ``g``, at step ``t = 1, 2, ...``::
     v = beta2 * v + (1 - beta2) * g * g        (second moment, starts at 0)
     denom = sqrt(v) / sqrt(1 - beta2**t) + eps
     p = p - lr / (1 - beta1**t) * m / denom    (bias-corrected step)
+
+``fused=True`` (like PyTorch's) runs the update of each parameter as one
+compiled function: ``minaot.compile`` traces the in-place update above,
+functionalizes it and fuses it into one Numba kernel that reads ``p, g, m, v``
+once and writes ``p, m, v`` (the epilogue copies the new values in).  The
+per-step scalars travel as 0-d tensors, so every step reuses the compiled
+entry of its parameter's shape.
 """
 
 from __future__ import annotations
 
 import math
 
-from ..ops import zeros_like
+from ..ops import tensor, zeros_like
 from .optimizer import Optimizer
 
 
 class Adam(Optimizer):
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0):
+                 weight_decay: float = 0.0, fused: bool = False):
         if lr < 0 or eps < 0 or weight_decay < 0:
             raise ValueError(f"Adam: invalid lr={lr}, eps={eps} or weight_decay={weight_decay}")
         if not all(0.0 <= b < 1.0 for b in betas):
             raise ValueError(f"Adam: betas must be in [0, 1), got {betas}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay))
+        self.fused = fused
+        self._compiled = None
 
     def _update(self, p, grad, group, state):
         if not state:
@@ -38,8 +47,23 @@ class Adam(Optimizer):
         if group["weight_decay"]:
             grad = grad + p * group["weight_decay"]
         m, v = state["exp_avg"], state["exp_avg_sq"]
+        step_size = group["lr"] / (1 - beta1 ** t)
+        if self.fused:
+            if self._compiled is None:
+                from ..aot import compile
+                self._compiled = compile(_adam_step, backend="numba")
+            scalars = tensor([step_size, 1 / math.sqrt(1 - beta2 ** t)], dtype=p.dtype)
+            self._compiled(p, grad, m, v, scalars, beta1, beta2, group["eps"])
+            return
         m.mul_(beta1).add_(grad * (1 - beta1))
         v.mul_(beta2).add_(grad * grad * (1 - beta2))
-        step_size = group["lr"] / (1 - beta1 ** t)
         denom = v.sqrt() / math.sqrt(1 - beta2 ** t) + group["eps"]
         p.sub_(m / denom * step_size)
+
+
+def _adam_step(p, g, m, v, scalars, beta1, beta2, eps):
+    """One parameter's Adam update in place (traced by ``fused=True``); ``scalars`` holds
+    the per-step ``lr / (1 - beta1**t)`` and ``1 / sqrt(1 - beta2**t)``."""
+    m.mul_(beta1).add_(g * (1 - beta1))
+    v.mul_(beta2).add_(g * g * (1 - beta2))
+    p.sub_(m / (v.sqrt() * scalars[1] + eps) * scalars[0])
