@@ -64,6 +64,11 @@ def _check_same(got, want, eager_inputs, comp_inputs, what):
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.name)
 @pytest.mark.parametrize("op,i,sample", CASES, ids=[f"{op.name}-{i}" for op, i, s in CASES])
 def test_aot_inference_matches_eager(op, i, sample, dtype):
+    check_inference(op, i, sample, dtype)
+
+
+def check_inference(op, i, sample, dtype, compiler=None):
+    """aot_function(op) under no_grad equals eager, first call and cached call."""
     eager_args, positions = _fresh(sample, dtype)
     comp_args, _ = _fresh(sample, dtype)
     fn = _op_fn(op, sample.kwargs, positions, eager_args)
@@ -72,7 +77,7 @@ def test_aot_inference_matches_eager(op, i, sample, dtype):
     with minaot.no_grad():
         minaot.manual_seed(1234)
         want = fn(*eager_in)
-        compiled = minaot.aot_function(fn)
+        compiled = minaot.aot_function(fn, fw_compiler=compiler)
         for call in ("first call", "cached call"):
             minaot.manual_seed(1234)
             got = compiled(*comp_in)

@@ -158,6 +158,12 @@ DIFF = [(op, i, s) for op in ops_with_samples() for i, s in enumerate(op_samples
 
 @pytest.mark.parametrize("op,i,sample", DIFF, ids=[f"{op.name}-{i}" for op, i, s in DIFF])
 def test_every_differentiable_op_compiled_gradients(op, i, sample):
+    check_gradients(op, sample)
+
+
+def check_gradients(op, sample, compiler=None):
+    """aot_function(op) with inputs requiring grad: outputs and gradients equal eager, and
+    gradcheck passes through the compiled path (float64)."""
     args = sample_to_tensors(sample, requires_grad=True)
     pos = [k for k, a in enumerate(args) if isinstance(a, minaot.Tensor)]
 
@@ -168,7 +174,7 @@ def test_every_differentiable_op_compiled_gradients(op, i, sample):
         return dispatch(op.name, *full, **sample.kwargs)
 
     tensors = [args[k] for k in pos]
-    cf = minaot.aot_function(fn, partition_fn=MINCUT)
+    cf = minaot.aot_function(fn, fw_compiler=compiler, bw_compiler=compiler, partition_fn=MINCUT)
     out_c, out_e = cf(*tensors), fn(*tensors)
     assert_close(out_c, out_e)
     wrt = [t for t in tensors if t.requires_grad]

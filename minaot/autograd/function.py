@@ -123,7 +123,7 @@ class Function:
 # output, so the forward computes what the user's forward computed; its VJP
 # rule calls the user's ``backward`` (recorded like any VJP), and gives no
 # gradient to the inlined forward ops.  After the joint graph exists the ops
-# are dropped (``strip_custom_vjp``).
+# are dropped (the ``strip-autograd`` pass, minaot/passes/strip_autograd.py).
 
 _TRACED = {}     # key -> (Function class, ctx, output metas, tensor-arg positions)
 
@@ -189,12 +189,3 @@ def _register_custom_vjp_op():
     register(OpDef("custom_vjp", "other", _custom_meta,
                    lambda *xs, fn, key, n_in, out_index, n_out: xs[n_in], vjp=_custom_vjp,
                    doc="identity on operand n_in; its VJP calls a user Function's backward"))
-
-
-def strip_custom_vjp(fn):
-    """Replace every ``custom_vjp`` op by the output it wraps (after the joint graph is built)."""
-    for op in list(fn.ops):
-        if op.opname == "custom_vjp":
-            op.result.replace_all_uses_with(op.operands[op.attributes["n_in"]])
-            op.erase()
-    return fn

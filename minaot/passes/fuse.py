@@ -276,6 +276,16 @@ def _merge_groups(fuser, fn, stats):
     become one (the input is read once)."""
     groups, group_of = fuser.groups, fuser.group_of
     pos = {id(op): k for k, op in enumerate(fn.ops)}
+
+    def absorb(g, h, axis_map, stat):
+        """Move g's ops into h (program order kept); g's domain axis a is h's axis_map[a]."""
+        for op in g.ops:
+            for r in op.results:
+                h.dims[r] = tuple(axis_map[a] if a is not None else None for a in g.dims[r])
+                group_of[r] = h
+        h.ops = sorted(h.ops + g.ops, key=lambda o: pos[id(o)])
+        g.ops = []
+        stats[stat] = stats.get(stat, 0) + 1
     merged = True
     while merged:
         merged = False
@@ -295,13 +305,7 @@ def _merge_groups(fuser, fn, stats):
             m = _axis_map(g, h, group_of)
             if m is None or len(g.ops) + len(h.ops) > fuser.max_ops:
                 continue
-            for op in g.ops:
-                for r in op.results:
-                    h.dims[r] = tuple(m[a] if a is not None else None for a in g.dims[r])
-                    group_of[r] = h
-            h.ops = sorted(h.ops + g.ops, key=lambda o: pos[id(o)])
-            g.ops = []
-            stats["fuse.merged_vertical"] = stats.get("fuse.merged_vertical", 0) + 1
+            absorb(g, h, m, "fuse.merged_vertical")
             merged = True
             break
         if merged:
@@ -313,13 +317,7 @@ def _merge_groups(fuser, fn, stats):
                         or not ext_g & set(_externals(h, group_of)) \
                         or len(g.ops) + len(h.ops) > fuser.max_ops or reads(h, g) or reads(g, h):
                     continue
-                for op in g.ops:
-                    for r in op.results:
-                        h.dims[r] = g.dims[r]
-                        group_of[r] = h
-                h.ops = sorted(h.ops + g.ops, key=lambda o: pos[id(o)])
-                g.ops = []
-                stats["fuse.merged_horizontal"] = stats.get("fuse.merged_horizontal", 0) + 1
+                absorb(g, h, tuple(range(len(g.shape))), "fuse.merged_horizontal")
                 merged = True
                 break
             if merged:
