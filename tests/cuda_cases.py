@@ -156,9 +156,14 @@ def test_column_sum_chunked_two_kernels_and_scratch():
     assert "cuda.to_device(np.full(" in src and "_0[" in src and "_1[" in src
 
 
-def test_column_sum_one_chunk_runs_on_thread_zero():
-    # 7 rows: one chunk, a top-level serial loop that reads and writes the partial buffer
+def test_column_sum_one_chunk_in_one_block():
+    # 7 rows: one chunk, so the chunk loop is an scf.for outside any scf.parallel: one block,
+    # its threads share the (chunk, column) pairs, each walking the rows
     src = check(lambda x: x.sum(dim=0), t(7, 5), rtol=1e-5, atol=1e-5)
+    assert ONE_BLOCK in src and "for r in range(7):" in src
+    # full-domain outputs stored as the rows stream by: out[c * 7 + r, i1] does not index the
+    # chunk, so thread 0 runs the chunk loop
+    src = check(lambda x, y: (x * y, (x * y).sum(dim=0)), t(7, 5), t(7, 5), rtol=1e-5, atol=1e-5)
     assert "if tid == 0:" in src
 
 

@@ -14,7 +14,12 @@ become threads (MLIR's ``map-to-gpu``):
   iteration stores to elements indexed by the loop's own index, and reads
   nothing the loop writes), are *collapsed* into one flat range of work
   items: ``i0 = flat // 8``, ``i1 = flat % 8``.  A store that sits above a
-  collapsed loop is done by the work item whose inner indices are 0.
+  collapsed loop is done by the work item whose inner indices are 0.  A
+  sequential loop with an independent loop alone inside it is interchanged:
+  a column reduction's chunk ``c`` walks its rows ``r`` in order, updating
+  ``partial[c, i1]`` for each column, so the work items are the (c, i1)
+  pairs, each walking the rows, and neighbouring threads read neighbouring
+  columns (coalesced loads).
 * Pointwise kernels (no reduction left inside the work item): one thread per
   work item, in a grid-stride loop, ``for flat in range(cuda.grid(1), N,
   cuda.gridsize(1))``; the grid is chosen from N.
@@ -126,17 +131,66 @@ def _buffers_touched(ops):
 
 def _independent(loop) -> bool:
     """May the iterations of ``loop`` run on different threads?  Yes if every store inside
-    indexes the loop's own index directly (each iteration writes its own elements) and no
-    buffer is both read and written inside (no iteration reads another's result)."""
+    indexes the loop's own index directly (each iteration writes its own elements), and a
+    buffer both read and written inside is always read and written at that same index
+    (each iteration updates its own elements: a column reduction's partial sums)."""
     if loop.name == "scf.parallel":
         return True
     if loop.operands:
         return False
     ops = _inside(loop)
-    loads, stores = _buffers_touched(ops)
     iv = _body(loop).args[0]
-    return not (loads & stores) and all(
-        any(i is iv for i in o.operands[2:]) for o in ops if o.name == "memref.store")
+    loads, stores = _buffers_touched(ops)
+    at = {}
+    for o in ops:
+        if o.name == "memref.store" and not any(i is iv for i in o.operands[2:]):
+            return False
+        if o.name in ("memref.load", "memref.store"):
+            buf, idx = (o.operands[0], o.operands[1:]) if o.name == "memref.load" else (o.operands[1], o.operands[2:])
+            if buf in loads and buf in stores:
+                first = at.setdefault(buf, idx)
+                if len(first) != len(idx) or any(a is not b for a, b in zip(first, idx)):
+                    return False
+    return True
+
+
+def _apart(loop, ops) -> bool:
+    """Do ``ops`` (around ``loop``) leave alone what ``loop`` writes, and write nothing it reads?"""
+    loads, stores = _buffers_touched(_inside(loop))
+    o_loads, o_stores = _buffers_touched(o for op in ops for o in walk(op))
+    return not (stores & (o_loads | o_stores)) and not (loads & o_stores)
+
+
+def _work_items(par):
+    """The loops whose iterations become work items (the ``scf.parallel`` and the loops nested
+    alone in it that may run in parallel, outermost first), and a sequential ``scf.for`` to run
+    inside each work item around the last of them, or None.
+
+    The second case is a loop interchange: in a column reduction's first loop, each chunk
+    ``c`` walks its rows ``r`` in order and, per row, updates ``partial[c, i1]`` for every
+    column; the columns do not depend on each other, so the work items are the (c, i1)
+    pairs, each walking the rows: neighbouring threads read neighbouring columns."""
+    levels = [par]
+    while True:
+        blk = _body(levels[-1])
+        ops = blk.ops[:-1]
+        loops = [o for o in ops if o.name in LOOPS]
+        if len(loops) != 1 or loops[0].name != "scf.for" or loops[0].operands:
+            return levels, None
+        inner = loops[0]
+        rest = [o for o in ops if o is not inner]
+        if _independent(inner) and _apart(inner, rest):
+            levels.append(inner)
+            continue
+        iblk = _body(inner)
+        iops = iblk.ops[:-1]
+        iloops = [o for o in iops if o.name in LOOPS]
+        if (len(iloops) == 1 and iloops[0].name == "scf.for" and not iloops[0].operands
+                and not any(o.name in LOOPS or o.name == "memref.store" for o in iops if o is not iloops[0])
+                and _independent(iloops[0])
+                and _apart(iloops[0], rest + [o for o in iops if o is not iloops[0]])):
+            return levels + [iloops[0]], inner
+        return levels, None
 
 
 def reduction_nest(loop):
@@ -336,10 +390,18 @@ class _CudaEmitter:
                     self.emit(depth, f"for {iv} in range({hi if lo == 0 else f'{lo}, {hi}'}):")
                     self.uniform(blk.ops, depth + 1, guard)
                     continue
-                if _independent(op):
-                    self.emit(depth, f"for {iv} in range({f'{lo} + ' if lo else ''}{self.tid()}, {hi}, "
-                                     f"{self.k.threads}):")
-                    self.serial(blk.ops, depth + 1, pad=True)
+                if _independent(op):        # the block's threads share the iterations
+                    levels, around = _work_items(op)
+                    if len(levels) == 1 and around is None:
+                        self.emit(depth, f"for {iv} in range({f'{lo} + ' if lo else ''}{self.tid()}, "
+                                         f"{hi}, {self.k.threads}):")
+                        self.serial(blk.ops, depth + 1, pad=True)
+                    else:
+                        work = math.prod(_trip(lv) for lv in levels)
+                        self.emit(depth, f"for {self._j} in range({self.tid()}, {work}, {self.k.threads}):")
+                        for line in _unflatten(self._j, levels, self.names):
+                            self.emit(depth + 1, line)
+                        self.work_item(levels, around, depth + 1, row=False)
                 else:                   # iterations depend on each other: thread 0 runs them
                     self.emit(depth, f"if {' and '.join((self.first_thread,) + tuple(guard))}:")
                     self.serial([op], depth + 1)
@@ -460,16 +522,9 @@ class _CudaEmitter:
         return k
 
     def parallel_kernel(self, name, par):
-        levels = [par]
-        while True:
-            blk = _body(levels[-1])
-            loops = [o for o in blk.ops[:-1] if o.name in LOOPS]
-            loads, stores = _buffers_touched(_inside(levels[-1]))
-            if len(loops) != 1 or not _independent(loops[0]) or loops[0].name != "scf.for" or loads & stores:
-                break
-            levels.append(loops[0])
+        levels, around = _work_items(par)
         work = math.prod(_trip(lv) for lv in levels)
-        body = _body(levels[-1]).ops
+        body = list(_body(levels[-1]).ops) + ([o for o in _body(around).ops] if around else [])
         reductions = [o for op in body for o in walk(op) if _carried(o)]
         row = bool(reductions) and max(_nest_trip(o) for o in reductions) >= self.block_rows_min
         ivs = [self.names[_body(lv).args[0]] for lv in levels]
@@ -488,22 +543,38 @@ class _CudaEmitter:
             self.emit(1, f"for {flat} in range(cuda.grid(1), {work}, cuda.gridsize(1)):")
         for line in _unflatten(flat, levels, self.names):
             self.emit(2, line)
+        self.work_item(levels, around, 2, row)
+        return k
+
+    def work_item(self, levels, around, depth, row):
+        """The code of one work item (its indices are bound): each level's own ops, outermost
+        first, a store above the innermost level done only where the inner indices are 0."""
+        ivs = [self.names[_body(lv).args[0]] for lv in levels]
         for d, lv in enumerate(levels):
-            ops = [o for o in _body(lv).ops[:-1] if d + 1 == len(levels) or o is not levels[d + 1]]
+            if around is not None and d == len(levels) - 1:
+                # the interchanged sequential loop, inside the work item
+                lo, hi = around.attributes["lower"], around.attributes["upper"]
+                self.emit(depth, f"for {self.names[_body(around).args[0]]} in range("
+                                 f"{hi if lo == 0 else f'{lo}, {hi}'}):")
+                depth += 1
+                pre = [o for o in _body(around).ops[:-1] if o is not lv]
+                self.uniform(pre, depth) if row else self.serial(pre, depth)
+            nxt = around if around is not None and d == len(levels) - 2 else (
+                levels[d + 1] if d + 1 < len(levels) else None)
+            ops = [o for o in _body(lv).ops[:-1] if o is not nxt]
             inner_first = tuple(f"{iv} == {lvl.attributes['lower']}"
                                 for iv, lvl in zip(ivs[d + 1:], levels[d + 1:]))
             if row:
-                self.uniform(ops, 2, guard=inner_first)
+                self.uniform(ops, depth, guard=inner_first)
             elif inner_first:
                 for op in ops:
                     if op.name == "memref.store":
-                        self.emit(2, f"if {' and '.join(inner_first)}:")
-                        self.emit(3, self.store_text(op))
+                        self.emit(depth, f"if {' and '.join(inner_first)}:")
+                        self.emit(depth + 1, self.store_text(op))
                     else:
-                        self.serial([op], 2)
+                        self.serial([op], depth)
             else:
-                self.serial(ops, 2)
-        return k
+                self.serial(ops, depth, pad=True)
 
     def lines_for_needed(self, own, depth, uniform):
         saved = self.k.lines
