@@ -1,29 +1,33 @@
-"""Why the slow generated kernels are slow: each one beside a hand-written variant.
+"""Why slow generated kernels were slow: each one beside a hand-written variant.
 
 ``kernels.py --per-kernel`` and ``train_step.py --per-kernel`` show which
-generated kernels lose to numpy.  This script takes the loop shape of those
-kernels as the code generator writes it (``MINAOT_PRINT_KERNELS=1`` prints
-the originals) and changes one thing at a time, so the cost of each cause is
-a measured number, not a guess.  Nothing here is minaot code; it is plain
-Numba with the flags the generator uses.
+generated kernels lose to numpy.  This script takes the loop shape of such a
+kernel as the code generator wrote it (``MINAOT_PRINT_KERNELS=1`` prints the
+current ones) and changes one thing at a time, so the cost of each cause is a
+measured number, not a guess.  Nothing here is minaot code; it is plain Numba
+with the flags the generator uses.  Causes 1, 3, 4 and 5 were found this way
+and have since been fixed in minaot (approximate-math; commit 772d739); the
+rows stay as the record of what each one cost.
 
 1. gelu(x*w+b), tanh form, 2^22 float32: ``np.tanh`` (a libm call per element,
    which LLVM cannot vectorize without SVML) vs a clamped rational tanh
-   (plain arithmetic, vectorizes) - what the ``approximate-math`` pass does.
+   (plain arithmetic, vectorizes) - what the ``approximate-math`` pass now does.
 2. row softmax (4096, 1024): as generated (max pass, exp+sum pass, exp+divide
    pass: two exps per element) vs one exp pass (store exp, then scale) vs the
    same loops with exp replaced by a multiply (the memory and loop floor).
 3. GELU(tanh) backward fused with the bias gradient, (512, 1024), the train
-   step's ``bw_k5``: as generated (parallel over columns, rows inner: every
-   load is a 4 KB stride, the pointwise part computed twice) vs row-major
-   (the pointwise part once, parallel over rows, then a chunked column sum).
+   step's ``bw_k5`` as generated before 772d739 (parallel over columns, rows
+   inner: every load is a 4 KB stride, the pointwise part computed twice) vs
+   row-major (the pointwise part once, parallel over row chunks, partial
+   column sums), the schedule lower-to-loops uses since.
 4. A BLAS matmul right after a Numba parallel kernel, with Numba's OpenMP
-   workers spinning (default) and with ``OMP_WAIT_POLICY=PASSIVE``, each in a
-   new process.
+   workers spinning (libgomp's default) and with ``OMP_WAIT_POLICY=PASSIVE``
+   (which ``import minaot`` sets since 772d739), each in a new process that
+   does not import minaot.
 5. The first accumulation of a weight gradient (the autograd engine clones it
-   into ``.grad``): the compiled backward returns ``dW`` of a Linear layer as a
-   transposed view of a matmul result (strides (4, 4096)), so that clone is a
-   transposing copy; the same clone of a C-contiguous gradient.
+   into ``.grad``): before 772d739 the backward returned ``dW`` of a Linear
+   layer as a transposed view of a matmul result (strides (4, 4096)), so that
+   clone was a transposing copy; the same clone of a C-contiguous gradient.
 
     .venv/bin/python benchmarks/kernel_variants.py [--quick]
 """
@@ -222,14 +226,14 @@ def main():
     a, b, c = (rng.standard_normal(1 << 22, dtype=np.float32) for _ in range(3))
     o1, o2 = np.empty_like(a), np.empty_like(a)
     measure("(1) gelu tanh, 2^22", [
-        ("as generated: np.tanh (libm)", lambda: gelu_libm(a, b, c, o1), None),
-        ("rational tanh (approximate-math)", lambda: gelu_rational(a, b, c, o2), None)])
+        ("np.tanh (libm), before approximate-math", lambda: gelu_libm(a, b, c, o1), None),
+        ("rational tanh (plain arithmetic)", lambda: gelu_rational(a, b, c, o2), None)])
     C.check_close("gelu rational vs libm", o2, o1, rtol=1e-5, atol=1e-5)
 
     x = rng.standard_normal((4096, 1024), dtype=np.float32) * 4
     s1, s2, s3 = (np.empty_like(x) for _ in range(3))
     measure("(2) softmax (4096, 1024)", [
-        ("as generated: 2 exp passes", lambda: softmax_as_generated(x, s1), None),
+        ("as generated: exp in 2 passes", lambda: softmax_as_generated(x, s1), None),
         ("1 exp pass (store, then scale)", lambda: softmax_one_exp(x, s2), None),
         ("floor: exp -> multiply", lambda: softmax_no_exp(x, s3), None)])
     C.check_close("softmax one exp", s2, s1, rtol=1e-5, atol=1e-7)
@@ -240,7 +244,7 @@ def main():
     g1, g2 = np.empty((512, 1024), np.float32), np.empty((512, 1024), np.float32)
     b1, b2 = np.empty((1, 1024), np.float32), np.empty((1, 1024), np.float32)
     measure("(3) gelu bwd + bias grad (512, 1024)", [
-        ("as generated: column walk", lambda: colsum_as_generated(*ins, g1, b1), None),
+        ("column walk (generated before 772d739)", lambda: colsum_as_generated(*ins, g1, b1), None),
         ("row-major + chunked column sum", lambda: colsum_row_major(*ins, g2, b2), None)])
     C.check_close("column kernel grad", g2, g1)
     C.check_close("column kernel bias grad", b2, b1, rtol=1e-3, atol=1e-2)
@@ -254,7 +258,7 @@ def main():
     base = rng.standard_normal((1024, 1024), dtype=np.float32)
     grad_t, grad_c = base.T, np.ascontiguousarray(base.T)
     measure("(5) clone of a (1024, 1024) grad", [
-        ("transposed view (as the backward returns it)",
+        ("transposed view (returned before 772d739)",
          lambda: np.array(grad_t, copy=True, order="C"), None),
         ("C-contiguous", lambda: np.array(grad_c, copy=True, order="C"), None)])
     print(C.machine())
