@@ -9,8 +9,10 @@ importing this file fails (no silent skip).
 Each graph is traced and fused as the numba backend does it; each ``kernel.fused`` op is
 lowered to its loop function and run through the generated CUDA module, every other op
 through the interpreter.  The simulator runs one Python thread per CUDA thread, so shapes
-stay at 32 or below and blocks small (``SIM``: 8 threads, at most 4 blocks, so grid-stride
-loops and block-stride reductions take several turns).
+stay at 32 or below and blocks small (``SMALL``: 8 threads, at most 4 blocks, so grid-stride
+loops and block-stride reductions take several turns, and reductions of 8 or more get a
+block); the GPU runs the same configurations, so each test checks the same kernel forms on
+both.
 """
 
 import sys
@@ -34,7 +36,7 @@ if SIMULATOR:
 
 pytestmark = pytest.mark.cuda
 
-SIM = dict(max_threads=8, max_blocks=4, block_rows_min=8)
+SMALL = dict(max_threads=8, max_blocks=4, block_rows_min=8)
 R = np.random.default_rng(0)
 
 
@@ -83,7 +85,7 @@ def run_on_cuda(graph, arrays, **options):
 def check(fn, *args, grad=False, rtol=1e-5, atol=1e-6, **options):
     """Every graph of ``fn`` (forward, and backward with ``grad``) on CUDA equals the
     interpreter; returns the generated sources."""
-    options = {**SIM, **options} if SIMULATOR else options
+    options = {**SMALL, **options}
     sources = {}
     for graph, arrays in graphs(fn, *args, grad=grad):
         want = interpret(graph, *arrays, wrap=False)
@@ -114,6 +116,12 @@ def test_gelu_erf():
 def test_softmax_block_per_row():
     src = check(lambda x: minaot.softmax(x, dim=1), t(5, 32))
     assert ROW in src and src.count("cuda.syncthreads()") >= 4
+
+
+def test_softmax_with_the_default_launch_configuration():
+    src = check(lambda x: minaot.softmax(x, dim=1), t(3, 32), max_threads=256, max_blocks=65535,
+                block_rows_min=32)
+    assert ROW in src and "cuda.shared.array(32, np.float32)" in src
 
 
 def test_softmax_short_rows_one_thread_per_row():
@@ -154,13 +162,16 @@ def test_column_sum_chunked_two_kernels_and_scratch():
     src = check(lambda x, y: ((x * y).sum(dim=0) * 2.0, x.amax(dim=0)), t(32, 12), t(12),
                 rtol=1e-5, atol=1e-5)
     assert "cuda.to_device(np.full(" in src and "_0[" in src and "_1[" in src
+    # one thread per (chunk, column), the partial sums in registers while the rows go by
+    assert "c = flat // 12" in src and "tmp1_elem = tmp1[c, i1]" in src
+    check(lambda x, y: (x * y, (x * y).sum(dim=0)), t(32, 5), t(32, 5), rtol=1e-5, atol=1e-5)
 
 
 def test_column_sum_one_chunk_in_one_block():
     # 7 rows: one chunk, so the chunk loop is an scf.for outside any scf.parallel: one block,
     # its threads share the (chunk, column) pairs, each walking the rows
     src = check(lambda x: x.sum(dim=0), t(7, 5), rtol=1e-5, atol=1e-5)
-    assert ONE_BLOCK in src and "for r in range(7):" in src
+    assert ONE_BLOCK in src and "for r in range(7):" in src and "tmp0_elem = tmp0[c, i1]" in src
     # full-domain outputs stored as the rows stream by: out[c * 7 + r, i1] does not index the
     # chunk, so thread 0 runs the chunk loop
     src = check(lambda x, y: (x * y, (x * y).sum(dim=0)), t(7, 5), t(7, 5), rtol=1e-5, atol=1e-5)

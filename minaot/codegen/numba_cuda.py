@@ -193,6 +193,28 @@ def _work_items(par):
         return levels, None
 
 
+def _promotable(loop, fixed=()):
+    """Buffers that ``loop`` reads and writes at one element only, whose indices are fixed
+    before the loop starts (or are among the values ``fixed``: the indices of the work item,
+    after an interchange): that element can live in a register for the whole loop (one load
+    before, one store after), as a column reduction's ``partial[c, i1]`` over its rows."""
+    inside = _inside(loop)
+    defined = {id(v) for o in [loop] + inside for v in o.results}
+    defined |= {id(a) for o in [loop] + inside for reg in o.regions for a in reg.block.args}
+    defined -= {id(v) for v in fixed}
+    loads, stores = _buffers_touched(inside)
+    out = {}
+    for buf in loads & stores:
+        idxs = [o.operands[1:] if o.name == "memref.load" else o.operands[2:] for o in inside
+                if o.name in ("memref.load", "memref.store")
+                and (o.operands[0] if o.name == "memref.load" else o.operands[1]) is buf]
+        first = idxs[0]
+        if (all(len(i) == len(first) and all(a is b for a, b in zip(i, first)) for i in idxs)
+                and not any(id(v) in defined for v in first)):
+            out[buf] = first
+    return out
+
+
 def reduction_nest(loop):
     """The levels of the reduction nest that starts at the carried ``scf.for`` ``loop``
     (outermost first) and each carried value's combiner op name.
@@ -294,6 +316,7 @@ class _CudaEmitter:
         loads, stores = _buffers_touched(fn.walk())
         self.rw = loads & stores            # buffers written and read back in the kernel
         self.k = None
+        self.promoted = {}                  # buffer -> the variable holding its one element
         # names the kernels' own code uses, kept apart from the values' names
         self._tid, self._flat, self._width, self._j = (self.fresh(n) for n in ("tid", "flat", "width", "j"))
 
@@ -319,7 +342,9 @@ class _CudaEmitter:
         r = op.results[0]
         t = str(r.type)
         T = NP_TYPE.get(t)
-        if n == "memref.load":
+        if n == "memref.load" and op.operands[0] in self.promoted:
+            expr = self.promoted[op.operands[0]]
+        elif n == "memref.load":
             expr = f"{ops[0]}[{self.index(op.operands[1:])}]"
         elif n in BINARY:
             expr = BINARY[n].format(*ops, T=T)
@@ -339,6 +364,8 @@ class _CudaEmitter:
 
     def store_text(self, op):
         v, buf = self.names[op.operands[0]], self.names[op.operands[1]]
+        if op.operands[1] in self.promoted:
+            return f"{self.promoted[op.operands[1]]} = {v}"
         return f"{buf}[{self.index(op.operands[2:])}] = {v}"
 
     def writes_rw(self, ops):
@@ -550,9 +577,17 @@ class _CudaEmitter:
         """The code of one work item (its indices are bound): each level's own ops, outermost
         first, a store above the innermost level done only where the inner indices are 0."""
         ivs = [self.names[_body(lv).args[0]] for lv in levels]
+        write_back = []
         for d, lv in enumerate(levels):
             if around is not None and d == len(levels) - 1:
-                # the interchanged sequential loop, inside the work item
+                # the interchanged sequential loop, inside the work item; the elements it
+                # updates stay in registers while it runs
+                if not row:
+                    for buf, idx in _promotable(around, [_body(lv).args[0]]).items():
+                        name = self.fresh(f"{self.names[buf]}_elem")
+                        self.emit(depth, f"{name} = {self.names[buf]}[{self.index(idx)}]")
+                        self.promoted[buf] = name
+                        write_back.append(f"{self.names[buf]}[{self.index(idx)}] = {name}")
                 lo, hi = around.attributes["lower"], around.attributes["upper"]
                 self.emit(depth, f"for {self.names[_body(around).args[0]]} in range("
                                  f"{hi if lo == 0 else f'{lo}, {hi}'}):")
@@ -575,6 +610,9 @@ class _CudaEmitter:
                         self.serial([op], depth)
             else:
                 self.serial(ops, depth, pad=True)
+        for line in write_back:
+            self.emit(depth - 1, line)
+        self.promoted = {}
 
     def lines_for_needed(self, own, depth, uniform):
         saved = self.k.lines
