@@ -19,7 +19,8 @@ become threads (MLIR's ``map-to-gpu``):
   a column reduction's chunk ``c`` walks its rows ``r`` in order, updating
   ``partial[c, i1]`` for each column, so the work items are the (c, i1)
   pairs, each walking the rows, and neighbouring threads read neighbouring
-  columns (coalesced loads).
+  columns (coalesced loads); ``partial[c, i1]`` stays in a register while
+  the rows go by (one load before the walk, one store after).
 * Pointwise kernels (no reduction left inside the work item): one thread per
   work item, in a grid-stride loop, ``for flat in range(cuda.grid(1), N,
   cuda.gridsize(1))``; the grid is chosen from N.
