@@ -120,3 +120,26 @@ ARITH.add_op(OpSpec("arith.bitcast", verify=_verify_cast, num_operands=1, num_re
                     required_attrs=("type",)))
 register_dialect(ARITH)
 register_dialect(MATH)
+
+
+def eval_scalar_ops(ops, env: dict) -> dict:
+    """Run ``arith``/``math`` ops in order with their numpy meaning (``EVAL``).
+
+    ``env`` maps each operand Value to a numpy scalar or array (a whole array
+    of inputs runs every element at once); each result is added to it, and
+    ``env`` is returned.  Arithmetic is IEEE as in the generated kernels:
+    overflow gives inf, 0/0 NaN, without numpy's warnings.  The accuracy
+    tests of ``approximate-math`` run its op sequences through this over
+    millions of float32 inputs.
+    """
+    with np.errstate(all="ignore"):
+        for op in ops:
+            if op.name not in EVAL:
+                raise ValueError(f"eval_scalar_ops: {op.name} is not an arith/math op ({op.loc})")
+            try:
+                args = [env[v] for v in op.operands]
+            except KeyError:
+                raise ValueError(f"eval_scalar_ops: an operand of {op.name} ({op.loc}) has no "
+                                 "value yet") from None
+            env[op.result] = EVAL[op.name](*args, **op.attributes)
+    return env
