@@ -27,9 +27,24 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
+    "sphinx.ext.graphviz",
     "myst_parser",
     "sphinx_gallery.gen_gallery",
 ]
+
+# Pictures (the pipeline on the landing page, graphs drawn by minaot.viz) are Graphviz
+# ``dot`` source rendered at build time by Debian's ``graphviz`` package.  SVG keeps the
+# text sharp and the nodes' links clickable.
+graphviz_output_format = "svg"
+graphviz_dot_args = ["-Gfontname=Helvetica", "-Nfontname=Helvetica", "-Efontname=Helvetica"]
+
+# Tutorials that draw with matplotlib get their figures on the page when matplotlib is
+# installed (the partitioning tutorial plots saved bytes against recomputed work).
+try:
+    import matplotlib  # noqa: F401
+    _SCRAPERS, _RESET = ("matplotlib",), ("matplotlib",)
+except ImportError:
+    _SCRAPERS, _RESET = (), ()
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
@@ -52,8 +67,8 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",          # execute the plot_*.py scripts at build time
     "ignore_pattern": r"__init__\.py",
     "within_subsection_order": "FileNameSortKey",
-    "image_scrapers": (),                   # the tutorials print; they draw no figures
-    "reset_modules": (),                    # no matplotlib to reset; each tutorial seeds itself
+    "image_scrapers": _SCRAPERS,            # figures drawn with matplotlib, if it is installed
+    "reset_modules": _RESET,                # close figures between tutorials; each seeds itself
     "abort_on_example_error": True,         # a failing tutorial fails the build
     "only_warn_on_example_error": False,
     "download_all_examples": False,
