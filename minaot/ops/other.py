@@ -62,6 +62,12 @@ def _matmul_meta(a, b):
 
 
 def _matmul_vjp(ctx, g):
+    """Gradients of ``a @ b`` with numpy's matmul rules: ``g @ b^T`` and ``a^T @ g`` for
+    matrices (the last two axes; leading batch axes broadcast, and autograd sums the
+    gradient back to each input's batch shape); a 1-d ``a`` is a row ``(1, k)`` and a
+    1-d ``b`` a column ``(k, 1)`` whose added axis is dropped from the result again,
+    and two vectors give a 0-d dot product."""
+    # BEGIN TASK 1.4: VJP rule of matmul (vectors, matrices and batches)
     from .views import transpose
     a, b = ctx.inputs[0], ctx.inputs[1]
     need_a, need_b = ctx.needs_input_grad
@@ -83,6 +89,7 @@ def _matmul_vjp(ctx, g):
         else:
             gb = matmul(transpose(a, -1, -2), g)
     return ga, gb
+    # END TASK 1.4
 
 
 register(OpDef("matmul", "other", _matmul_meta, np.matmul, vjp=_matmul_vjp,
@@ -223,7 +230,13 @@ def _zeros(meta, like):
 
 # ---------------------------------------------------------------- sum_to
 def sum_to(x, shape):
-    """Sum ``x`` down to ``shape`` (the inverse of broadcasting ``shape`` to ``x.shape``)."""
+    """Sum ``x`` down to ``shape`` (the inverse of broadcasting ``shape`` to ``x.shape``).
+
+    Broadcasting lines ``shape`` up with ``x.shape`` from the right, adds leading
+    axes and stretches size-1 axes; each added or stretched axis is summed away,
+    so ``sum_to(ones(2, 3, 4), (3, 1))`` is a (3, 1) tensor of 8s.  Autograd calls
+    this on every gradient whose shape differs from its input's."""
+    # BEGIN TASK 1.2: sum a broadcast gradient back to its input's shape
     from .reductions import sum
     shape = tuple(shape)
     if x.shape == shape:
@@ -233,6 +246,7 @@ def sum_to(x, shape):
         i + lead for i, s in enumerate(shape) if s == 1 and x.shape[i + lead] != 1)
     out = sum(x, dims, keepdim=True) if dims else x
     return out.reshape(shape) if out.shape != shape else out
+    # END TASK 1.2
 
 
 # ---------------------------------------------------------------- fill / copy (pure twins of fill_ and copy_)

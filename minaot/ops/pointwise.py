@@ -254,22 +254,37 @@ def _sub_vjp(ctx, g):
 
 
 def _mul_vjp(ctx, g):
+    """Gradients of ``a * b`` for the incoming gradient ``g``: ``(g * b, g * a)``.
+
+    A VJP rule reads the op's tensors from ``ctx.inputs`` / ``ctx.outputs`` and
+    returns one gradient per input, ``None`` where ``ctx.needs_input_grad`` is
+    False.  Write it with minaot's ops (``mul``, ``div``, ...), not numpy, so the
+    same rule runs eagerly and records IR in the joint pass.  Gradients may keep
+    the broadcast shape: the caller sums them down to each input's shape."""
+    # BEGIN TASK 1.1: VJP rules of mul, div and pow
     return (mul(g, ctx.inputs[1]) if _need(ctx, 0) else None,
             mul(g, ctx.inputs[0]) if _need(ctx, 1) else None)
+    # END TASK 1.1
 
 
 def _div_vjp(ctx, g):
+    """Gradients of ``out = a / b``: ``g / b`` and ``-g * out / b`` (reuse the output)."""
+    # BEGIN TASK 1.1
     b = ctx.inputs[1]
     ga = div(g, b) if _need(ctx, 0) else None
     gb = neg(div(mul(g, ctx.outputs[0]), b)) if _need(ctx, 1) else None
     return ga, gb
+    # END TASK 1.1
 
 
 def _pow_vjp(ctx, g):
+    """Gradients of ``out = a ** b``: ``g * b * a ** (b - 1)`` and ``g * out * log(a)``."""
+    # BEGIN TASK 1.1
     a, b = ctx.inputs[0], ctx.inputs[1]
     ga = mul(mul(g, b), pow(a, sub(b, 1))) if _need(ctx, 0) else None
     gb = mul(mul(g, ctx.outputs[0]), log(a)) if _need(ctx, 1) else None
     return ga, gb
+    # END TASK 1.1
 
 
 def _minmax_vjp(pick):

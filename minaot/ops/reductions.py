@@ -131,8 +131,13 @@ def _count(shape, dim):
 
 
 def _sum_vjp(ctx, g):
+    """Every input element contributes once to its sum: the gradient is ``g`` copied
+    along the reduced axes (``ctx.attrs``: ``dim``, a tuple of axes, and ``keepdim``;
+    ``_unreduce`` puts reduced axes back as size 1)."""
+    # BEGIN TASK 1.3: VJP rules of sum, amax and softmax
     x_shape = ctx.input_metas[0][0]
     return (_unreduce(g, x_shape, ctx.attrs["dim"], ctx.attrs["keepdim"]).expand(x_shape),)
+    # END TASK 1.3
 
 
 def _mean_vjp(ctx, g):
@@ -142,12 +147,16 @@ def _mean_vjp(ctx, g):
 
 
 def _amax_vjp(ctx, g):
+    """The gradient goes to the elements equal to the maximum, split evenly between
+    ties (as PyTorch's ``amax``); the other elements get zero."""
+    # BEGIN TASK 1.3
     x = ctx.inputs[0]
     dim, keepdim = ctx.attrs["dim"], ctx.attrs["keepdim"]
     y = _unreduce(ctx.outputs[0], x.shape, dim, keepdim)
     mask = eq(x, y).to(g.dtype)
     count = sum(mask, dim, keepdim=True)
     return (mul(div(mask, count), _unreduce(g, x.shape, dim, keepdim)),)
+    # END TASK 1.3
 
 
 def _var_vjp(ctx, g):
@@ -161,10 +170,13 @@ def _var_vjp(ctx, g):
 
 
 def _softmax_vjp(ctx, g):
+    """With ``y = softmax(x)`` along ``dim``: ``dx = y * (g - sum(g * y, dim))``."""
+    # BEGIN TASK 1.3
     y = ctx.outputs[0]
     d = ctx.attrs["dim"]
     gy = mul(g, y)
     return (sub(gy, mul(y, sum(gy, d, keepdim=True))),)
+    # END TASK 1.3
 
 
 def _log_softmax_vjp(ctx, g):
