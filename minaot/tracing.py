@@ -198,6 +198,18 @@ class Tracer:
                 for i, (t, v) in enumerate(zip(inputs, operands))]
 
     def run(self, op, inputs, attrs, meta):
+        """Record the out-of-place op ``op`` (a registry record) applied to the fake tensors
+        ``inputs``; ``meta`` is what its meta rule computed (a tuple of them for several
+        results).  Appends one ``mt.<name>`` op reading the inputs' IR values and returns
+        a fresh :class:`FakeTensor` per result, standing for that result's IR value.
+
+        A result requires grad when grad mode is on, the op is differentiable (a VJP or
+        composite), an input requires grad and the result is floating point.  A view op's
+        result shares its input's fake storage (``op.impl`` on ``input._data`` makes the
+        view) and remembers its base and view chain, unless it is ``detach`` (no VJP):
+        an alias that autograd does not see as a view.  Other results get fresh memory
+        laid out as eager's would be (:func:`_result_memory`)."""
+        # BEGIN TASK 2.2: record one op while tracing (IR op + fake tensors for its results)
         operands = self._cut_under_no_grad(op, inputs, self._values(op, inputs))
         metas = meta if op.num_outputs > 1 else (meta,)
         irop = self._record(op.name, operands, [type_of_meta(m) for m in metas], attrs)
@@ -218,6 +230,7 @@ class Tracer:
                 out = FakeTensor._make(arr, Storage(arr), value, rg, leaf=not rg)
             outs.append(out)
         return outs[0] if op.num_outputs == 1 else tuple(outs)
+        # END TASK 2.2
 
     def run_inplace(self, op, inputs, attrs):
         from .ops.registry import get_op

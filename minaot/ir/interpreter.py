@@ -58,7 +58,12 @@ def run_op(op, ins):
 
 def interpret(fn: Function, *args, wrap: bool = True):
     """Run ``fn`` on ``args`` (tensors or arrays); returns its results as tensors
-    (a single tensor when the function has one result)."""
+    (a single tensor when the function has one result).
+
+    An environment maps each IR value to its numpy array: the arguments first, then,
+    op by op in order, the results of :func:`run_op` on the arrays of the op's
+    operands.  ``wrap=False`` returns the result arrays as a list."""
+    # BEGIN TASK 2.1: run a function op by op on numpy arrays (the reference interpreter)
     from ..tensor import Tensor
 
     if len(args) != len(fn.args):
@@ -73,3 +78,4 @@ def interpret(fn: Function, *args, wrap: bool = True):
         return results
     tensors = [Tensor._wrap(r if r.flags.writeable else r.copy()) for r in results]
     return tensors[0] if len(tensors) == 1 else tuple(tensors)
+    # END TASK 2.1

@@ -105,7 +105,15 @@ def apply_patterns_greedily(fn: Function, patterns, max_iterations: int = 10,
     """Apply patterns until nothing changes; return the number of rewrites.
 
     `disabled` holds pattern names to skip. If `stats` is given, it counts the
-    rewrites per pattern name and the erased ops under "erased"."""
+    rewrites per pattern name and the erased ops under "erased".
+
+    One sweep visits every op of `fn` in pre-order (`walk`), skipping ops an earlier
+    rewrite erased (`_is_attached`); a trivially dead op is erased, otherwise the
+    patterns are tried in order (only those whose `op_name` matches, if set) and the
+    first that returns True ends the op's turn. Sweeps repeat until one changes
+    nothing; after `max_iterations` sweeps that all changed something, raise
+    RewriteError naming the last pattern that fired."""
+    # BEGIN TASK 3.1: the greedy rewrite driver (sweep, match, repeat until nothing changes)
     patterns = [p for p in patterns if p.name not in disabled]
     debug = os.environ.get("MINAOT_DEBUG_REWRITE", "") not in ("", "0")
     rewriter = PatternRewriter()
@@ -139,3 +147,4 @@ def apply_patterns_greedily(fn: Function, patterns, max_iterations: int = 10,
             return rewrites
     raise RewriteError(f"did not converge after {max_iterations} iterations; "
                        f"last pattern that fired: {last}")
+    # END TASK 3.1

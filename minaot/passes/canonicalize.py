@@ -126,6 +126,12 @@ class PermutePermute(RewritePattern):
     name, op_name = "permute-permute", "prim.permute"
 
     def match_and_rewrite(self, op, rewriter):
+        """``permute(permute(x, p1), p2)`` -> one ``permute(x, p)``: axis i of the result
+        is axis ``p2[i]`` of the inner result, which is axis ``p1[p2[i]]`` of x.  Create
+        the new op with ``rewriter.create`` (same result type and attributes, the new
+        permutation under ``perm_key(op)``) and ``rewriter.replace_op``; return whether
+        anything changed."""
+        # BEGIN TASK 3.3: fold permute(permute(x)) into one permute
         inner = producer(op.operands[0], "prim.permute")
         if inner is None:
             return False
@@ -137,6 +143,7 @@ class PermutePermute(RewritePattern):
                               {**op.attributes, perm_key(op): composed})
         rewriter.replace_op(op, new)
         return True
+        # END TASK 3.3
 
 
 class PermuteIdentity(RewritePattern):
@@ -195,7 +202,14 @@ _SCALAR = {"f32": np.float32, "f64": np.float64, "i64": np.int64}
 
 
 def fold_constants(op: Operation):
-    """The folded splat value of op (a Python number), or None if it cannot fold."""
+    """The folded splat value of op (a Python number), or None if it cannot fold.
+
+    It folds when op is one of `_BINARY` / `_UNARY`, with one tensor result whose dtype
+    is in `_SCALAR` (not an i64 division), every operand a splat constant
+    (`constant_value`) of that same dtype. The value is computed with the numpy
+    scalar type of the dtype (float32 rounding for f32), with numpy's warnings off,
+    and returned as a Python int (i64) or float."""
+    # BEGIN TASK 3.2: fold an arithmetic op on splat constants into one constant
     fn = _BINARY.get(op.name) or _UNARY.get(op.name)
     if fn is None or len(op.results) != 1 or not isinstance(op.result.type, TensorType):
         return None
@@ -210,6 +224,7 @@ def fold_constants(op: Operation):
     with np.errstate(all="ignore"):  # 1/0 -> inf and int overflow wrap, like the runtime
         result = fn(*[_SCALAR[dtype](v) for v in values])
     return int(result) if dtype == "i64" else float(result)
+    # END TASK 3.2
 
 
 class FoldConstants(RewritePattern):

@@ -112,7 +112,13 @@ class _Functionalizer:
 
     def read(self, v, through_detach=False):
         """The functional value of mt value ``v`` now (``through_detach``: skip its
-        ``detach`` steps; see :meth:`_inplace`)."""
+        ``detach`` steps; see :meth:`_inplace`).
+
+        A base (empty chain) is its current value ``self.cur[base]``; a view replays its
+        chain of ``(op name, attrs, loc)`` steps on that value with :meth:`emit`.  The
+        replayed value is cached in ``self.cache[v]`` together with the base's version,
+        and reused while ``self.version[base]`` has not changed (no write since)."""
+        # BEGIN TASK 4.1: read a value: replay its view chain on its base's current value
         base, chain = self.base[v], self.chain[v]
         if through_detach and _has_detach(chain):
             value = self.cur[base]
@@ -130,9 +136,16 @@ class _Functionalizer:
             value = self.emit(name, [value], attrs, loc)
         self.cache[v] = (self.version[base], value)
         return value
+        # END TASK 4.1
 
     def write(self, base, chain, src, loc):
-        """Make ``src`` the new contents of the region ``chain`` of ``base``."""
+        """Make ``src`` the new contents of the region ``chain`` of ``base``.
+
+        Replay the chain's prefixes on the base's current value (the value each step
+        viewed), then walk the chain backwards: each step puts the new value of its
+        region into its parent (:meth:`_scatter_step`), until the base itself has a new
+        value.  Store it as ``self.cur[base]`` and bump ``self.version[base]``."""
+        # BEGIN TASK 4.2: write a value back into its base through the view chain
         parents = [self.cur[base]]
         for name, attrs, vloc in chain[:-1]:
             parents.append(self.emit(name, [parents[-1]], attrs, vloc))
@@ -141,8 +154,17 @@ class _Functionalizer:
             new = self._scatter_step(name, attrs, parent, new, loc)
         self.cur[base] = new
         self.version[base] += 1
+        # END TASK 4.2
 
     def _scatter_step(self, name, attrs, parent, src, loc):
+        """The new value of ``parent`` after its view ``name(parent, **attrs)`` became
+        ``src``: ``slice``/``select`` scatter ``src`` into ``parent``
+        (``slice_scatter``/``select_scatter`` with the same attributes); a transpose or
+        permute is undone by its inverse; ``reshape``, ``unsqueeze``, ``squeeze`` and
+        ``expand`` reshape back (an expanded view, with fewer elements than it shows,
+        cannot be written back: :class:`FunctionalizeError`); ``detach`` is the whole
+        parent."""
+        # BEGIN TASK 4.2
         if name == "detach":                 # an alias of the whole parent
             return src
         if name in ("slice", "select"):
@@ -161,6 +183,7 @@ class _Functionalizer:
                     f"{parent.type.shape}) cannot be written back to its base")
             return self.emit("reshape", [src], {"shape": tuple(parent.type.shape)}, loc)
         raise FunctionalizeError(f"cannot write back through view op {name}")
+        # END TASK 4.2
 
     def run(self):
         for op in self.fn.ops:

@@ -43,6 +43,13 @@ class JointInfo:
 
 
 def _requires_grad(fw: Function, input_mask):
+    """Which values of ``fw`` take part in the gradient: {value: bool}.
+
+    An argument does if its entry of ``input_mask`` is true.  An op's results do if
+    the op has a VJP rule, one of its operands takes part, and the result is a
+    floating-point tensor (``f32``/``f64``): integer and bool values carry no
+    gradient, and nothing flows through an op without a rule (``detach``)."""
+    # BEGIN TASK 5.1: find the values that carry gradients (requires-grad analysis)
     rg = dict(zip(fw.args, input_mask))
     for op in fw.ops:
         opdef = get_op(op.opname)
@@ -50,6 +57,45 @@ def _requires_grad(fw: Function, input_mask):
         for r in op.results:
             rg[r] = flows and r.type.dtype in ("f32", "f64")
     return rg
+    # END TASK 5.1
+
+
+def _backpropagate(fw_ops, rg, grads, fake):
+    """Walk the forward ops in reverse and record each op's VJP rule into the joint graph.
+
+    ``grads`` maps forward values to the fake tensors holding their gradients so far
+    (the outputs' tangents to start with) and is updated in place; ``fake(v)`` is the
+    fake tensor standing for forward value ``v`` in the joint graph; ``rg[v]`` says
+    whether ``v`` takes part (:func:`_requires_grad`).
+
+    An op is skipped when none of its results has a gradient, none of its operands
+    takes part, or it has no VJP rule.  Otherwise its results' missing gradients are
+    zeros (``minaot.ops.zeros`` of the result's shape and dtype), the rule runs
+    through ``apply_vjp`` with a ``VJPContext`` of fakes of the op's operands and
+    results, its attributes, and ``needs_input_grad`` from ``rg``; each gradient
+    returned for an operand that takes part is added to ``grads`` (a value used
+    several times gets the sum).  The joint's tracer is active while this runs, so
+    the ops of every rule are appended to the joint graph rather than computed."""
+    # BEGIN TASK 5.2: backpropagate: record each op's VJP in reverse and sum gradients
+    from ..ops import zeros
+    for op in reversed(fw_ops):
+        gouts = [grads.get(r) for r in op.results]
+        if all(g is None for g in gouts) or not any(rg[v] for v in op.operands):
+            continue
+        opdef = get_op(op.opname)
+        if opdef.vjp is None:
+            continue
+        gouts = [g if g is not None else zeros(r.type.shape, dtype=from_ir(r.type.dtype))
+                 for g, r in zip(gouts, op.results)]
+        ins = [fake(v) for v in op.operands]
+        outs = [fake(r) for r in op.results]
+        needs = tuple(bool(rg[v]) for v in op.operands)
+        ctx = VJPContext(opdef.name, ins, outs, dict(op.attributes), needs)
+        for v, g in zip(op.operands, apply_vjp(opdef, ctx, gouts)):
+            if g is None or not rg[v]:
+                continue
+            grads[v] = g if v not in grads else grads[v] + g
+    # END TASK 5.2
 
 
 def build_joint(fw: Function, input_mask, name=None):
@@ -94,24 +140,7 @@ def build_joint(fw: Function, input_mask, name=None):
             if t:       # a value returned twice (CSE merged two outputs) gets both tangents
                 g = fake(next(tangents))
                 grads[r] = g if r not in grads else grads[r] + g
-        for op in reversed(fw.ops):
-            gouts = [grads.get(r) for r in op.results]
-            if all(g is None for g in gouts) or not any(rg[v] for v in op.operands):
-                continue
-            opdef = get_op(op.opname)
-            if opdef.vjp is None:
-                continue
-            from ..ops import zeros
-            gouts = [g if g is not None else zeros(r.type.shape, dtype=from_ir(r.type.dtype))
-                     for g, r in zip(gouts, op.results)]
-            ins = [fake(mapping[v]) for v in op.operands]
-            outs = [fake(mapping[r]) for r in op.results]
-            needs = tuple(bool(rg[v]) for v in op.operands)
-            ctx = VJPContext(opdef.name, ins, outs, dict(op.attributes), needs)
-            for v, g in zip(op.operands, apply_vjp(opdef, ctx, gouts)):
-                if g is None or not rg[v]:
-                    continue
-                grads[v] = g if v not in grads else grads[v] + g
+        _backpropagate(fw.ops, rg, grads, lambda v: fake(mapping[v]))
         from ..ops import zeros
         grad_values = []
         for a, need in zip(fw.args, input_mask):

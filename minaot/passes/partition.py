@@ -159,7 +159,15 @@ def _build(joint, num_fwd_outputs, saved, partitioner):
 
 # ---------------------------------------------------------------- default
 def default_partition(joint: Function, num_fwd_outputs: int):
-    """Save every value the forward computes that the backward reads (eager autograd's choice)."""
+    """Save every value the forward computes that the backward reads (eager autograd's choice).
+
+    The forward is the slice of the joint that computes the first ``num_fwd_outputs``
+    results from the primals (:func:`_slice`); its values are the primals and those
+    ops' results.  The backward is the slice computing the gradients (the other
+    results) given the forward's values and the tangents.  Saved: each forward value
+    that a backward op reads, and each gradient that is itself a forward value.
+    :func:`_build` makes the two functions."""
+    # BEGIN TASK 6.1: the default partition: save every forward value the backward reads
     num_primals = _info(joint)
     primals = list(joint.args[:num_primals])
     fwd_ops = _slice(list(joint.results)[:num_fwd_outputs], set(primals))
@@ -168,6 +176,7 @@ def default_partition(joint: Function, num_fwd_outputs: int):
     saved = {v for op in bw_ops for v in op.operands if v in fw_values}
     saved |= {v for v in list(joint.results)[num_fwd_outputs:] if v in fw_values}
     return _build(joint, num_fwd_outputs, saved, "default")
+    # END TASK 6.1
 
 
 # ---------------------------------------------------------------- min-cut
@@ -176,6 +185,21 @@ def _recomputable(op) -> bool:
 
 
 def _solve(joint, num_fwd_outputs, soft_banned):
+    """The values to save: a minimum cut of the flow network described in the module
+    docstring, over the *candidates* (the primals and every result that does not
+    depend on the tangents).
+
+    Each candidate ``v`` is an edge ``("in", id(v)) -> ("out", id(v))`` of capacity
+    ``v.type.nbytes * 10**6 + distance`` (``distance``: 1 for a value a backward op
+    reads, one more per step further from the backward, at most 100).  Primals, and
+    forward values whose op may not be recomputed (``_recomputable``) or that are in
+    ``soft_banned``, hang off ``"source"``; ``("out", v)`` goes to ``"sink"`` when a
+    backward op (one with a tangent-dependent result) reads ``v``, or ``v`` is a
+    gradient result, and to ``("in", r)`` of each candidate result ``r`` of its other
+    users, all with infinite capacity.  After ``networkx.minimum_cut``, a value is
+    saved when its ``in`` node is on the source side and its ``out`` node is not.
+    Returns a set of values (empty if the network has no source or no sink)."""
+    # BEGIN TASK 6.2: the min-cut flow network: choose the saved values by a minimum cut
     import networkx as nx
 
     num_primals = _info(joint)
@@ -217,6 +241,7 @@ def _solve(joint, num_fwd_outputs, soft_banned):
     by_id = {id(v): v for v in candidates}
     return {by_id[vid] for (kind, vid) in (n for n in reachable if isinstance(n, tuple))
             if kind == "in" and ("out", vid) not in reachable}
+    # END TASK 6.2
 
 
 def _materialized_bans(joint, num_fwd_outputs):
