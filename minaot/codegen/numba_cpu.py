@@ -94,6 +94,24 @@ class _Emitter:
             self.op(op, depth)
 
     def op(self, op, depth):
+        """Emit the Python statement(s) of loop-IR op ``op`` at indentation ``depth``.
+
+        Operands are referred to by the names already given (``self.names``); each
+        result gets a fresh name (:meth:`name`).  ``func.return`` and ``scf.yield``
+        emit nothing.  ``scf.parallel`` / ``scf.for`` become ``for <iv> in
+        prange(hi)`` / ``range(hi)`` (``range(lo, hi)`` when ``lo != 0``; ``prange``
+        only when ``self.parallel``); the carried values of an ``scf.for`` are plain
+        variables set to their initial values before the loop and reassigned from the
+        ``scf.yield`` operands at the end of the body, and the loop's results are those
+        variables; a body left empty gets ``pass``.  ``memref.load``/``store`` index the
+        buffer (``buf[i, j]``, ``buf[()]`` at rank 0), ``memref.alloc`` is an ``np.full``
+        of its fill value, ``arith.constant`` is no statement (its name is the typed
+        :func:`literal`), ``arith``/``math`` ops are one expression from ``BINARY``,
+        ``UNARY`` (``{T}`` is the result's numpy type), ``CMP`` (``une``/``one``...),
+        ``arith.select`` a conditional expression, ``arith.cast`` a numpy constructor
+        and ``arith.bitcast`` a call of ``bitcast_<from>_to_<to>``.  Anything else
+        raises ``NotImplementedError`` naming the op and its location."""
+        # BEGIN TASK 8.1: emit-numba-cpu: one Python statement per loop-IR op
         n = op.name
         ops = [self.names[v] for v in op.operands]
         if n in ("func.return", "scf.yield"):
@@ -147,6 +165,7 @@ class _Emitter:
         else:
             raise NotImplementedError(f"emit-numba-cpu: no code for {n} ({op.loc})")
         self.emit(depth, f"{out} = {expr}")
+        # END TASK 8.1
 
     @staticmethod
     def index(idx):

@@ -134,7 +134,15 @@ def _independent(loop) -> bool:
     """May the iterations of ``loop`` run on different threads?  Yes if every store inside
     indexes the loop's own index directly (each iteration writes its own elements), and a
     buffer both read and written inside is always read and written at that same index
-    (each iteration updates its own elements: a column reduction's partial sums)."""
+    (each iteration updates its own elements: a column reduction's partial sums).
+
+    An ``scf.parallel`` always may; an ``scf.for`` that carries values (a reduction)
+    never does.  Otherwise look at every ``memref.load``/``store`` nested inside
+    (:func:`_inside`, :func:`_buffers_touched`): each store must have the loop's own
+    induction variable (the first block argument) among its indices, and for each
+    buffer that is both loaded and stored inside, all its loads and stores must use
+    the very same index values (``is``) as the first of them."""
+    # BEGIN TASK 9.2: may a loop's iterations run on different threads? (dependence check)
     if loop.name == "scf.parallel":
         return True
     if loop.operands:
@@ -153,6 +161,7 @@ def _independent(loop) -> bool:
                 if len(first) != len(idx) or any(a is not b for a, b in zip(first, idx)):
                     return False
     return True
+    # END TASK 9.2
 
 
 def _apart(loop, ops) -> bool:
@@ -264,7 +273,16 @@ def _nest_trip(loop):
 
 
 def _unflatten(flat, levels, names):
-    """Lines binding each level's index from one flat work-item index."""
+    """Lines binding each level's index from one flat work-item index.
+
+    ``levels`` are loops, outermost first, collapsed into one range of
+    ``prod(trips)`` work items, row-major: the last level varies fastest.  With
+    ``stride_k`` the product of the trip counts of the levels inside level k, level
+    k's index is ``flat // stride_k % trip_k`` (no ``// 1``, and no ``%`` for the
+    outermost level), plus the loop's lower bound when it is not 0.  ``names`` maps
+    each loop's induction variable (its body's first argument) to its name; e.g.
+    ``["i0 = flat // 8", "i1 = flat % 8"]`` for loops of 4 and 8 iterations."""
+    # BEGIN TASK 9.1: bind each collapsed loop's index from one flat work-item index
     lines, stride = [], 1
     strides = []
     for lv in reversed(levels):
@@ -278,6 +296,7 @@ def _unflatten(flat, levels, names):
         lo = lv.attributes["lower"]
         lines.append(f"{names[_body(lv).args[0]]} = {f'{lo} + ' if lo else ''}{expr}")
     return lines
+    # END TASK 9.1
 
 
 class _Kernel:

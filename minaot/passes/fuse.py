@@ -49,7 +49,13 @@ REMAPS = {"reshape", "expand", "transpose", "permute", "unsqueeze", "squeeze"}
 
 def pointwise_dims(shape, domain, reduce):
     """Dims map of a pointwise result of ``shape`` in a kernel over ``domain`` reducing
-    ``reduce``: the whole domain, the domain with reduced axes kept as 1, or without them."""
+    ``reduce``: the whole domain, the domain with reduced axes kept as 1, or without them.
+
+    The map has one entry per axis of the value: the domain axis it follows, or None
+    (size 1, broadcast).  ``shape == domain`` follows every axis; with reduced axes,
+    ``shape`` may be the domain with those axes kept as 1 (``keepdim=True``) or
+    dropped.  Any other shape does not fit the kernel: None."""
+    # BEGIN TASK 7.1: dims maps: which kernel axis each axis of a value follows
     n = len(domain)
     shape, domain = tuple(shape), tuple(domain)
     if shape == domain:
@@ -59,6 +65,7 @@ def pointwise_dims(shape, domain, reduce):
     if reduce and shape == tuple(s for i, s in enumerate(domain) if i not in reduce):
         return tuple(i for i in range(n) if i not in reduce)
     return None
+    # END TASK 7.1
 
 
 def reduction_dims(n, axes, keepdim):
@@ -76,10 +83,16 @@ class Group:
 
 
 def _broadcast_dims(out_dims, out_shape, in_shape):
-    """Dims map of an operand of shape ``in_shape`` broadcast to an op result."""
+    """Dims map of an operand of shape ``in_shape`` broadcast to an op result.
+
+    Numpy broadcasting lines the operand's axes up with the result's from the right;
+    an operand axis of size 1 against a larger result axis is broadcast (None), any
+    other follows what the result's axis follows in ``out_dims``."""
+    # BEGIN TASK 7.1
     lead = len(out_shape) - len(in_shape)
     return tuple(None if s == 1 and out_shape[lead + j] != 1 else out_dims[lead + j]
                  for j, s in enumerate(in_shape))
+    # END TASK 7.1
 
 
 def _remap_dims(name, attrs, dims, in_shape, out_shape):
@@ -108,7 +121,13 @@ def depends_on(v, g, group_of) -> bool:
     """Does value ``v`` depend on group ``g``?  A kernel runs as a unit, so reaching any op
     of another group means depending on all of that group's inputs.  (Asked whenever an
     op would join ``g`` through one operand while reading ``v``: if ``v`` depends on ``g``,
-    joining would make a cycle.)"""
+    joining would make a cycle.)
+
+    Walk backwards from ``v`` through defining ops (block arguments end a path); a
+    value computed in ``g`` answers yes; a value computed in another group continues
+    from the operands of *all* that group's ops (each group once); a value in no group
+    continues from its defining op's operands."""
+    # BEGIN TASK 7.2: the fusion legality check: would joining a group make a cycle?
     stack, seen, groups = [v], set(), set()
     while stack:
         u = stack.pop()
@@ -124,6 +143,7 @@ def depends_on(v, g, group_of) -> bool:
             groups.add(id(h))
             stack.extend(w for op in h.ops for w in op.operands)
     return False
+    # END TASK 7.2
 
 
 class _Fuser:
@@ -134,10 +154,14 @@ class _Fuser:
         self.groups = []
 
     def _can_join(self, g, op):
+        """May ``op`` join group ``g``?  Not if ``g`` already has ``max_ops`` ops, nor if
+        an operand from outside ``g`` depends on ``g`` (:func:`depends_on`)."""
+        # BEGIN TASK 7.2
         if len(g.ops) >= self.max_ops:
             return False
         return not any(self.group_of.get(v) is not g and depends_on(v, g, self.group_of)
                        for v in op.operands)
+        # END TASK 7.2
 
     def _try_pointwise(self, g, op):
         out_shape = tuple(op.result.type.shape)

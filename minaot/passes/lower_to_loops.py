@@ -229,6 +229,16 @@ class KernelLowering:
         return ()
 
     def reduction(self, op, scope):
+        """Lower the reduction ``op`` (``sum``/``amax``/``amin`` over the kernel's reduced
+        axes) at ``scope``; returns the reduced scalar.
+
+        Build an ``scf.for`` nest over the reduced axes (:meth:`loop_nest`) carrying one
+        accumulator of the result's dtype; in the innermost body, the operand's scalar
+        at the current element (:meth:`value`, cast to the result's dtype) is combined
+        with the carried accumulator (``combine``); :meth:`close_nest` yields it and
+        inserts the nest into ``scope``, starting from the reduction's ``identity``
+        constant (:meth:`const`)."""
+        # BEGIN TASK 8.2: lower a reduction to an scf.for nest carrying an accumulator
         axes = sorted(self.reduce)
         t = op.result.type.dtype
         blocks, inner = self.loop_nest(scope, axes, [ScalarType(t)])
@@ -237,6 +247,7 @@ class KernelLowering:
         new = combine(sb, op.opname, blocks[-1].args[1], sb.cast(v, t))
         (res,) = self.close_nest(scope, axes, blocks, [self.const(identity(op.opname, t), t)], [new])
         return res
+        # END TASK 8.2
 
     def after_reduction(self, v) -> bool:
         """Does ``v`` depend on a reduction computed in this kernel?"""

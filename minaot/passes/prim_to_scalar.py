@@ -202,12 +202,21 @@ def lower_op(sb: ScalarBuilder, irop, scalars):
 
 
 def combine(sb: ScalarBuilder, reduction: str, acc, v):
+    """One step of ``reduction`` (``sum``/``amax``/``amin``): the scalar op combining the
+    accumulator ``acc`` with the element ``v`` (``REDUCE`` names the combiner: ``add``,
+    ``max`` or ``min``; floats and integers use different arith ops)."""
+    # BEGIN TASK 8.2
     kind = REDUCE[reduction][0]
     if kind == "add":
         return sb.arith("arith.addf", "arith.addi", acc, v)
     return sb.maximum(acc, v) if kind == "max" else sb.minimum(acc, v)
+    # END TASK 8.2
 
 
 def identity(reduction: str, type: str):
+    """The value a ``reduction`` accumulator starts from in dtype ``type`` (from ``REDUCE``:
+    0 for a sum; -inf / the smallest int64 for amax; +inf / the largest for amin)."""
+    # BEGIN TASK 8.2
     _, f, i = REDUCE[reduction]
     return f if type in FLOAT else i
+    # END TASK 8.2
