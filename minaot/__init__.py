@@ -49,3 +49,19 @@ long = _dtypes.int64
 
 _install_methods()
 del _install_methods
+
+# The public names: what ``from minaot import *`` gives, and what docs/api.md documents
+# (tests/test_docs_api.py checks that each has a docstring and an entry there).  The op
+# functions are minaot.ops' names; the submodules (nn, optim, autograd, ir, testing, ...)
+# are reached as attributes and are not listed.  The op registry's own names
+# (OpDef, get_op, register, ...) live in minaot.ops.registry.
+__all__ = sorted(
+    set(_ops.__all__) - {"Meta", "OpDef", "SampleInput", "all_ops", "get_op", "register"}
+    | {
+        "DType", "Tensor", "device", "float32", "float64", "int64", "bool", "float", "double",
+        "long", "Generator", "initial_seed", "manual_seed", "enable_grad", "is_grad_enabled",
+        "no_grad", "set_grad_enabled", "FakeTensor", "TraceError", "trace", "counters", "reset",
+        "nop", "numba_compiler", "print_compile", "get_decompositions", "aot_function",
+        "compile", "export_joint", "aot_module", "build_joint", "default_partition",
+        "min_cut_rematerialization_partition",
+    })

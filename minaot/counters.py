@@ -19,6 +19,10 @@ def register_cache(obj):
 
 
 def reset():
+    """Zero ``minaot.counters`` and empty every compiled function's cache.
+
+    The kernel files on disk (``$MINAOT_CACHE_DIR``) are kept: a kernel compiled
+    again is loaded from there."""
     counters.clear()
     for obj in list(_caches):
         obj.clear_cache()

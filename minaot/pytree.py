@@ -12,6 +12,7 @@ LEAF = "*"
 
 
 def flatten(obj):
+    """``(leaves, spec)``: the leaves of ``obj`` left to right and its structure."""
     leaves: list = []
     spec = _flatten(obj, leaves)
     return leaves, spec
@@ -32,6 +33,7 @@ def _flatten(obj, leaves):
 
 
 def unflatten(leaves, spec):
+    """Rebuild the structure ``spec`` (from :func:`flatten`) around ``leaves``."""
     it = iter(leaves)
     out = _unflatten(it, spec)
     rest = list(it)
@@ -56,5 +58,6 @@ def _unflatten(it, spec):
 
 
 def tree_map(fn, obj):
+    """``obj`` with ``fn`` applied to every leaf, the structure kept."""
     leaves, spec = flatten(obj)
     return unflatten([fn(x) for x in leaves], spec)

@@ -12,6 +12,12 @@ import numpy as np
 
 
 class Generator:
+    """A seedable source of random numbers (numpy's PCG64), like ``torch.Generator``.
+
+    ``rand`` and ``randn`` draw from the default generator unless given one
+    (``generator=``), dropout's mask always from the default one;
+    ``get_state``/``set_state`` save and restore a generator's position."""
+
     def __init__(self, device="cpu"):
         self._seed = 0
         self._rng = np.random.Generator(np.random.PCG64(0))
@@ -35,10 +41,12 @@ default_generator = Generator()
 
 
 def manual_seed(seed: int) -> Generator:
+    """Seed the default generator (``torch.manual_seed``); returns it."""
     return default_generator.manual_seed(seed)
 
 
 def initial_seed() -> int:
+    """The seed the default generator was last seeded with."""
     return default_generator.initial_seed()
 
 

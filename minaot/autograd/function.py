@@ -13,6 +13,13 @@ from .grad_mode import is_grad_enabled, no_grad
 
 
 class FunctionCtx:
+    """The ``ctx`` a custom :class:`Function`'s ``forward`` and ``backward`` receive.
+
+    ``ctx.save_for_backward(*tensors)`` keeps tensors for the backward (read them
+    back as ``ctx.saved_tensors``, version-checked like eager autograd's saved
+    tensors); ``ctx.needs_input_grad`` says which inputs need a gradient; other
+    attributes set on ``ctx`` are kept as they are."""
+
     def __init__(self):
         self._saved = None
         self.needs_input_grad = ()

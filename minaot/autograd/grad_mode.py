@@ -9,6 +9,7 @@ _state = threading.local()
 
 
 def is_grad_enabled() -> bool:
+    """Whether ops record autograd history now (false inside :class:`no_grad`)."""
     return getattr(_state, "enabled", True)
 
 

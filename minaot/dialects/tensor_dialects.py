@@ -34,12 +34,14 @@ class TypeMeta:
 
 
 def meta_of_type(t) -> TypeMeta:
+    """The registry's view of a tensor type: its shape and minaot dtype."""
     if not isinstance(t, TensorType):
         raise VerifyError(f"expected a tensor type, got {t}")
     return TypeMeta(t.shape, dt.from_ir(t.dtype))
 
 
 def type_of_meta(meta) -> TensorType:
+    """The IR ``TensorType`` of an op's meta (shape and dtype)."""
     return TensorType(tuple(meta.shape), meta.dtype.ir)
 
 

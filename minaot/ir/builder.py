@@ -17,6 +17,12 @@ from .core import Block, Location, Operation
 
 
 class Builder:
+    """Creates ops at an insertion point: the end of a block, or just before an op.
+
+    Make one with :meth:`at_end`, :meth:`before` or :meth:`after`; each
+    :meth:`create` inserts its op after the previous one.  ``loc`` is the location
+    new ops get when ``create`` is not given one."""
+
     def __init__(self, block: Block | None = None, before: Operation | None = None,
                  loc: Location | None = None):
         self.block = block      # where new ops go ...

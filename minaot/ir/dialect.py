@@ -75,6 +75,10 @@ class OpSpec:
 
 @dataclass
 class Dialect:
+    """A namespace of ops (``mt``, ``prim``, ``kernel``, ``scf``, ...): a name and an
+    :class:`OpSpec` per op, added with ``add_op`` and made known with
+    :func:`register_dialect`."""
+
     name: str
     ops: dict[str, OpSpec] = field(default_factory=dict)  # short name -> spec
 
@@ -105,10 +109,12 @@ def register_dialect(dialect: Dialect, merge: bool = False) -> Dialect | None:
 
 
 def unregister_dialect(name: str) -> Dialect | None:
+    """Remove the dialect registered as ``name``; returns it (or None)."""
     return _DIALECTS.pop(name, None)
 
 
 def get_dialect(name: str) -> Dialect | None:
+    """The dialect registered as ``name``, or None."""
     return _DIALECTS.get(name)
 
 

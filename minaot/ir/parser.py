@@ -27,6 +27,8 @@ from .core import Block, Function, Location, Operation, Region, Value
 
 
 class ParseError(Exception):
+    """Text that is not valid IR: the message names the line and column and points at it."""
+
     def __init__(self, message: str, line: int, col: int, source_line: str):
         self.message, self.line, self.col, self.source_line = message, line, col, source_line
         super().__init__(f"{message} (line {line}, column {col})\n  {source_line}\n  {' ' * (col - 1)}^")

@@ -49,6 +49,8 @@ class Pass:
 
 
 class PassError(Exception):
+    """A pass failed (raised or broke the IR); names the pass and carries the reproducer."""
+
     def __init__(self, message: str, pass_name: str):
         super().__init__(message)
         self.pass_name = pass_name
@@ -60,6 +62,7 @@ _PASSES: dict[str, type] = {}
 
 
 def register_pass(cls: type) -> type:
+    """Class decorator: make a :class:`Pass` subclass nameable in pipelines by its ``name``."""
     _PASSES[cls.name] = cls
     return cls
 
@@ -129,6 +132,16 @@ def _env_flag(name: str) -> bool:
 
 
 class PassManager:
+    """Runs passes in order on a function, like ``mlir-opt``.
+
+    ``passes`` is a list of :class:`Pass` objects or names, or a textual pipeline
+    (``"canonicalize,cse,dce"``).  ``verify_each`` verifies after every pass;
+    ``print_after_all`` (or ``MINAOT_PRINT_IR=1``) prints the IR after each pass,
+    ``print_after_change`` only when a pass changed it; ``report()`` gives the
+    per-pass times and statistics.  A failing pass raises :class:`PassError` with a
+    reproducer (the IR before the pass and the rest of the pipeline), also written
+    to ``reproducer_dir`` if given."""
+
     def __init__(self, passes, verify_each: bool = True, print_after_all: bool = False,
                  print_after_change: bool = False, reproducer_dir: str | None = None):
         if isinstance(passes, str):

@@ -134,6 +134,8 @@ class Printer:
 
 
 def print_function(fn: Function, debuginfo: bool = False) -> str:
+    """The text of ``fn`` (what ``str(fn)`` gives); ``debuginfo=True`` adds each op's
+    ``loc("file":line)``."""
     p = Printer(debuginfo)
     p.function(fn.op, fn.result_types)
     return p.text()

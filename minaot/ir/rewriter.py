@@ -27,6 +27,9 @@ from .printer import op_line
 
 
 class RewriteError(Exception):
+    """The greedy driver did not converge (the message names the last pattern that fired),
+    or ``replace_op`` was given results of the wrong number or types."""
+
     pass
 
 

@@ -41,6 +41,8 @@ def _normalize_shape(shape) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class ScalarType(Type):
+    """A scalar type: ``f32``, ``f64``, ``i64``, ``i32`` or ``i1`` (the loop level's values)."""
+
     dtype: str
 
     def __post_init__(self):
@@ -52,6 +54,8 @@ class ScalarType(Type):
 
 @dataclass(frozen=True)
 class IndexType(Type):
+    """``index``: a loop induction variable or a subscript."""
+
     def __str__(self):
         return "index"
 
@@ -87,6 +91,11 @@ class _Shaped:
 
 @dataclass(frozen=True)
 class TensorType(_Shaped, Type):
+    """``tensor<4x8xf32>``: an immutable value of a static shape and a dtype.
+
+    ``rank``, ``numel``, ``itemsize`` and ``nbytes`` describe it; ``with_shape`` and
+    ``with_dtype`` make a related type."""
+
     shape: tuple[int, ...]
     dtype: str
 
@@ -106,6 +115,8 @@ class TensorType(_Shaped, Type):
 
 @dataclass(frozen=True)
 class MemRefType(_Shaped, Type):
+    """``memref<4x8xf32>``: a buffer (writable memory) of a static shape, at the loop level."""
+
     shape: tuple[int, ...]
     dtype: str
 

@@ -56,11 +56,15 @@ class Linear(Module):
 
 
 class ReLU(Module):
+    """``relu(x)`` as a module (no parameters)."""
+
     def forward(self, input):
         return F.relu(input)
 
 
 class GELU(Module):
+    """``gelu(x, approximate)`` as a module (``"none"``: erf, ``"tanh"``: the tanh formula)."""
+
     def __init__(self, approximate: str = "none"):
         super().__init__()
         if approximate not in ("none", "tanh"):
@@ -75,6 +79,11 @@ class GELU(Module):
 
 
 class LayerNorm(Module):
+    """Layer normalisation over the last ``len(normalized_shape)`` axes.
+
+    With ``elementwise_affine`` (the default) it has a ``weight`` (ones) and, if
+    ``bias``, a ``bias`` (zeros) of shape ``normalized_shape``."""
+
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True, dtype=None):
         super().__init__()
@@ -219,6 +228,8 @@ class Sequential(Module):
 
 
 class MSELoss(Module):
+    """``mse_loss(input, target, reduction)`` as a module."""
+
     def __init__(self, reduction: str = "mean"):
         super().__init__()
         self.reduction = reduction

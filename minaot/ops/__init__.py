@@ -33,6 +33,7 @@ _register_custom_vjp_op()
 
 
 def square(input):
+    """``input * input``, elementwise."""
     return mul(input, input)
 
 

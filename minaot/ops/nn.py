@@ -20,6 +20,8 @@ from .registry import Meta, OpDef, SampleInput, register
 
 # ---------------------------------------------------------------- layer_norm
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalize over the last ``len(normalized_shape)`` axes to mean 0 and variance 1
+    (biased, plus ``eps``), then scale by ``weight`` and shift by ``bias`` if given."""
     if isinstance(normalized_shape, int):
         normalized_shape = (normalized_shape,)
     normalized_shape = tuple(normalized_shape)
@@ -84,6 +86,7 @@ register(OpDef("layer_norm", "other", _layer_norm_meta, _layer_norm_impl,
 
 # ---------------------------------------------------------------- linear
 def linear(input, weight, bias=None):
+    """``input @ weight.T + bias``: ``weight`` is ``(out_features, in_features)``."""
     params = (weight,) if bias is None else (weight, bias)
     return dispatch("linear", input, *params)
 
@@ -143,6 +146,8 @@ def _check_reduction(op, reduction):
 
 
 def mse_loss(input, target, reduction="mean"):
+    """The mean squared error, ``(input - target) ** 2`` reduced by ``reduction``
+    (``"mean"``, ``"sum"`` or ``"none"``)."""
     _check_reduction("mse_loss", reduction)
     return dispatch("mse_loss", input, target, reduction=reduction)
 
@@ -167,6 +172,8 @@ register(OpDef("mse_loss", "other", _mse_meta,
 
 
 def nll_loss(input, target, reduction="mean"):
+    """The negative log-likelihood of the ``target`` classes (``int64``, shape ``(N,)``)
+    under log-probabilities ``input`` of shape ``(N, C)``, reduced by ``reduction``."""
     _check_reduction("nll_loss", reduction)
     return dispatch("nll_loss", input, target, reduction=reduction)
 
@@ -201,6 +208,8 @@ register(OpDef("nll_loss", "other", _nll_meta, _np_nll, decomp=_nll_decomp, comp
 
 
 def cross_entropy(input, target, reduction="mean"):
+    """``nll_loss(log_softmax(input, 1), target)``: cross-entropy of logits ``(N, C)``
+    and ``int64`` class indices ``(N,)``."""
     _check_reduction("cross_entropy", reduction)
     return dispatch("cross_entropy", input, target, reduction=reduction)
 
@@ -239,6 +248,10 @@ register(OpDef("cross_entropy", "other", _ce_meta, _np_ce, decomp=_ce_decomp, co
 
 # ---------------------------------------------------------------- dropout
 def dropout(input, p=0.5, training=True):
+    """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)``.
+
+    Returns ``input`` unchanged when ``training`` is false or ``p`` is 0.  The mask
+    is drawn from the default generator (:func:`minaot.manual_seed`)."""
     if not 0.0 <= p <= 1.0:
         raise op_error(ValueError, "dropout", f"probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:

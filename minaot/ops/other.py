@@ -21,16 +21,22 @@ from .registry import Meta, OpDef, SampleInput, register
 
 # ---------------------------------------------------------------- matmul
 def matmul(input, other):
+    """Matrix product with numpy's rules (operator ``a @ b``).
+
+    1-d operands are a vector (two vectors give a 0-d dot product), 2-d a matrix,
+    and leading axes of N-d operands are batch axes that broadcast."""
     return dispatch("matmul", input, other)
 
 
 def mm(input, other):
+    """The product of two matrices (2-d only); see :func:`matmul` for the general case."""
     if input.ndim != 2 or other.ndim != 2:
         raise op_error(ShapeError, "mm", f"expects 2-D tensors, got {input.shape} and {other.shape}")
     return matmul(input, other)
 
 
 def bmm(input, other):
+    """Batched matrix product of ``(b, n, k)`` and ``(b, k, m)`` tensors."""
     if input.ndim != 3 or other.ndim != 3:
         raise op_error(ShapeError, "bmm", f"expects 3-D tensors, got {input.shape} and {other.shape}")
     return matmul(input, other)
@@ -105,6 +111,7 @@ register(OpDef("matmul", "other", _matmul_meta, np.matmul, vjp=_matmul_vjp,
 
 # ---------------------------------------------------------------- cat / stack
 def cat(tensors, dim=0):
+    """The tensors joined along the existing axis ``dim`` (all other sizes must match)."""
     tensors = list(tensors)
     if not tensors:
         raise op_error(ValueError, "cat", "expected a non-empty list of tensors")
@@ -114,10 +121,12 @@ def cat(tensors, dim=0):
 
 
 def concat(tensors, dim=0):
+    """Another name of :func:`cat`."""
     return cat(tensors, dim)
 
 
 def stack(tensors, dim=0):
+    """The tensors joined along a new axis ``dim`` (all shapes must be equal)."""
     tensors = list(tensors)
     if not tensors:
         raise op_error(ValueError, "stack", "expected a non-empty list of tensors")
@@ -164,10 +173,15 @@ register(OpDef("cat", "other", _cat_meta, lambda *xs, dim: np.concatenate(xs, ax
 
 # ---------------------------------------------------------------- gather / scatter_add
 def gather(input, dim, index):
+    """``out[i][j] = input[i][index[i][j]]`` for ``dim=1`` (and likewise for other dims).
+
+    ``index`` is an ``int64`` tensor with as many axes as ``input``."""
     return dispatch("gather", input, index, dim=wrap_dim("gather", dim, input.ndim))
 
 
 def scatter_add(input, dim, index, src):
+    """A copy of ``input`` with ``src`` added at the positions ``index`` names along
+    ``dim`` (repeated indices accumulate): the gradient of :func:`gather`."""
     return dispatch("scatter_add", input, index, src, dim=wrap_dim("scatter_add", dim, input.ndim))
 
 
@@ -297,6 +311,7 @@ _inplace("squeeze_", "squeeze")
 
 
 def add_(input, other, *, alpha=1):
+    """In-place ``input += alpha * other``; returns ``input``."""
     from .pointwise import mul
     if alpha != 1:
         other = mul(other, alpha)
@@ -304,6 +319,7 @@ def add_(input, other, *, alpha=1):
 
 
 def sub_(input, other, *, alpha=1):
+    """In-place ``input -= alpha * other``; returns ``input``."""
     from .pointwise import mul
     if alpha != 1:
         other = mul(other, alpha)
@@ -311,35 +327,43 @@ def sub_(input, other, *, alpha=1):
 
 
 def mul_(input, other):
+    """In-place ``input *= other``; returns ``input``."""
     return dispatch("mul_", input, other)
 
 
 def div_(input, other):
+    """In-place ``input /= other``; returns ``input``."""
     return dispatch("div_", input, other)
 
 
 def pow_(input, exponent):
+    """In-place ``input **= exponent``; returns ``input``."""
     return dispatch("pow_", input, exponent)
 
 
 def neg_(input):
+    """In-place ``input = -input``; returns ``input``."""
     return dispatch("neg_", input)
 
 
 def exp_(input):
+    """In-place ``input = exp(input)``; returns ``input``."""
     return dispatch("exp_", input)
 
 
 def relu_(input):
+    """In-place ``input = relu(input)``; returns ``input``."""
     return dispatch("relu_", input)
 
 
 def clamp_(input, min=None, max=None):
+    """In-place :func:`clamp`; returns ``input``."""
     return dispatch("clamp_", input, min=None if min is None else float(min),
                     max=None if max is None else float(max))
 
 
 def copy_(input, src):
+    """Copy ``src`` (broadcast, cast to ``input``'s dtype) into ``input``; returns ``input``."""
     from ..tensor import Tensor
     if not isinstance(src, Tensor):
         return fill_(input, src)
@@ -347,6 +371,7 @@ def copy_(input, src):
 
 
 def fill_(input, value):
+    """Set every element of ``input`` to ``value``; returns ``input``."""
     from ..tensor import Tensor
     if isinstance(value, Tensor):
         if value.ndim != 0:
@@ -357,10 +382,12 @@ def fill_(input, value):
 
 
 def zero_(input):
+    """Set every element of ``input`` to zero; returns ``input``."""
     return fill_(input, 0)
 
 
 def t_(input):
+    """Transpose ``input`` in place: its shape and strides change, its memory does not."""
     if input.ndim > 2:
         raise op_error(ShapeError, "t_", f"expects a tensor with <= 2 dimensions, got shape {input.shape}")
     if input.ndim < 2:
@@ -369,15 +396,18 @@ def t_(input):
 
 
 def transpose_(input, dim0, dim1):
+    """Swap axes ``dim0`` and ``dim1`` of ``input`` in place (shape and strides only)."""
     return dispatch("transpose_", input, dim0=wrap_dim("transpose_", dim0, input.ndim),
                     dim1=wrap_dim("transpose_", dim1, input.ndim))
 
 
 def unsqueeze_(input, dim):
+    """Insert a size-1 axis into ``input`` in place (shape and strides only)."""
     return dispatch("unsqueeze_", input, dim=wrap_dim("unsqueeze_", dim, input.ndim + 1))
 
 
 def squeeze_(input, dim=None):
+    """Remove size-1 axes from ``input`` in place (shape and strides only)."""
     if dim is None:
         dims = tuple(i for i, s in enumerate(input.shape) if s == 1)
     else:

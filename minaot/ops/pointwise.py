@@ -67,132 +67,171 @@ def _need(ctx, i):
 
 # ---------------------------------------------------------------- public functions
 def add(input, other, *, alpha=1):
+    """``input + alpha * other``, elementwise.
+
+    Broadcasts like numpy; ``other`` may be a Python number.  Tensor method:
+    ``x.add(y)``, operator ``x + y``."""
     if alpha != 1:
         other = mul(other, alpha)
     return dispatch("add", input, other)
 
 
 def sub(input, other, *, alpha=1):
+    """``input - alpha * other``, elementwise (operator ``x - y``)."""
     if alpha != 1:
         other = mul(other, alpha)
     return dispatch("sub", input, other)
 
 
 def mul(input, other):
+    """``input * other``, elementwise (operator ``x * y``); broadcasts like numpy."""
     return dispatch("mul", input, other)
 
 
 def div(input, other):
+    """``input / other``, elementwise true division; integer inputs give a float result."""
     return dispatch("div", input, other)
 
 
 def pow(input, exponent):
+    """``input ** exponent``, elementwise; ``exponent`` is a tensor or a Python number."""
     return dispatch("pow", input, exponent)
 
 
 def maximum(input, other):
+    """The elementwise maximum of two tensors (on a tie each input gets half the gradient)."""
     return dispatch("maximum", input, other)
 
 
 def minimum(input, other):
+    """The elementwise minimum of two tensors (on a tie each input gets half the gradient)."""
     return dispatch("minimum", input, other)
 
 
 def eq(input, other):
+    """``input == other``, elementwise; a ``bool`` tensor."""
     return dispatch("eq", input, other)
 
 
 def ne(input, other):
+    """``input != other``, elementwise; a ``bool`` tensor."""
     return dispatch("ne", input, other)
 
 
 def lt(input, other):
+    """``input < other``, elementwise; a ``bool`` tensor."""
     return dispatch("lt", input, other)
 
 
 def le(input, other):
+    """``input <= other``, elementwise; a ``bool`` tensor."""
     return dispatch("le", input, other)
 
 
 def gt(input, other):
+    """``input > other``, elementwise; a ``bool`` tensor."""
     return dispatch("gt", input, other)
 
 
 def ge(input, other):
+    """``input >= other``, elementwise; a ``bool`` tensor."""
     return dispatch("ge", input, other)
 
 
 def where(condition, input, other):
+    """``input`` where ``condition`` is true, else ``other`` (all three broadcast).
+
+    The traceable replacement for ``if`` on a tensor's value."""
     return dispatch("where", condition, input, other)
 
 
 def neg(input):
+    """``-input``, elementwise."""
     return dispatch("neg", input)
 
 
 def exp(input):
+    """``e ** input``, elementwise."""
     return dispatch("exp", input)
 
 
 def log(input):
+    """The natural logarithm, elementwise (``log(0) = -inf``, negative inputs give ``nan``)."""
     return dispatch("log", input)
 
 
 def sin(input):
+    """The sine, elementwise (radians)."""
     return dispatch("sin", input)
 
 
 def cos(input):
+    """The cosine, elementwise (radians)."""
     return dispatch("cos", input)
 
 
 def tanh(input):
+    """The hyperbolic tangent, elementwise."""
     return dispatch("tanh", input)
 
 
 def sqrt(input):
+    """The square root, elementwise."""
     return dispatch("sqrt", input)
 
 
 def rsqrt(input):
+    """``1 / sqrt(input)``, elementwise."""
     return dispatch("rsqrt", input)
 
 
 def abs(input):
+    """The absolute value, elementwise."""
     return dispatch("abs", input)
 
 
 def sign(input):
+    """-1, 0 or 1 by the sign of each element (its gradient is zero)."""
     return dispatch("sign", input)
 
 
 def sigmoid(input):
+    """``1 / (1 + exp(-input))``, elementwise."""
     return dispatch("sigmoid", input)
 
 
 def relu(input):
+    """``max(input, 0)``, elementwise."""
     return dispatch("relu", input)
 
 
 def erf(input):
+    """The Gauss error function, elementwise."""
     return dispatch("erf", input)
 
 
 def reciprocal(input):
+    """``1 / input``, elementwise."""
     return dispatch("reciprocal", input)
 
 
 def logical_not(input):
+    """Elementwise ``not``: true where ``input`` is zero (or false); a ``bool`` tensor."""
     return dispatch("logical_not", input)
 
 
 def gelu(input, approximate="none"):
+    """The Gaussian error linear unit, ``x * Phi(x)``, elementwise.
+
+    ``approximate="none"`` uses ``erf``; ``approximate="tanh"`` uses PyTorch's tanh
+    formula.  Decomposed into prims before compilation."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return dispatch("gelu", input, approximate=approximate)
 
 
 def clamp(input, min=None, max=None):
+    """Each element limited to ``[min, max]`` (either bound may be ``None``)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     return dispatch("clamp", input, min=None if min is None else builtins.float(min),
@@ -225,22 +264,27 @@ def to(input, dtype=None, *args, **kwargs):
 
 
 def float(input):
+    """``input.to(minaot.float32)``."""
     return to(input, dt.float32)
 
 
 def double(input):
+    """``input.to(minaot.float64)``."""
     return to(input, dt.float64)
 
 
 def long(input):
+    """``input.to(minaot.int64)``."""
     return to(input, dt.int64)
 
 
 def bool(input):
+    """``input.to(minaot.bool)``."""
     return to(input, dt.bool_)
 
 
 def type_as(input, other):
+    """``input`` cast to ``other``'s dtype."""
     return to(input, other.dtype)
 
 

@@ -32,6 +32,10 @@ def _samples(rng):
 
 
 def sum(input, dim=None, keepdim=False, *, dtype=None):
+    """The sum over ``dim`` (an int, a tuple of ints, or ``None`` for all axes).
+
+    ``keepdim=True`` keeps the reduced axes with size 1.  Integer and bool inputs
+    are summed as ``int64``, as in PyTorch; ``dtype`` casts the input first."""
     if dtype is None and input.dtype.category < 2:
         input = input.to(dt.int64)
     elif dtype is not None:
@@ -40,18 +44,24 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
 
 
 def mean(input, dim=None, keepdim=False):
+    """The mean over ``dim`` (an int, a tuple, or ``None`` for all axes)."""
     return dispatch("mean", input, dim=wrap_dims("mean", dim, input.ndim), keepdim=builtins.bool(keepdim))
 
 
 def amax(input, dim=None, keepdim=False):
+    """The maximum over ``dim``; on ties the gradient is split evenly between them."""
     return dispatch("amax", input, dim=wrap_dims("amax", dim, input.ndim), keepdim=builtins.bool(keepdim))
 
 
 def amin(input, dim=None, keepdim=False):
+    """The minimum over ``dim``; on ties the gradient is split evenly between them."""
     return dispatch("amin", input, dim=wrap_dims("amin", dim, input.ndim), keepdim=builtins.bool(keepdim))
 
 
 def var(input, dim=None, *, correction=1, keepdim=False, unbiased=None):
+    """The variance over ``dim``, divided by ``N - correction`` (unbiased by default).
+
+    ``unbiased=False`` is the old spelling of ``correction=0``."""
     if unbiased is not None:
         correction = 1 if unbiased else 0
     return dispatch("var", input, dim=wrap_dims("var", dim, input.ndim),
@@ -59,17 +69,20 @@ def var(input, dim=None, *, correction=1, keepdim=False, unbiased=None):
 
 
 def std(input, dim=None, *, correction=1, keepdim=False, unbiased=None):
+    """The standard deviation over ``dim``: ``sqrt(var(input, dim, correction=...))``."""
     from .pointwise import sqrt
     return sqrt(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased))
 
 
 def argmax(input, dim=None, keepdim=False):
+    """The index of the maximum along ``dim`` (of the flattened tensor if ``dim`` is None)."""
     if dim is None:
         return dispatch("argmax", input.reshape(-1), dim=0, keepdim=False)
     return dispatch("argmax", input, dim=wrap_dim("argmax", dim, input.ndim), keepdim=builtins.bool(keepdim))
 
 
 def argmin(input, dim=None, keepdim=False):
+    """The index of the minimum along ``dim`` (of the flattened tensor if ``dim`` is None)."""
     if dim is None:
         return dispatch("argmin", input.reshape(-1), dim=0, keepdim=False)
     return dispatch("argmin", input, dim=wrap_dim("argmin", dim, input.ndim), keepdim=builtins.bool(keepdim))
@@ -87,6 +100,7 @@ def max(input, dim=None, keepdim=False):
 
 
 def min(input, dim=None, keepdim=False):
+    """``min(x)`` (a 0-d tensor), ``min(x, dim)`` (values and indices) or ``min(a, b)``."""
     from ..tensor import Tensor
     from .pointwise import minimum
     if isinstance(dim, Tensor):
@@ -97,18 +111,21 @@ def min(input, dim=None, keepdim=False):
 
 
 def softmax(input, dim, dtype=None):
+    """``exp(x) / sum(exp(x))`` along ``dim``, computed stably (the max is subtracted first)."""
     if dtype is not None:
         input = input.to(dt.to_dtype(dtype))
     return dispatch("softmax", input, dim=wrap_dim("softmax", dim, input.ndim))
 
 
 def log_softmax(input, dim, dtype=None):
+    """``x - logsumexp(x, dim)``: the log of :func:`softmax`, computed stably."""
     if dtype is not None:
         input = input.to(dt.to_dtype(dtype))
     return dispatch("log_softmax", input, dim=wrap_dim("log_softmax", dim, input.ndim))
 
 
 def logsumexp(input, dim, keepdim=False):
+    """``log(sum(exp(x), dim))``, computed stably (the max is subtracted first)."""
     from .pointwise import log
     dims = wrap_dims("logsumexp", dim, input.ndim)
     m = amax(input, dims, keepdim=True).detach()

@@ -54,6 +54,20 @@ class SampleInput:
 
 @dataclass
 class OpDef:
+    """One op, defined once: every stage reads this record.
+
+    - ``name``, ``kind`` (one of ``KINDS``: pointwise, reduction, view, inplace,
+      random, creation, other);
+    - ``meta(*metas, **attrs) -> Meta``: the shape/dtype rule, which also raises
+      the shape errors (eagerly, while tracing and in the verifier);
+    - ``impl(*arrays, **attrs)``: the numpy implementation, the reference semantics;
+    - ``vjp(ctx, grad) -> grads``: the VJP rule, written with minaot's ops;
+    - ``decomp``: the decomposition into prims, if the op is not a prim;
+    - ``scalar``: the per-element expression codegen emits (pointwise ops);
+    - ``samples(rng) -> [SampleInput]``: inputs for the op-database tests;
+    - ``pure``: an in-place op's out-of-place twin; ``promote``: the dtype
+      promotion of a pointwise op; ``composite``: eager mode runs ``decomp``."""
+
     name: str
     kind: str
     meta: Callable
@@ -83,6 +97,7 @@ KINDS = ("pointwise", "reduction", "view", "inplace", "random", "creation", "oth
 
 
 def register(op: OpDef) -> OpDef:
+    """Add ``op`` to the registry (``OPS``); an unknown kind or a second record of a name raises."""
     if op.kind not in KINDS:
         raise ValueError(f"op {op.name}: unknown kind {op.kind!r}")
     if op.name in OPS:
@@ -92,6 +107,7 @@ def register(op: OpDef) -> OpDef:
 
 
 def get_op(name: str) -> OpDef:
+    """The record of the op called ``name`` (raises ``NotImplementedError`` if there is none)."""
     try:
         return OPS[name]
     except KeyError:
@@ -99,4 +115,5 @@ def get_op(name: str) -> OpDef:
 
 
 def all_ops() -> list[OpDef]:
+    """Every registered op, sorted by name."""
     return [OPS[k] for k in sorted(OPS)]

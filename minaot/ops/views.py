@@ -28,6 +28,8 @@ from .registry import Meta, OpDef, SampleInput, register
 
 # ---------------------------------------------------------------- shape helpers
 def infer_shape(op, shape, numel):
+    """``shape`` with one ``-1`` resolved so that it holds ``numel`` elements; a
+    ``ShapeError`` naming ``op`` if it cannot."""
     shape = tuple(int(s) for s in shape)
     if shape.count(-1) > 1:
         raise op_error(ShapeError, op, f"only one dimension can be inferred, got {shape}")
@@ -69,6 +71,8 @@ def _viewable(x, shape) -> bool:
 
 # ---------------------------------------------------------------- public functions
 def reshape(input, *shape):
+    """``input`` with a new shape (one entry may be ``-1``): a view when the strides
+    allow it, otherwise a copy, as in PyTorch."""
     shape = infer_shape("reshape", _shape_arg(shape), input.numel())
     if shape == input.shape:
         return dispatch("reshape", input, shape=shape)
@@ -78,6 +82,9 @@ def reshape(input, *shape):
 
 
 def view(input, *shape):
+    """A view of ``input`` with a new shape (one entry may be ``-1``).
+
+    Raises when the strides do not allow a view (use :func:`reshape`, which copies)."""
     shape = infer_shape("view", _shape_arg(shape), input.numel())
     if not _viewable(input, shape):
         raise op_error(RuntimeError, "view",
@@ -88,10 +95,12 @@ def view(input, *shape):
 
 
 def view_as(input, other):
+    """``input.view(other.shape)``."""
     return view(input, other.shape)
 
 
 def flatten(input, start_dim=0, end_dim=-1):
+    """A view (or copy, like :func:`reshape`) with axes ``start_dim..end_dim`` merged into one."""
     if input.ndim == 0:
         return reshape(input, (1,))
     s = wrap_dim("flatten", start_dim, input.ndim)
@@ -101,12 +110,14 @@ def flatten(input, start_dim=0, end_dim=-1):
 
 
 def transpose(input, dim0, dim1):
+    """A view with axes ``dim0`` and ``dim1`` swapped (no copy: the strides swap)."""
     n = input.ndim
     return dispatch("transpose", input, dim0=wrap_dim("transpose", dim0, n),
                     dim1=wrap_dim("transpose", dim1, n))
 
 
 def t(input):
+    """The transpose of a matrix (a 0-d or 1-d tensor is returned as a view of itself)."""
     if input.ndim > 2:
         raise op_error(ShapeError, "t", f"expects a tensor with <= 2 dimensions, got shape {input.shape}")
     if input.ndim < 2:
@@ -116,6 +127,7 @@ def t(input):
 
 
 def permute(input, *dims):
+    """A view with the axes reordered: axis ``i`` of the result is axis ``dims[i]`` of ``input``."""
     dims = _shape_arg(dims)
     n = input.ndim
     perm = tuple(wrap_dim("permute", d, n) for d in dims)
@@ -125,6 +137,10 @@ def permute(input, *dims):
 
 
 def expand(input, *sizes):
+    """A view that repeats size-1 axes to ``sizes`` (``-1`` keeps an axis) with stride 0.
+
+    No memory is copied; several elements of the result share one memory location,
+    so writing into it in place is refused."""
     sizes = _shape_arg(sizes)
     lead = len(sizes) - input.ndim
     if lead < 0:
@@ -151,18 +167,22 @@ def expand(input, *sizes):
 
 
 def expand_as(input, other):
+    """``input.expand(other.shape)``."""
     return expand(input, other.shape)
 
 
 def broadcast_to(input, shape):
+    """``input`` expanded to ``shape`` by numpy's broadcasting rules (a view)."""
     return expand(input, shape)
 
 
 def unsqueeze(input, dim):
+    """A view with a new axis of size 1 at position ``dim``."""
     return dispatch("unsqueeze", input, dim=wrap_dim("unsqueeze", dim, input.ndim + 1))
 
 
 def squeeze(input, dim=None):
+    """A view without size-1 axes: all of them, or only those in ``dim`` (an int or a tuple)."""
     if dim is None:
         dims = tuple(i for i, s in enumerate(input.shape) if s == 1)
     else:
@@ -173,6 +193,7 @@ def squeeze(input, dim=None):
 
 
 def narrow(input, dim, start, length):
+    """A view of ``length`` elements of axis ``dim``, starting at ``start``."""
     dim = wrap_dim("narrow", dim, input.ndim)
     if start < 0:
         start += input.shape[dim]
@@ -180,6 +201,8 @@ def narrow(input, dim, start, length):
 
 
 def select(input, dim, index):
+    """A view of index ``index`` along axis ``dim``, which is removed (``x[:, 2]`` is
+    ``select(x, 1, 2)``)."""
     dim = wrap_dim("select", dim, input.ndim)
     size = input.shape[dim]
     if not -size <= index < size:
@@ -238,6 +261,8 @@ def setitem(input, index, value):
 
 
 def split(input, split_size_or_sections, dim=0):
+    """A tuple of views along ``dim``: pieces of ``split_size_or_sections`` elements
+    (the last may be smaller), or of the listed sizes."""
     dim = wrap_dim("split", dim, input.ndim)
     size = input.shape[dim]
     if isinstance(split_size_or_sections, int):
@@ -256,6 +281,7 @@ def split(input, split_size_or_sections, dim=0):
 
 
 def chunk(input, chunks, dim=0):
+    """A tuple of ``chunks`` views along ``dim`` of equal size (the last may be smaller)."""
     dim = wrap_dim("chunk", dim, input.ndim)
     size = input.shape[dim]
     step = -(-size // chunks) if size else 1
@@ -263,25 +289,34 @@ def chunk(input, chunks, dim=0):
 
 
 def unbind(input, dim=0):
+    """A tuple of the views ``select(input, dim, i)`` for every index ``i`` of axis ``dim``."""
     dim = wrap_dim("unbind", dim, input.ndim)
     return tuple(select(input, dim, i) for i in range(input.shape[dim]))
 
 
 def clone(input):
+    """A copy of ``input`` in fresh memory (same shape and layout; gradient flows through)."""
     return dispatch("clone", input)
 
 
 def contiguous(input):
+    """``input`` itself if it is contiguous (row-major, no gaps), else a contiguous copy."""
     return input if input.is_contiguous() else clone(input)
 
 
 def slice_scatter(input, src, dim=0, start=None, end=None, step=1):
+    """A copy of ``input`` with ``input[start:end:step]`` along ``dim`` replaced by ``src``.
+
+    The pure counterpart of writing through a slice: functionalization emits it."""
     dim = wrap_dim("slice_scatter", dim, input.ndim)
     start, end, step = slice(start, end, step).indices(input.shape[dim])
     return dispatch("slice_scatter", input, src, dim=dim, start=start, stop=builtins.max(end, start), step=step)
 
 
 def select_scatter(input, src, dim, index):
+    """A copy of ``input`` with ``select(input, dim, index)`` replaced by ``src``.
+
+    The pure counterpart of writing through ``x[i]``: functionalization emits it."""
     dim = wrap_dim("select_scatter", dim, input.ndim)
     return dispatch("select_scatter", input, src, dim=dim, index=index % input.shape[dim])
 

@@ -3,3 +3,5 @@
 from .optimizer import Optimizer  # noqa: F401
 from .sgd import SGD  # noqa: F401
 from .adam import Adam  # noqa: F401
+
+__all__ = ["Optimizer", "SGD", "Adam"]

@@ -25,6 +25,11 @@ from .optimizer import Optimizer
 
 
 class Adam(Optimizer):
+    """Adam, ``torch.optim.Adam``'s formula without amsgrad (see the module docstring).
+
+    ``fused=True`` compiles each parameter's update into one Numba kernel with
+    :func:`minaot.compile`."""
+
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, fused: bool = False):
         if lr < 0 or eps < 0 or weight_decay < 0:

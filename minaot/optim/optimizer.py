@@ -16,6 +16,12 @@ from ..tensor import Tensor
 
 
 class Optimizer:
+    """Base class of the optimizers: param groups, per-parameter ``state``, ``step``.
+
+    ``params`` is an iterable of leaf tensors, or of dicts (``{"params": [...], "lr":
+    ...}``) that override ``defaults`` for their parameters.  A subclass writes
+    ``_update(p, grad, group, state)``, the update of one parameter."""
+
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
         self.state = {}

@@ -16,6 +16,11 @@ from .optimizer import Optimizer
 
 
 class SGD(Optimizer):
+    """Stochastic gradient descent, ``torch.optim.SGD``'s formula (see the module docstring).
+
+    ``momentum``, ``dampening``, ``weight_decay`` (an L2 penalty added to the
+    gradient) and ``nesterov`` as in PyTorch."""
+
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False):
         if lr < 0 or momentum < 0 or weight_decay < 0:

@@ -250,6 +250,11 @@ PATTERNS = [MulByOne(), AddZero(), SubZero(), DoubleNeg(), ReshapeReshape(), Res
 
 
 class Canonicalize(Pass):
+    """The ``canonicalize`` pass: the greedy driver with ``PATTERNS`` (see the module docstring).
+
+    ``patterns`` replaces the list, ``disabled`` switches patterns off by name,
+    ``max_iterations`` caps the sweeps."""
+
     name = "canonicalize"
 
     def __init__(self, patterns=None, disabled=(), max_iterations: int = 10):

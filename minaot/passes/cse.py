@@ -35,6 +35,8 @@ def op_key(op):
 
 
 class CSE(Pass):
+    """The ``cse`` pass: merge pure ops with equal names, operands, attributes and result types."""
+
     name = "cse"
 
     def run(self, fn: Function) -> None:

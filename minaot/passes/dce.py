@@ -18,6 +18,8 @@ from minaot.ir.pass_manager import Pass, register_pass
 
 
 class DCE(Pass):
+    """The ``dce`` pass: delete pure ops whose results nobody reads, in one backward sweep."""
+
     name = "dce"
 
     def run(self, fn: Function) -> None:

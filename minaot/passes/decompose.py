@@ -20,6 +20,9 @@ from ..ops.registry import OPS, get_op
 
 
 class DecomposeError(Exception):
+    """An op left that is neither a prim nor in the decomposition table, or a
+    decomposition that returned the wrong type; names the op."""
+
     pass
 
 
