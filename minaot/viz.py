@@ -414,8 +414,12 @@ class SVG(str):
         return str(self)
 
     def _repr_html_(self):
+        """The ``<svg>`` element alone (no XML prolog), scaled down to the page's width."""
         text = str(self)
-        return text[text.find("<svg"):] if "<svg" in text else text
+        if "<svg" not in text:
+            return text
+        text = text[text.find("<svg"):]
+        return text.replace("<svg", '<svg style="max-width:100%; height:auto"', 1)
 
 
 def to_svg(graph, **kwargs) -> SVG:

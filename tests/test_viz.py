@@ -307,7 +307,7 @@ def test_to_svg_of_a_pair():
     assert isinstance(svg, SVG) and "<svg" in svg
     assert svg.count('class="node saved"') == len(fw.partition_report.saved)
     assert svg.count('class="node recomputed"') == len(fw.partition_report.recomputed)
-    assert svg._repr_html_().startswith("<svg")
+    assert svg._repr_html_().startswith('<svg style="max-width:100%; height:auto"')
     assert to_svg(to_dot((fw, bw))) == to_svg((fw, bw))     # dot text is rendered as is
 
 
@@ -327,3 +327,31 @@ def test_to_svg_reports_bad_dot_text():
 def test_docstring_examples_run():
     result = doctest.testmod(minaot.viz, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 3 and result.failed == 0
+
+
+# ---------------------------------------------------------------- the picture on the concept page
+DOCS_PICTURE = (__import__("pathlib").Path(__file__).resolve().parent.parent
+                / "docs" / "concepts" / "joint_and_partitioning_min_cut.dot")
+
+
+def docs_picture_text():
+    """The min-cut partition of the concept page's MLP (batch 2, 4 -> 3 -> 1, GELU), as drawn there."""
+    def mlp(x, w1, b1, w2, b2):             # the same name as on the page
+        h = F.gelu(x @ w1 + b1)
+        return ((h @ w2 + b2) ** 2).mean()
+
+    args = (minaot.randn(2, 4), minaot.randn(4, 3, requires_grad=True), minaot.zeros(3, requires_grad=True),
+            minaot.randn(3, 1, requires_grad=True), minaot.zeros(1, requires_grad=True))
+    joint = minaot.export_joint(mlp, *args)
+    pair = min_cut_rematerialization_partition(joint, joint.joint_info.num_fwd_outputs)
+    return to_dot(pair, constants=False, attributes=False) + "\n"
+
+
+def test_the_docs_picture_is_current():
+    assert DOCS_PICTURE.read_text() == docs_picture_text(), \
+        f"{DOCS_PICTURE.name} is out of date: regenerate it with `python tests/test_viz.py`"
+
+
+if __name__ == "__main__":
+    DOCS_PICTURE.write_text(docs_picture_text())
+    print("wrote", DOCS_PICTURE)

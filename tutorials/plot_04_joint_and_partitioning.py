@@ -9,13 +9,18 @@ graph and a backward graph.  Where it cuts decides what the forward must
 *recomputes*.  This tutorial builds the joint graph of a small MLP and
 compares the default partitioner (save what eager autograd saves) with the
 min-cut rematerialization partitioner, then sweeps its ``memory_budget``.
+Along the way it draws the partitioned graphs with :mod:`minaot.viz` and plots
+the trade-off between saved memory and recomputed work with matplotlib.
 """
 
 import functools
+import shutil
 
 import minaot
 from minaot import default_partition, min_cut_rematerialization_partition
-from minaot.testing import assert_close
+from minaot.ops.registry import get_op
+from minaot.testing import check_compiled, count_ops, saved_bytes
+from minaot.viz import recomputed_ops, to_dot, to_svg
 
 minaot.manual_seed(0)
 
@@ -29,6 +34,15 @@ def mlp(x, *params):
         if i < layers - 1:
             h = minaot.gelu(h)
     return (h ** 2).mean()
+
+
+def show(graph, **options):
+    """The graph as a picture (SVG) when Graphviz's ``dot`` is installed, else the
+    first lines of its dot text (paste the whole text into any Graphviz viewer)."""
+    if shutil.which("dot"):
+        return to_svg(graph, **options)
+    lines = to_dot(graph, **options).splitlines()
+    print("\n".join(lines[:8] + [f"... ({len(lines)} lines; install Graphviz to see the picture)"]))
 
 
 def make_params(sizes):
@@ -75,6 +89,19 @@ print(fw)
 print(fw.partition_report)
 
 # %%
+# Pictures of a partition
+# -----------------------
+# :func:`minaot.viz.to_dot` draws any function as Graphviz ``dot`` text: ops
+# are nodes, each use of a value is an edge labelled with its type, inputs are
+# blue and outputs green.  Given the pair ``(fw, bw)`` it draws both graphs
+# and puts each *saved* value in an orange box between them: fed by the
+# forward op that computes it, feeding the backward ops that read it.
+# :func:`minaot.viz.to_svg` renders the text with Graphviz (constants are left
+# out here to keep the picture small).  The default partition saves ten values:
+
+show((fw, bw), constants=False, attributes=False)
+
+# %%
 # Min-cut rematerialization
 # -------------------------
 # The min-cut partitioner builds a flow network over the forward values: each
@@ -90,16 +117,30 @@ print(bw_mc)
 
 # %%
 # The recomputed ops are the first lines of the backward graph: it rebuilds the
-# GELU intermediates from the saved pre-activation instead of loading them.
-#
-# Both partitions compute the same gradients as eager autograd:
+# GELU intermediates from the saved pre-activation instead of loading them.  In
+# the picture they are red: a backward op counts as *recomputed* when it needs
+# no tangent and computes a value the forward computes too
+# (:func:`minaot.viz.recomputed_ops`).  Five saved values instead of ten:
 
-grads_eager = minaot.autograd.grad(mlp(x_small, *small), small)
+show((fw_mc, bw_mc), constants=False, attributes=False)
+
+# %%
+# :mod:`minaot.testing` has the checks an autograder needs for this.
+# :func:`~minaot.testing.saved_bytes` reads the saved bytes off a pair (the
+# same number as the report), :func:`~minaot.testing.count_ops` counts ops:
+
+print("saved bytes:", saved_bytes(fw, bw), "default,", saved_bytes(fw_mc, bw_mc), "min-cut")
+print("erf in the backward:", count_ops(bw, "erf"), "default,", count_ops(bw_mc, "erf"), "min-cut")
+
+# %%
+# and :func:`~minaot.testing.check_compiled` runs a function eagerly and
+# compiled, on clones of the inputs, and compares the outputs, the gradients
+# (through a random cotangent), the inputs afterwards and which outputs alias
+# which inputs.  Both partitions compute what eager autograd computes:
+
 for name, part in [("default", default_partition), ("min-cut", min_cut_rematerialization_partition)]:
-    f = minaot.aot_function(mlp, partition_fn=part)
-    grads = minaot.autograd.grad(f(x_small, *small), small)
-    assert_close(grads, grads_eager, rtol=1e-5, atol=1e-6)
-    print(f"{name}: gradients equal eager")
+    check_compiled(mlp, x_small, *small, backend="numpy", partition_fn=part, rtol=1e-5, atol=1e-6)
+    print(f"{name}: outputs and gradients equal eager")
 
 # %%
 # Saved bytes for a bigger MLP
@@ -110,8 +151,8 @@ x = minaot.randn(64, 16)
 params = make_params([16, 32, 32, 32, 4])
 joint = minaot.export_joint(mlp, x, *params)
 n_out = joint.joint_info.num_fwd_outputs
-fw_d, _ = default_partition(joint, n_out)
-fw_m, _ = min_cut_rematerialization_partition(joint, n_out)
+fw_d, bw_d = default_partition(joint, n_out)
+fw_m, bw_m = min_cut_rematerialization_partition(joint, n_out)
 rd, rm = fw_d.partition_report, fw_m.partition_report
 print(f"default: {len(rd.saved):2d} saved values, {rd.saved_bytes:6d} bytes, "
       f"{len(rd.recomputed):2d} ops recomputed")
@@ -137,6 +178,61 @@ for budget in [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0]:
     r = fw_b.partition_report
     print(f"{budget:7.1f} | {len(r.saved):12d} | {r.saved_bytes:11d} | {len(r.recomputed):14d}")
 print(f"{'default':>7} | {len(rd.saved):12d} | {rd.saved_bytes:11d} | {len(rd.recomputed):14d}")
+
+# %%
+# Memory against recomputed work
+# ------------------------------
+# Counting ops hides their size.  The work a backward redoes is better
+# measured in element operations: each recomputed pointwise op costs one
+# operation per element of its result (views and constants cost nothing).
+# The same sweep, with finer budgets, as a plot: each point is one partition,
+# saved bytes against recomputed work.  (The saved bytes include saved graph
+# inputs, as the partition report does: ``x`` and the weights.)
+
+
+def recomputed_work(fw, bw):
+    """Element operations the backward spends recomputing forward values."""
+    return sum(r.type.numel for op in recomputed_ops(fw, bw)
+               if get_op(op.opname).kind == "pointwise" for r in op.results)
+
+
+budgets = [i / 20 for i in range(20, -1, -1)]
+points = []
+for budget in budgets:
+    fw_b, bw_b = min_cut_rematerialization_partition(joint, n_out, memory_budget=budget)
+    points.append((recomputed_work(fw_b, bw_b), saved_bytes(fw_b, bw_b)))
+default_point = (recomputed_work(fw_d, bw_d), saved_bytes(fw_d, bw_d))
+print("default:", default_point, "| min-cut, budget 1.0:", points[0], "| budget 0.0:", points[-1])
+
+try:
+    import matplotlib.pyplot as plt
+except ImportError:                        # the docs extra installs it; the numbers above stand
+    plt = None
+    print("matplotlib is not installed: no plot")
+
+if plt is not None:
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(budgets, [b / 1024 for _, b in points], "o-", label="min-cut")
+    left.axhline(default_point[1] / 1024, color="tab:red", linestyle="--", label="default")
+    left.set_xlabel("memory_budget")
+    left.set_ylabel("saved for the backward (KiB)")
+    left.set_title("saved bytes by budget")
+    left.invert_xaxis()
+    left.legend()
+    right.plot([w / 1000 for w, _ in points], [b / 1024 for _, b in points], "o-", label="min-cut sweep")
+    right.plot([default_point[0] / 1000], [default_point[1] / 1024], "s", color="tab:red",
+               markersize=9, label="default")
+    for budget, (w, b) in zip(budgets, points):
+        if budget in (1.0, 0.5, 0.0):
+            right.annotate(f"budget {budget}", (w / 1000, b / 1024), textcoords="offset points",
+                           xytext=(6, 6))
+    right.set_xlabel("recomputed in the backward (thousand element ops)")
+    right.set_ylabel("saved for the backward (KiB)")
+    right.set_title("memory against recomputed work")
+    right.legend()
+    for ax in (left, right):
+        ax.set_ylim(bottom=0)
+    fig.tight_layout()
 
 # %%
 # Any function with the signature ``partition_fn(joint, num_fwd_outputs) ->
