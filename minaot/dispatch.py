@@ -6,8 +6,13 @@
 2. *Check* devices, then run the op's meta rule: a bad shape raises here, with
    the op, the shapes and the user's line, before anything is computed.
 3. *Run*: while tracing, the tracer records the op on fake tensors; eagerly,
-   the numpy implementation runs.  View ops wrap a numpy view of the input's
-   storage; in-place ops run their pure twin and write the result back.
+   the numpy implementation runs, or, for CUDA tensors, the op's compiled
+   one-op program (:mod:`minaot.cuda_eager`).  View ops wrap a view of the
+   input's storage; in-place ops run their pure twin and write the result back.
+
+Devices: all tensors of an op must be on one device, except that a 0-d CPU
+tensor may join CUDA tensors (it is copied over, as PyTorch allows), and
+Python numbers become constants on the op's device.
 4. *Autograd*: when grad mode is on and an input requires grad, the outputs get
    an :class:`~minaot.autograd.engine.OpNode` holding the op's VJP rule.
 """
@@ -37,11 +42,15 @@ def dispatch(name: str, *inputs, **attrs):
     if op.kind == "inplace":
         return _inplace(op, inputs, attrs)
     inputs = _promote(op, inputs)
-    _check_devices(op, inputs)
+    inputs = _check_devices(op, inputs)
     meta = op.meta(*inputs, **attrs)
     if _tracer is not None:
         return _tracer.run(op, inputs, attrs, meta)
     if op.composite:
+        if inputs and inputs[0].is_cuda:
+            from .devices import device_scope
+            with device_scope("cuda"):      # rand(...)/zeros(...) inside land on the GPU
+                return op.decomp(*inputs, **attrs)
         return op.decomp(*inputs, **attrs)
     out = _run_eager(op, inputs, attrs, meta)
     _record_autograd(op, inputs, out, attrs)
@@ -79,10 +88,14 @@ def _promote(op: OpDef, inputs):
     target = dt.result_type(*args)
     if mode == "float" and not target.is_floating_point:
         target = dt.default_float
+    on_gpu = _tracer is None and any(isinstance(x, Tensor) and x.is_cuda for x in inputs)
     out = list(inputs)
     for i in idx:
         x = out[i]
-        if not isinstance(x, Tensor):
+        if not isinstance(x, Tensor) and on_gpu:
+            from .cuda_eager import scalar
+            out[i] = scalar(_py(x, target), target)
+        elif not isinstance(x, Tensor):
             out[i] = constant(x, target)
         elif x.dtype is not target:
             out[i] = dispatch("to", x, dtype=target.name)
@@ -93,15 +106,35 @@ def _promote(op: OpDef, inputs):
 
 
 def _check_devices(op: OpDef, inputs):
+    """The inputs, all on one device: a 0-d CPU tensor among CUDA tensors is moved over
+    (PyTorch's rule for CPU scalars); any other mix raises, naming both devices."""
     devices = {str(t.device) for t in inputs}
-    if len(devices) > 1:
-        a, b = sorted(devices)
-        raise op_error(DeviceError, op.name,
-                       f"expected all tensors on the same device, found {a} and {b}")
+    if len(devices) <= 1:
+        return inputs
+    if all(t.is_cuda or t.ndim == 0 for t in inputs):
+        from .devices import move
+        return tuple(t if t.is_cuda else move(t, "cuda") for t in inputs)
+    first = next(i for i, t in enumerate(inputs) if str(t.device) != str(inputs[0].device))
+    a, b = inputs[0], inputs[first]
+    raise op_error(DeviceError, op.name,
+                   f"expected all tensors to be on the same device, but found at least two "
+                   f"devices, {a.device} and {b.device}! (input 0 of shape {a.shape} is on "
+                   f"{a.device}, input {first} of shape {b.shape} on {b.device}); move them "
+                   "with .to(device), .cuda() or .cpu()")
 
 
 # ---------------------------------------------------------------- eager
 def _run_eager(op: OpDef, inputs, attrs, meta):
+    if inputs and inputs[0].is_cuda:
+        from . import cuda_eager
+        if op.kind == "view":
+            arr, copied = cuda_eager.view_array(inputs[0]._data, op.name, attrs)
+            storage = None
+            if copied is not None:
+                from .storage import CudaStorage
+                storage = CudaStorage(copied)
+            return _make_view(inputs[0], arr, op, attrs, storage)
+        return cuda_eager.run(op, inputs, attrs, meta)
     arrays = [t._data for t in inputs]
     if op.kind == "view":
         arr = op.impl(arrays[0], **attrs)
@@ -123,8 +156,8 @@ def _wrap_result(res, meta: Meta, arrays) -> Tensor:
     return Tensor._wrap(r)
 
 
-def _make_view(src: Tensor, arr: np.ndarray, op: OpDef, attrs) -> Tensor:
-    out = Tensor._wrap(arr, src._storage)
+def _make_view(src: Tensor, arr, op: OpDef, attrs, storage=None) -> Tensor:
+    out = Tensor._wrap(arr, storage or src._storage)
     if op.vjp is not None:      # a view op without a VJP (detach) aliases but is no autograd view
         out._base = src._base if src._base is not None else src
         out._view_chain = src._view_chain + ((op.name, dict(attrs)),)
@@ -155,6 +188,9 @@ def _inplace(op: OpDef, inputs, attrs):
     if _tracer is not None:
         return _tracer.run_inplace(op, inputs, attrs)
     check_inplace_allowed(op.name, target)
+    if op.name == "copy_" and isinstance(inputs[1], Tensor) and inputs[1].device != target.device:
+        from .devices import move              # x.copy_(y) copies across devices
+        inputs = (target, move(inputs[1], target.device)) + tuple(inputs[2:])
     pure = get_op(op.pure)
     if pure.kind == "view":                       # t_, transpose_, unsqueeze_, ...
         view = dispatch(pure.name, target, **attrs)
@@ -164,13 +200,21 @@ def _inplace(op: OpDef, inputs, attrs):
     if is_grad_enabled() and any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
         # The twin's VJP may read its first input, which is about to be
         # overwritten: give it a snapshot with the same history instead.
-        snapshot = Tensor._wrap(target._data.copy())
+        snapshot = _copy_of(target)
         snapshot._grad_fn, snapshot._output_nr = target.grad_fn, target._output_nr
         snapshot._requires_grad = target._requires_grad
         pure_inputs = tuple(snapshot if x is target else x for x in inputs)
     new = dispatch(pure.name, *pure_inputs, **attrs)
     commit_inplace(op.name, target, new)
     return target
+
+
+def _copy_of(t: Tensor) -> Tensor:
+    """A new tensor with ``t``'s values on ``t``'s device (no autograd)."""
+    if t.is_cuda:
+        from .cuda_eager import clone_tensor
+        return clone_tensor(t)
+    return Tensor._wrap(t._data.copy())
 
 
 def check_inplace_allowed(name: str, target: Tensor):
@@ -211,7 +255,11 @@ def check_writable(name: str, target: Tensor, new_meta):
 def commit_inplace(name: str, target: Tensor, new: Tensor):
     """Write ``new`` into ``target``'s memory and move autograd history over."""
     check_writable(name, target, new)
-    np.copyto(target._data, new._data, casting="unsafe")
+    if target.is_cuda:
+        from .cuda_eager import copy_into
+        copy_into(target._data, new._data)
+    else:
+        np.copyto(target._data, new._data, casting="unsafe")
     target._storage.bump()
     if is_grad_enabled() and (new.requires_grad or target.requires_grad):
         from .autograd.engine import rebase_history

@@ -2,7 +2,10 @@
 
 A Tensor is a strided window onto a :class:`~minaot.storage.Storage`.  It
 keeps a numpy view of the storage in ``_data``, so numpy does all strided
-indexing, and views made by view ops share the storage.  The autograd fields
+indexing, and views made by view ops share the storage.  A CUDA tensor keeps a
+strided Numba device array over a :class:`~minaot.storage.CudaStorage` instead
+(``t.to("cuda")``, ``t.cuda()``, ``device="cuda"``); its values reach the host
+only through ``.cpu()`` (or ``item()``/``tolist()``/printing, which copy).  The autograd fields
 are PyTorch's: ``requires_grad`` (leaves), ``grad_fn`` and ``_output_nr``
 (non-leaves), ``grad``, ``_base`` and the chain of view ops that made a view
 from its base (``_view_chain``), which autograd replays to rebuild a view's
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import cuda as _cuda  # noqa: F401  (minaot.cuda: is_available(), synchronize(), ...)
 from . import dtypes as _dt
 from .storage import Storage
 
@@ -68,9 +72,12 @@ class Tensor:
     # ------------------------------------------------------------------ internals
     @classmethod
     def _wrap(cls, arr: np.ndarray, storage: Storage | None = None) -> "Tensor":
-        """Make a tensor around a numpy array (a new storage unless given)."""
+        """Make a tensor around a numpy array (a new storage unless given), or around a
+        device array and its :class:`~minaot.storage.CudaStorage`."""
         t = cls.__new__(cls)
         if storage is None:
+            if not isinstance(arr, np.ndarray):
+                raise TypeError(f"Tensor._wrap: a {type(arr).__name__} needs its storage")
             storage = Storage(arr)
         t._set(arr, storage)
         t._requires_grad = False
@@ -126,13 +133,15 @@ class Tensor:
 
     def stride(self, dim=None):
         """Strides in elements (not bytes), like PyTorch."""
-        st = tuple(s // self._data.itemsize for s in self._data.strides)
+        st = tuple(s // self._dtype.itemsize for s in self._data.strides)
         return st if dim is None else st[dim]
 
     def storage_offset(self) -> int:
         return self._storage.offset_of(self._data)
 
     def is_contiguous(self) -> bool:
+        if self.numel() == 0:          # PyTorch: an empty tensor is contiguous, whatever its strides
+            return True
         expected = 1
         for size, st in reversed(list(zip(self.shape, self.stride()))):
             if size == 1:
@@ -186,24 +195,68 @@ class Tensor:
         return self._storage.version
 
     def data_ptr(self) -> int:
+        if self.is_cuda:
+            from .cuda import pointer
+            return pointer(self._data)
         return self._data.__array_interface__["data"][0]
+
+    @property
+    def is_cuda(self) -> bool:
+        return self._storage.device == "cuda"
+
+    # ------------------------------------------------------------------ devices
+    def cuda(self) -> "Tensor":
+        """This tensor on the GPU (itself if it is there already); differentiable."""
+        return self.to("cuda")
+
+    def cpu(self) -> "Tensor":
+        """This tensor in host memory (itself if it is there already); differentiable."""
+        return self.to("cpu")
+
+    def _host(self) -> np.ndarray:
+        """The values as a numpy array: ``_data`` itself on the CPU, a copy from a GPU."""
+        if self.is_cuda:
+            from .cuda import to_host
+            return to_host(self._data)
+        return self._data
+
+    @property
+    def __cuda_array_interface__(self) -> dict:
+        """The CUDA Array Interface (version 3), so CuPy, PyTorch or Numba read this
+        tensor's GPU memory without a copy (PyTorch's rules: CUDA tensors only, and not
+        while they require grad)."""
+        if not self.is_cuda:
+            raise AttributeError(f"can't get __cuda_array_interface__ on a {self.device} tensor; "
+                                 "move it with .cuda() first")
+        if self.requires_grad:
+            raise RuntimeError("can't get __cuda_array_interface__ on a tensor that requires "
+                               "grad; use tensor.detach()")
+        strides = None if self.is_contiguous() else tuple(s * self._dtype.itemsize
+                                                          for s in self.stride())
+        return {"shape": self.shape, "strides": strides, "typestr": self._data.dtype.str,
+                "data": (self.data_ptr() if self.numel() else 0, False), "version": 3,
+                "stream": None}
 
     # ------------------------------------------------------------------ conversion
     def numpy(self) -> np.ndarray:
         """A numpy array that shares memory with this tensor (CPU only)."""
+        if self.is_cuda:
+            raise TypeError("can't convert a cuda device tensor to numpy: numpy() shares "
+                            "memory and a GPU tensor's memory is not host memory; use "
+                            "tensor.cpu() to copy it to the host first")
         if self.requires_grad:
             raise RuntimeError(
                 "can't call numpy() on a tensor that requires grad; use tensor.detach().numpy()")
         return self._data
 
     def tolist(self):
-        return self._data.tolist()
+        return self._host().tolist()
 
     def item(self):
         if self.numel() != 1:
             raise RuntimeError(
                 f"a tensor with {self.numel()} elements cannot be converted to a Python scalar")
-        return self._data.reshape(()).item()
+        return self._host().reshape(()).item()
 
     def __float__(self):
         return float(self.item())
@@ -223,11 +276,14 @@ class Tensor:
         return int(self.item())
 
     def __array__(self, dtype=None, copy=None):
+        if self.is_cuda:
+            raise TypeError("can't convert a cuda device tensor to a numpy array; use "
+                            "tensor.cpu() to copy it to the host first")
         arr = self._data
         return arr if dtype is None else arr.astype(dtype)
 
     def __repr__(self) -> str:
-        body = np.array2string(self._data, separator=", ", precision=4, prefix="tensor(")
+        body = np.array2string(self._host(), separator=", ", precision=4, prefix="tensor(")
         extras = []
         if self._dtype not in (_dt.float32, _dt.int64, _dt.bool_):
             extras.append(f"dtype={self._dtype!r}")

@@ -254,6 +254,49 @@ class Module:
             p.requires_grad_(requires_grad)
         return self
 
+    # ------------------------------------------------------------------ devices
+    def to(self, *args, **kwargs):
+        """Move (``module.to("cuda")``) and/or cast (``module.to(minaot.float64)``, floating
+        point tensors only) every parameter and buffer; returns the module.
+
+        As in PyTorch, each parameter stays the same :class:`Parameter` object, a leaf
+        that requires grad, with its memory replaced by the moved copy (and its ``.grad``
+        moved too), so an optimizer made before the move still updates it; buffers are
+        replaced by moved copies."""
+        device, dtype = _device_and_dtype("Module.to", args, kwargs)
+
+        def convert(t):
+            out = t.detach()
+            if device is not None:
+                out = out.to(device)
+            if dtype is not None and out.dtype.is_floating_point:
+                out = out.to(dtype)
+            return out
+
+        with no_grad():
+            for m in self.modules():
+                for p in m._parameters.values():
+                    if p is None:
+                        continue
+                    new, grad = convert(p), p.grad
+                    if new._data is p._data:
+                        continue
+                    p._set(new._data, new._storage)
+                    if grad is not None:
+                        p.grad = convert(grad)
+                for name, b in list(m._buffers.items()):
+                    if b is not None:
+                        m._buffers[name] = convert(b)
+        return self
+
+    def cuda(self):
+        """``to("cuda")``: parameters and buffers on the GPU."""
+        return self.to("cuda")
+
+    def cpu(self):
+        """``to("cpu")``: parameters and buffers in host memory."""
+        return self.to("cpu")
+
     # ------------------------------------------------------------------ printing
     def extra_repr(self) -> str:
         return ""
@@ -265,3 +308,22 @@ class Module:
         if not lines:
             return head + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _device_and_dtype(what, args, kwargs):
+    """``(device or None, dtype or None)`` from ``to``'s arguments: a device name or
+    object, a dtype, a tensor (its device and dtype), or ``device=``/``dtype=``."""
+    from .. import dtypes as dt
+    from ..tensor import device as _device
+    device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+    if kwargs:
+        raise TypeError(f"{what}: unexpected keyword arguments {sorted(kwargs)}")
+    for a in args:
+        if isinstance(a, Tensor):
+            device, dtype = a.device, a.dtype
+        elif isinstance(a, _device) or (isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda")):
+            device = a
+        else:
+            dtype = a
+    return (None if device is None else _device(device),
+            None if dtype is None else dt.to_dtype(dtype))

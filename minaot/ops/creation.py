@@ -3,6 +3,12 @@ random tensors, and ``tensor``/``from_numpy``.
 
 Inside a traced function these record ``constant``/``arange``/``rand``/``randn``
 ops (no inputs), so the graph builds them itself.
+
+``device="cuda"`` makes the values on the host (the op's numpy implementation,
+so ``rand``/``randn`` draw the same numbers as on the CPU for the same seed) and
+copies them to the GPU once; without ``device=`` a tensor goes to
+:func:`~minaot.devices.default_device` (the CPU unless dispatch is running a
+composite op's decomposition for CUDA inputs).
 """
 
 from __future__ import annotations
@@ -28,14 +34,19 @@ def _dtype(dtype, default=None):
 
 
 def _finish(t, requires_grad, device):
-    if device is not None and str(device) != "cpu":
-        t = t.to(device)
+    from ..devices import default_device, move
+    if device is None:
+        device = default_device()
+    if str(device) != "cpu":
+        t = move(t, device)
     if requires_grad:
         t.requires_grad_(True)
     return t
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    """A tensor of shape ``size`` filled with ``fill_value`` (dtype from the value unless
+    given), on ``device`` (``"cpu"`` or ``"cuda"``)."""
     if dtype is None:
         dtype = dt.result_type(fill_value)
     dtype = dt.to_dtype(dtype)
@@ -46,37 +57,46 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False):
+    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``; float32 unless ``dtype``."""
     return full(_shape(size), 0, dtype=_dtype(dtype), device=device, requires_grad=requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False):
+    """A tensor of ones: ``ones(2, 3)`` or ``ones((2, 3))``; float32 unless ``dtype``."""
     return full(_shape(size), 1, dtype=_dtype(dtype), device=device, requires_grad=requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False):
+    """A tensor whose values must not be read before they are written (zeros here)."""
     return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def zeros_like(input, *, dtype=None, device=None, requires_grad=False):
+    """Zeros with ``input``'s shape, dtype and device (unless given)."""
     return zeros(input.shape, dtype=dtype or input.dtype, device=device or input.device,
                  requires_grad=requires_grad)
 
 
 def ones_like(input, *, dtype=None, device=None, requires_grad=False):
+    """Ones with ``input``'s shape, dtype and device (unless given)."""
     return ones(input.shape, dtype=dtype or input.dtype, device=device or input.device,
                 requires_grad=requires_grad)
 
 
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False):
+    """``fill_value`` with ``input``'s shape, dtype and device (unless given)."""
     return full(input.shape, fill_value, dtype=dtype or input.dtype,
                 device=device or input.device, requires_grad=requires_grad)
 
 
 def empty_like(input, *, dtype=None, device=None, requires_grad=False):
+    """An uninitialised tensor like ``input`` (see :func:`empty`)."""
     return zeros_like(input, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+    """``start, start + step, ...`` below ``end`` (``arange(5)`` is 0..4), like numpy's;
+    int64 for integer arguments, float32 otherwise, unless ``dtype``."""
     if end is None:
         start, end = 0, start
     if dtype is None:
@@ -99,19 +119,27 @@ def _random_tensor(name, size, dtype, generator, device, requires_grad):
 
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    """Uniform random numbers in [0, 1) from ``generator`` (the global one by default,
+    see :func:`minaot.manual_seed`); drawn on the host, so a GPU tensor gets the same
+    numbers as a CPU one."""
     return _random_tensor("rand", size, dtype, generator, device, requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    """Standard normal random numbers (see :func:`rand` for the generator and devices)."""
     return _random_tensor("randn", size, dtype, generator, device, requires_grad)
 
 
-def rand_like(input, *, dtype=None, generator=None):
-    return rand(input.shape, dtype=dtype or input.dtype, generator=generator)
+def rand_like(input, *, dtype=None, generator=None, device=None):
+    """:func:`rand` with ``input``'s shape, dtype and device (unless given)."""
+    return rand(input.shape, dtype=dtype or input.dtype, generator=generator,
+                device=device or input.device)
 
 
-def randn_like(input, *, dtype=None, generator=None):
-    return randn(input.shape, dtype=dtype or input.dtype, generator=generator)
+def randn_like(input, *, dtype=None, generator=None, device=None):
+    """:func:`randn` with ``input``'s shape, dtype and device (unless given)."""
+    return randn(input.shape, dtype=dtype or input.dtype, generator=generator,
+                 device=device or input.device)
 
 
 # ---------------------------------------------------------------- tensor / from_numpy
@@ -119,7 +147,7 @@ def _array_from_data(data, dtype):
     """A fresh numpy array (never sharing memory with ``data``) for ``tensor(data)``."""
     from ..tensor import Tensor
     if isinstance(data, Tensor):
-        data = data.detach()._data
+        data = data.detach()._host()
     if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
         data = _nested_to_numpy(data)
     arr = np.array(data, copy=True)
@@ -145,7 +173,7 @@ def _flat(data):
 def _nested_to_numpy(data):
     from ..tensor import Tensor
     if isinstance(data, Tensor):
-        return data.detach()._data
+        return data.detach()._host()
     if isinstance(data, (list, tuple)):
         return [_nested_to_numpy(x) for x in data]
     return data
@@ -158,13 +186,16 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False):
     return _finish(t, requires_grad, device)
 
 
-def as_tensor(data, dtype=None):
+def as_tensor(data, dtype=None, device=None):
+    """``data`` as a tensor, sharing memory where it can (a tensor, a numpy array on the CPU)."""
     from ..tensor import Tensor
     if isinstance(data, Tensor):
-        return data if dtype is None else data.to(dtype)
-    if isinstance(data, np.ndarray) and (dtype is None or dt.to_dtype(dtype).np == data.dtype):
+        out = data if dtype is None else data.to(dtype)
+        return out if device is None else out.to(device)
+    if isinstance(data, np.ndarray) and (dtype is None or dt.to_dtype(dtype).np == data.dtype) \
+            and (device is None or str(device) == "cpu"):
         return from_numpy(data)
-    return tensor(data, dtype=dtype)
+    return tensor(data, dtype=dtype, device=device)
 
 
 def from_numpy(array: np.ndarray):

@@ -1,0 +1,206 @@
+"""``minaot.cuda``: is a GPU there, and the device arrays CUDA tensors live in.
+
+A CUDA tensor's memory is a Numba *device array* (``numba.cuda``'s
+``DeviceNDArray`` on a GPU; under Numba's simulator, ``NUMBA_ENABLE_CUDASIM=1``,
+a ``FakeCUDAArray`` that wraps a numpy array).  Each storage owns one flat
+(1-d) device array, its *root*; a tensor's ``_data`` is a strided device array
+over the root with the tensor's shape and strides, exactly as a CPU tensor's
+``_data`` is a numpy view of its storage.
+
+View ops need the geometry of the result (shape, strides, offset), and numpy
+already computes it for every view op: each op's numpy implementation is run
+on a *stand-in*, a numpy array with the device array's shape and strides whose
+memory is never read or written (``as_strided`` over one anchor element, made
+read-only), and the result's geometry is read back.  ``reshape`` is asked
+with ``copy=False``, so it answers "not viewable" instead of copying.  So a
+view of a CUDA tensor is computed by the same code as a view of a CPU tensor.
+
+``numba.cuda`` is imported on first use, never by ``import minaot``.  Without
+numba-cuda, or without a GPU and without the simulator, the first CUDA tensor
+raises :class:`~minaot.codegen.cuda_runtime.CudaUnavailableError`, saying what
+is missing; :func:`is_available` answers without raising.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+_ARRAY_CLASS = None       # the DeviceNDArray subclass minaot makes (GPU only)
+
+
+def is_available() -> bool:
+    """Can CUDA tensors be made here (a usable GPU, or Numba's CUDA simulator)?"""
+    from .codegen.cuda_runtime import CudaUnavailableError, cuda_module
+    try:
+        cuda_module()
+    except CudaUnavailableError:
+        return False
+    return True
+
+
+def is_simulator() -> bool:
+    """Do CUDA tensors run on Numba's simulator (``NUMBA_ENABLE_CUDASIM=1``)?"""
+    from numba import config
+    return bool(config.ENABLE_CUDASIM)
+
+
+def device_count() -> int:
+    """GPUs visible (the simulator counts as one)."""
+    if not is_available():
+        return 0
+    return 1 if is_simulator() else len(_cuda().gpus)
+
+
+def synchronize() -> None:
+    """Wait until every kernel launched so far has finished (for timing)."""
+    _cuda().synchronize()
+
+
+def _cuda():
+    from .codegen.cuda_runtime import cuda_module
+    return cuda_module()
+
+
+# ---------------------------------------------------------------- geometry
+def stand_in(shape, strides, dtype) -> np.ndarray:
+    """A read-only numpy array with this geometry (strides in bytes) whose memory is never
+    touched: numpy computes views of it, nothing reads it."""
+    anchor = np.zeros(1, dtype=dtype)
+    return as_strided(anchor, shape=tuple(shape), strides=tuple(strides), writeable=False)
+
+
+def geometry(arr) -> np.ndarray:
+    """``arr``'s stand-in (see :func:`stand_in`)."""
+    return stand_in(arr.shape, arr.strides, arr.dtype)
+
+
+def byte_offset(view: np.ndarray, of: np.ndarray) -> int:
+    """How far ``view`` (a numpy view of the stand-in ``of``) starts after ``of``, in bytes."""
+    if view.size == 0:
+        return 0
+    return view.__array_interface__["data"][0] - of.__array_interface__["data"][0]
+
+
+def c_strides(shape) -> tuple:
+    """C-order strides of ``shape``, in elements."""
+    out, acc = [], 1
+    for s in reversed(tuple(shape)):
+        out.append(acc)
+        acc *= max(s, 1)
+    return tuple(reversed(out))
+
+
+def _span(shape, strides, itemsize) -> int:
+    """Bytes from the first element to the end of the last (non-negative strides)."""
+    if any(s == 0 for s in shape):
+        return 0
+    return sum((s - 1) * st for s, st in zip(shape, strides)) + itemsize
+
+
+# ---------------------------------------------------------------- device arrays
+def allocate(n: int, dtype):
+    """A new flat device array of ``n`` elements (uninitialised): a storage's root."""
+    return _cuda().device_array(max(int(n), 0), dtype=np.dtype(dtype))
+
+
+def to_device(host: np.ndarray):
+    """A new flat device array holding ``host``'s elements in C order."""
+    flat = np.ascontiguousarray(host).reshape(-1)
+    if flat.size == 0:
+        return allocate(0, host.dtype)
+    return _cuda().to_device(flat)
+
+
+def pointer(arr) -> int:
+    """The address of ``arr``'s first element (a host address under the simulator)."""
+    if hasattr(arr, "_ary"):                        # the simulator's FakeCUDAArray
+        return arr._ary.__array_interface__["data"][0]
+    return arr.__cuda_array_interface__["data"][0]
+
+
+class _Window:
+    """Host memory described by the array interface, kept alive by ``owner`` (simulator)."""
+
+    def __init__(self, owner, address, shape, strides, dtype):
+        self.owner = owner
+        self.__array_interface__ = {"data": (address, False), "shape": shape, "strides": strides,
+                                    "typestr": dtype.str, "version": 3}
+
+
+def strided(base, byte_start: int, shape, strides):
+    """A device array over ``base``'s memory, starting ``byte_start`` bytes after ``base``'s
+    first element, with ``shape`` and ``strides`` (bytes).  No copy: a view."""
+    shape, strides = tuple(int(s) for s in shape), tuple(int(s) for s in strides)
+    dtype = base.dtype
+    span = _span(shape, strides, dtype.itemsize)
+    if hasattr(base, "_ary"):                       # simulator: a numpy view of the same memory
+        from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
+        if span == 0:
+            return FakeCUDAArray(np.empty(shape, dtype))
+        return FakeCUDAArray(np.asarray(_Window(base._ary, pointer(base) + byte_start, shape,
+                                                strides, dtype)))
+    cls = _array_class()
+    if span == 0:
+        return cls(shape, strides, dtype)
+    out = cls(shape, strides, dtype, gpu_data=base.gpu_data.view(byte_start, byte_start + span))
+    out._minaot_root = getattr(base, "_minaot_root", base)   # numba's views hold it weakly
+    return out
+
+
+def view_like(base, numpy_view: np.ndarray, stand: np.ndarray):
+    """The device array that ``numpy_view``, a view of ``stand`` (``base``'s stand-in),
+    describes over ``base``'s memory."""
+    return strided(base, byte_offset(numpy_view, stand), numpy_view.shape, numpy_view.strides)
+
+
+def empty(shape, dtype, strides=None):
+    """``(array, root)``: a new device array of ``shape`` (C order, or ``strides`` in
+    elements, which must be a dense layout) over a new flat root."""
+    dtype = np.dtype(dtype)
+    n = 1
+    for s in shape:
+        n *= int(s)
+    root = allocate(n, dtype)
+    if strides is None:
+        strides = c_strides(shape)
+    return strided(root, 0, shape, tuple(s * dtype.itemsize for s in strides)), root
+
+
+def to_host(arr) -> np.ndarray:
+    """A new numpy array with ``arr``'s values (``arr``'s strides when it is dense)."""
+    if hasattr(arr, "_ary"):
+        return np.array(arr._ary, copy=True, order="K")
+    if arr.size == 0:
+        return np.empty(arr.shape, arr.dtype)
+    dense = 0 not in arr.strides and \
+        _span(arr.shape, arr.strides, arr.dtype.itemsize) == arr.size * arr.dtype.itemsize
+    if not dense:           # a copy_to_host would move the whole span (or 0-stride axes)
+        from .cuda_eager import contiguous_copy
+        arr = contiguous_copy(arr)
+    return arr.copy_to_host()
+
+
+def _array_class():
+    """``DeviceNDArray`` with numpy's ``reshape(shape, copy=False)``: a view when the
+    strides allow one, else ``ValueError`` (numba's own raises NotImplementedError and
+    takes no ``copy``), so numpy code that asks "is this viewable?" gets numpy's answer."""
+    global _ARRAY_CLASS
+    if _ARRAY_CLASS is not None:
+        return _ARRAY_CLASS
+    from numba.cuda.cudadrv.devicearray import DeviceNDArray
+
+    class CudaArray(DeviceNDArray):
+        def reshape(self, *shape, order="C", copy=None):
+            if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+                shape = tuple(shape[0])
+            stand = geometry(self)
+            try:
+                v = np.reshape(stand, shape, order=order, copy=False)
+            except ValueError:
+                raise ValueError(f"reshape of a device array of shape {self.shape} and strides "
+                                 f"{self.strides} to {tuple(shape)} needs a copy") from None
+            return strided(self, byte_offset(v, stand), v.shape, v.strides)
+
+    _ARRAY_CLASS = CudaArray
+    return CudaArray
