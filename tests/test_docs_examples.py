@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import pathlib
+import runpy
 import re
 
 import pytest
@@ -65,3 +66,33 @@ def test_docs_example_prints_what_the_page_shows(page, line, code, expected, tmp
     got, want = _normalise(buf.getvalue()), _normalise(expected)
     assert got == want, (f"{page.relative_to(DOCS)}:{line}: the example prints something else "
                          f"than the page shows.\n--- printed:\n{got}\n--- page:\n{want}")
+
+
+# ---------------------------------------------------------------- concept pages vs their tutorial
+# A concept page that says "the outputs below come from" its tutorial shows IR printed by that
+# tutorial: every IR line of its text blocks must be in the tutorial's output today.
+TUTORIALS = DOCS.parent / "tutorials"
+IR_PAGES = ["concepts/tensors.md", "concepts/ir.md", "concepts/functionalization.md"]
+_TUTORIAL_REF = re.compile(r"\{ref\}`sphx_glr_tutorials_(plot_\w+)\.py`")
+_IR_LINE = re.compile(r"^\s*(func\.func @|%\d+ = |func\.return\b|\}$)")
+
+
+@pytest.mark.parametrize("page", IR_PAGES)
+def test_concept_page_ir_is_what_its_tutorial_prints(page, tmp_path, monkeypatch, capsys):
+    text = (DOCS / page).read_text(encoding="utf-8")
+    tutorial = TUTORIALS / (_TUTORIAL_REF.search(text).group(1) + ".py")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MINAOT_PRINT_IR", raising=False)
+    minaot.manual_seed(0)
+    minaot.reset()
+    runpy.run_path(str(tutorial), run_name="__main__")
+    printed = {line.strip() for line in capsys.readouterr().out.splitlines()}
+    doctested = [m.span() for m in _EXAMPLE.finditer(text)]      # checked by the test above
+    missing = []
+    for block in re.finditer(r"```text\n(.*?)```", text, re.S):
+        if any(start <= block.start() < end for start, end in doctested):
+            continue
+        missing += [line for line in block.group(1).splitlines()
+                    if _IR_LINE.match(line) and line.strip() not in printed]
+    assert not missing, (f"{page}: IR lines that {tutorial.name} no longer prints:\n  "
+                         + "\n  ".join(missing))
