@@ -155,6 +155,21 @@ def test_special_values_exactly():
     assert ulps(f["log"](tiny), np.log(tiny.astype(np.float64)).astype(np.float32)).max() <= 1
 
 
+def test_tanh_is_a_rational_function_bounded_by_one():
+    """tanh is one rational function (no exp, no branch to pick), clamped so that it never
+    leaves [-1, 1]: 1 - tanh(x)**2 (its derivative) is never negative."""
+    fn = loop_fn("tanh")
+    am.approximate_math(fn)
+    names = [op.name for op in fn.walk()]
+    assert names.count("arith.divf") == 1 and "arith.bitcast" not in names
+    assert sum(n.startswith("arith.") and n != "arith.constant" for n in names) <= 27
+    y = approximated("tanh")(X)
+    assert np.nanmax(np.abs(y)) == 1.0
+    big = np.float32([9.0109, 9.02, 20.0, 3e38])
+    np.testing.assert_array_equal(approximated("tanh")(np.concatenate([big, -big])),
+                                  np.float32([1] * 4 + [-1] * 4))
+
+
 def test_float64_and_other_ops_are_left_alone():
     for func in FUNCS:
         fn = loop_fn(func, "f64")
@@ -172,7 +187,7 @@ def test_registered_pass_counts_and_prints_parseable_ir():
     pm.run(fn)
     assert pm.stats == {"approximate-math.tanh": 1}
     text = str(fn)
-    assert "math.tanh" not in text and "arith.bitcast" in text
+    assert "math.tanh" not in text and "arith.divf" in text
     assert str(parse(text)) == text
     # constants are hoisted to the top of the function, one per value
     consts = [op for op in fn.walk() if op.name == "arith.constant"]
