@@ -35,6 +35,7 @@ def arange(*shape):
     return lambda: minaot.arange(float(np.prod(shape))).reshape(*shape).clone()
 
 
+@pytest.mark.task_4_2
 def test_1_input_data_mutation_copied_back():
     def f(a):
         a.mul_(2)
@@ -50,6 +51,7 @@ def test_1_input_data_mutation_copied_back():
 
 
 @pytest.mark.parametrize("body", ["t_", "unsqueeze_"])
+@pytest.mark.task_4_1
 def test_2_metadata_mutation_replayed(body):
     def f(a):
         getattr(a, body)(*(() if body == "t_" else (0,)))
@@ -61,6 +63,7 @@ def test_2_metadata_mutation_replayed(body):
     assert ca[0].shape == ea[0].shape != (2, 3)
 
 
+@pytest.mark.task_4_2
 def test_3_mutation_through_view_of_input():
     def f(a):
         a.view(-1).add_(1)
@@ -77,6 +80,7 @@ def test_3_mutation_through_view_of_input():
         same_state(ca[0], ea[0])
 
 
+@pytest.mark.task_4_2
 def test_4_mutation_of_view_of_intermediate():
     def f(a):
         b = a * 2
@@ -90,6 +94,7 @@ def test_4_mutation_of_view_of_intermediate():
 
 
 @pytest.mark.parametrize("which", ["view", "t_and_add", "slice"])
+@pytest.mark.task_4_1
 def test_5_outputs_aliasing_inputs_are_real_views(which):
     fns = {"view": lambda a: a.view(-1), "t_and_add": lambda a: (a.t(), a + 1),
            "slice": lambda a: a[1:]}
@@ -105,6 +110,7 @@ def test_5_outputs_aliasing_inputs_are_real_views(which):
     assert np.shares_memory(first.numpy(), a.numpy())
 
 
+@pytest.mark.task_4_1
 def test_6_outputs_share_storage():
     def f(a):
         b = a * 2

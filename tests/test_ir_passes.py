@@ -138,6 +138,7 @@ def test_reshape_patterns():
     assert run(single, "canonicalize") == single
 
 
+@pytest.mark.task_3_3
 def test_permute_patterns():
     x = np.arange(24).reshape(2, 3, 4)
     p1, p2 = (1, 2, 0), (1, 0, 2)
@@ -192,6 +193,7 @@ def parse_value(line):
     return float(text) if any(c in text for c in ".ena") else int(text)
 
 
+@pytest.mark.task_3_2
 def test_constant_folding_f32_rounds_through_float32():
     got = folded_value(fold("add", 0.1, 0.2, "f32"))
     assert got == float(np.float32(0.1) + np.float32(0.2)) and got != 0.1 + 0.2
@@ -203,6 +205,7 @@ def test_constant_folding_f32_rounds_through_float32():
     assert folded_value(fold("mul", 3.0, 4.0, "f32", shape="4x8x")) == 12.0  # splats fold too
 
 
+@pytest.mark.task_3_2
 def test_constant_folding_i64_uses_integer_arithmetic():
     lines = fold("sub", 3, 10, "i64")
     assert lines[0] == "%0 = prim.constant {value = -7} : () -> tensor<i64>"
@@ -212,6 +215,7 @@ def test_constant_folding_i64_uses_integer_arithmetic():
     assert len(fold("div", 7, 2, "i64")) == 4  # integer division: not folded
 
 
+@pytest.mark.task_3_2
 def test_constant_folding_chain_and_location():
     text = """func.func @f(%0: tensor<f32>) -> (tensor<f32>, tensor<f32>) {
   %1 = prim.constant {value = 1.0} : () -> tensor<f32> loc("m.py":1)
@@ -234,6 +238,7 @@ def test_constant_folding_chain_and_location():
     assert p.stats["canonicalize.erased"] == 5  # 2 replaced ops + 3 dead constants
 
 
+@pytest.mark.task_3_2
 def test_no_folding_of_non_constants_or_mixed_dtypes():
     text = """func.func @f(%0: tensor<f32>) -> (tensor<f32>, tensor<f32>) {
   %1 = prim.constant {value = 2.0} : () -> tensor<f32>
@@ -304,6 +309,7 @@ ADD_TEXT = """func.func @f(%0: tensor<4xf32>, %1: tensor<4xf32>) -> (tensor<4xf3
 }"""
 
 
+@pytest.mark.task_3_1
 def test_greedy_driver_reports_non_convergence():
     fn = parse(ADD_TEXT)
     with pytest.raises(RewriteError, match="did not converge after 10 iterations; "
@@ -318,6 +324,7 @@ def test_greedy_driver_reports_non_convergence():
     assert isinstance(info.value.__cause__, RewriteError)
 
 
+@pytest.mark.task_3_1
 def test_greedy_driver_erases_dead_pure_ops_but_keeps_impure(monkeypatch, capsys):
     text = """func.func @f(%0: tensor<4xf32>) -> (tensor<4xf32>) {
   %1 = prim.exp %0 : (tensor<4xf32>) -> tensor<4xf32>

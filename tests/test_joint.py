@@ -33,6 +33,7 @@ def ins_outs(g):
 
 
 @pytest.mark.parametrize("shape", [(3,), (10, 10)])
+@pytest.mark.task_6_2
 def test_partition_expectations(shape):
     def make():
         return minaot.randn(*shape, requires_grad=True)
@@ -47,6 +48,7 @@ def test_partition_expectations(shape):
     assert ins_outs(graphs_of(cube, make(), partition_fn=minaot.default_partition)[0]) == (1, 3)
 
 
+@pytest.mark.task_6_2
 def test_sum_saves_nothing():
     for p in (MINCUT, minaot.default_partition):
         fw, bw = graphs_of(lambda x: x.sum(dim=1), minaot.randn(10, 10, requires_grad=True),
@@ -54,6 +56,7 @@ def test_sum_saves_nothing():
         assert ins_outs(fw) == (1, 1) and ins_outs(bw) == (1, 1)
 
 
+@pytest.mark.task_6_2
 def test_matmul_relu_backward_holds_exactly_two_gradient_matmuls():
     a = minaot.randn(10, 10, requires_grad=True)
     b = minaot.randn(10, 10, requires_grad=True)
@@ -63,6 +66,7 @@ def test_matmul_relu_backward_holds_exactly_two_gradient_matmuls():
         assert [op.name for op in fw.ops].count("prim.matmul") == 1
 
 
+@pytest.mark.task_6_2
 def test_user_partition_fn_and_report():
     calls = []
 
@@ -80,6 +84,7 @@ def test_user_partition_fn_and_report():
     assert rep.saved_bytes == sum(n for _, _, n in rep.saved) and "saved" in str(rep)
 
 
+@pytest.mark.task_6_2
 def test_print_compile_shows_partition_report(capsys):
     x = minaot.randn(3, requires_grad=True)
     cf = minaot.aot_function(lambda x: x.cos().cos(), minaot.print_compile, partition_fn=MINCUT)
@@ -88,6 +93,7 @@ def test_print_compile_shows_partition_report(capsys):
     assert "partition (min_cut)" in out and "recomputed" in out
 
 
+@pytest.mark.task_6_2
 def test_memory_budget_trades_recompute_for_bytes():
     minaot.manual_seed(0)
     w1, w2 = minaot.randn(8, 16, requires_grad=True), minaot.randn(16, 4, requires_grad=True)
@@ -108,6 +114,7 @@ def test_memory_budget_trades_recompute_for_bytes():
     assert points[0][0] <= default_bytes
 
 
+@pytest.mark.task_6_1
 def test_lazy_backward_and_retain_graph_and_double_backward():
     compiled = []
 
@@ -194,6 +201,7 @@ def check_gradients(op, sample, compiler=None):
     gradcheck(cf, tensors)
 
 
+@pytest.mark.task_5_2
 def test_export_joint_layout():
     x = minaot.randn(3, requires_grad=True)
     y = minaot.randn(3)

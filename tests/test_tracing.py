@@ -114,6 +114,7 @@ func.func @nested_io(%0: tensor<2xf32>, %1: tensor<2xf32>, %2: tensor<2x2xf32>) 
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))
+@pytest.mark.task_2_2
 def test_golden_text(name):
     fn, make_inputs, expected = GOLDEN[name]
     f = trace(fn, *make_inputs())
@@ -123,6 +124,7 @@ def test_golden_text(name):
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))
+@pytest.mark.task_2_2
 def test_golden_programs_interpret_like_eager(name):
     fn, make_inputs, _ = GOLDEN[name]
     rng = np.random.default_rng(0)
