@@ -29,17 +29,10 @@ API = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
 # modules whose __all__ is the public API
 WITH_ALL = ["minaot", "minaot.nn", "minaot.optim", "minaot.autograd", "minaot.ir", "minaot.passes"]
 # modules documented as a whole (``automodule :members:``): what they define is public
-WITHOUT_ALL = ["minaot.testing", "minaot.pytree", "minaot.nn.functional"]
+WITHOUT_ALL = ["minaot.testing", "minaot.pytree", "minaot.nn.functional", "minaot.viz"]
 # visible as minaot.X because ``from .ops import *`` brings them, documented under
 # minaot.ops.registry, deliberately not in minaot.__all__
 REGISTRY_NAMES = {"Meta", "OpDef", "SampleInput", "all_ops", "get_op", "register"}
-
-# Public functions of files another engineer is editing now (minaot/ops/creation.py):
-# their docstrings are requested from the owner.  Until then a missing docstring is an
-# xfail; once written, the check passes as for every other name (then delete it here).
-PENDING_DOCSTRINGS = {f"minaot.{n}" for n in (
-    "arange", "empty", "empty_like", "full", "full_like", "ones", "ones_like", "rand",
-    "rand_like", "randn", "randn_like", "zeros", "zeros_like")}
 
 _DIRECTIVE = re.compile(r"^\.\. auto(\w+):: *(\S+)\n((?:   +:[^\n]*\n)*)", re.M)
 
@@ -141,8 +134,6 @@ def test_public_name_has_docstring_and_is_in_api_md(modname, name):
         assert re.search(re.escape(qual) + r"\b", API), \
             f"{qual} is public data: docs/api.md must name it in its text"
         return
-    if qual in PENDING_DOCSTRINGS and not _has_own_docstring(obj):
-        pytest.xfail(f"{qual}: docstring pending in {obj.__module__} (owned by another engineer)")
     assert _has_own_docstring(obj), \
         f"{qual} (defined in {getattr(obj, '__module__', '?')}) has no docstring"
     assert id(obj) in DOCUMENTED, \
