@@ -234,9 +234,10 @@ def source_files(root: str) -> list[str]:
 
 
 def _test_marks(path: str) -> list[tuple]:
-    """(task, test name) for each ``pytest.mark.task_N_M`` in a test file.  A mark on a
-    function or class names it; ``pytestmark`` or ``pytest.param(marks=...)`` marks are
-    counted for the enclosing function, class or module."""
+    """(task, test name) for each ``pytest.mark.task_N_M`` in a test file.  A mark in the
+    decorators of a function or class (``pytest.param(..., marks=...)`` in a parametrize
+    list included) names it; a mark in another statement (``pytestmark = ...``, a module
+    level list of params) names the enclosing class, or ``<module>``."""
     with open(path, encoding="utf-8") as f:
         tree = ast.parse(f.read(), filename=path)
     found = []
