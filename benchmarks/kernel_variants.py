@@ -5,16 +5,23 @@ generated kernels lose to numpy.  This script takes the loop shape of such a
 kernel as the code generator wrote it (``MINAOT_PRINT_KERNELS=1`` prints the
 current ones) and changes one thing at a time, so the cost of each cause is a
 measured number, not a guess.  Nothing here is minaot code; it is plain Numba
-with the flags the generator uses.  Causes 1, 3, 4 and 5 were found this way
-and have since been fixed in minaot (approximate-math; commit 772d739); the
-rows stay as the record of what each one cost.
+with the flags the generator uses (and minaot.kernels.minmax's ``maximumf``).
+All five causes were found this way and have since been fixed in minaot
+(approximate-math; commit 772d739; the softmax row schedule); the rows stay as
+the record of what each one cost.
 
 1. gelu(x*w+b), tanh form, 2^22 float32: ``np.tanh`` (a libm call per element,
    which LLVM cannot vectorize without SVML) vs a clamped rational tanh
    (plain arithmetic, vectorizes) - what the ``approximate-math`` pass now does.
-2. row softmax (4096, 1024): as generated (max pass, exp+sum pass, exp+divide
-   pass: two exps per element) vs one exp pass (store exp, then scale) vs the
-   same loops with exp replaced by a multiply (the memory and loop floor).
+2. row softmax (4096, 1024), as generated before the change: a max pass whose
+   NaN-propagating max was a branch (``m if (m > v or m != m) else v``, which
+   LLVM does not vectorize), an exp+sum pass and an exp+divide pass (two exps
+   per element); then one exp pass (store exp into the output, then scale in
+   place); then also the max as ``llvm.maximum`` (``maximumf``, a vector
+   reduction), the loop shape lower-to-loops generates now; and the same loops
+   with exp replaced by a multiply (the memory and loop floor).  The exp here
+   is libm's, as in all these variants; approximate-math makes the generated
+   one cheaper still.
 3. GELU(tanh) backward fused with the bias gradient, (512, 1024), the train
    step's ``bw_k5`` as generated before 772d739 (parallel over columns, rows
    inner: every load is a 4 KB stride, the pointwise part computed twice) vs
@@ -42,6 +49,9 @@ import _common as C  # first: sets thread counts before numpy is imported
 from _common import np
 
 from numba import njit, prange
+
+if "--interleave-child" not in sys.argv:        # (4)'s child must not import minaot
+    from minaot.kernels.minmax import maximumf
 
 FM = {"contract", "reassoc", "nsz", "arcp", "afn"}
 F32 = np.float32
@@ -116,12 +126,26 @@ def softmax_one_exp(x, out):
 
 
 @njit(parallel=True, fastmath=FM, error_model="numpy")
+def softmax_one_exp_vector_max(x, out):
+    for i in prange(x.shape[0]):
+        m = F32(-np.inf)
+        for j in range(x.shape[1]):
+            m = maximumf(m, x[i, j])
+        s = F32(0)
+        for j in range(x.shape[1]):
+            e = np.exp(x[i, j] - m)
+            out[i, j] = e
+            s += e
+        for j in range(x.shape[1]):
+            out[i, j] = out[i, j] / s
+
+
+@njit(parallel=True, fastmath=FM, error_model="numpy")
 def softmax_no_exp(x, out):
     for i in prange(x.shape[0]):
         m = F32(-np.inf)
         for j in range(x.shape[1]):
-            v = x[i, j]
-            m = m if (m > v or m != m) else v
+            m = maximumf(m, x[i, j])
         s = F32(0)
         for j in range(x.shape[1]):
             e = (x[i, j] - m) * F32(0.5)
@@ -231,12 +255,16 @@ def main():
     C.check_close("gelu rational vs libm", o2, o1, rtol=1e-5, atol=1e-5)
 
     x = rng.standard_normal((4096, 1024), dtype=np.float32) * 4
-    s1, s2, s3 = (np.empty_like(x) for _ in range(3))
+    s1, s2, s3, s4 = (np.empty_like(x) for _ in range(4))
     measure("(2) softmax (4096, 1024)", [
-        ("as generated: exp in 2 passes", lambda: softmax_as_generated(x, s1), None),
-        ("1 exp pass (store, then scale)", lambda: softmax_one_exp(x, s2), None),
-        ("floor: exp -> multiply", lambda: softmax_no_exp(x, s3), None)])
+        ("branchy max, exp in 2 passes (generated before)", lambda: softmax_as_generated(x, s1),
+         None),
+        ("branchy max, 1 exp pass (store, then scale)", lambda: softmax_one_exp(x, s2), None),
+        ("vector max, 1 exp pass (the loops generated now)",
+         lambda: softmax_one_exp_vector_max(x, s3), None),
+        ("floor: vector max, exp -> multiply", lambda: softmax_no_exp(x, s4), None)])
     C.check_close("softmax one exp", s2, s1, rtol=1e-5, atol=1e-7)
+    C.check_close("softmax vector max", s3, s1, rtol=1e-5, atol=1e-7)
 
     arrs = [rng.standard_normal((512, 1024), dtype=np.float32) for _ in range(6)]
     scal = [np.array(v, np.float32) for v in (0.5, 0.7978845608, 0.044715 * 3)]

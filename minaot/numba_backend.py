@@ -50,7 +50,7 @@ class Kernel:
     def __init__(self, kop, graph_name):
         self.op = kop
         self.name = f"{graph_name}_{kop.attributes['name']}"
-        self.loop = lower_kernel(kop, self.name)
+        self.loop = lower_kernel(kop, self.name, recompute_costly=False)
         _approximate(self.loop)
         verify(self.loop)
         fused = sorted({o.opname for o in kop.regions[0].block.ops[:-1]})

@@ -7,6 +7,7 @@ import pytest
 import minaot
 import minaot.nn.functional as F
 from minaot.ir import interpret, parse, verify
+from minaot.ir.core import walk
 from minaot.numba_backend import NumbaProgram
 from minaot.passes.fuse import fuse
 from minaot.passes.lower_to_loops import lower_to_loops
@@ -80,11 +81,66 @@ def test_nan_and_inf_follow_numpy():
 
 def test_loop_ir_of_softmax_is_one_row_kernel_with_three_inner_loops():
     graph = fuse(prim_graph(lambda x: minaot.softmax(x, dim=1), t(4, 8)))
-    (k,) = lower_to_loops(graph)
+    (k,) = lower_to_loops(graph, recompute_costly=False)       # as the CPU backend lowers
     text = str(k)
     assert text.count("scf.parallel") == 1
     assert text.count("scf.for") == 3          # max, sum, normalize
-    assert text.count("memref.store") == 1     # exp(x - max) is never written
+    assert text.count("math.exp") == 1         # one exp per element: the sum loop's
+    assert str(lower_to_loops(graph)[0]).count("math.exp") == 2      # the default recomputes
+    # the sum loop stores exp(x - max) into the output, the last loop divides it in place
+    (par,) = [op for op in k.walk() if op.name == "scf.parallel"]
+    loops = [op for op in par.regions[0].block.ops if op.name == "scf.for"]
+    out = k.args[1]
+    names = [[o.name for o in walk(loop)] for loop in loops]
+    assert "math.exp" in names[1] and "math.exp" not in names[2]
+    stores = [[o for o in walk(loop) if o.name == "memref.store"] for loop in loops]
+    assert [len(x) for x in stores] == [0, 1, 1] and all(x[0].operands[1] is out for x in stores[1:])
+    loads = [o for o in walk(loops[2]) if o.name == "memref.load"]
+    assert [o.operands[0] for o in loads] == [out]
+
+
+def test_cheap_inner_values_are_recomputed_not_stored():
+    # layer norm's x - mean and log_softmax's x - max cost a subtract: computed again
+    for fn, x in [(lambda x: F.layer_norm(x, (16,)), t(6, 16)),
+                  (lambda x: minaot.log_softmax(x, dim=1), t(6, 16))]:
+        (k,) = lower_to_loops(fuse(prim_graph(fn, x)), recompute_costly=False)
+        outs = set(k.args[1:])
+        assert not any(op.name == "memref.load" and op.operands[0] in outs for op in k.walk())
+
+
+NAN_ROWS = np.array([[np.nan] + [1.0] * 99, [1.0] * 50 + [np.nan] + [2.0] * 49,
+                     [3.0] * 99 + [np.nan], [-np.inf] * 100, [np.inf] * 99 + [np.nan],
+                     list(np.linspace(-5, 5, 100)), [np.nan] * 100, [-0.0] * 100], np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_min_with_nan_and_inf_equal_numpy_in_vectorized_kernels(dtype):
+    """NaN anywhere in a row or a column (first, middle, last lane of a vector) gives NaN,
+    as numpy's does; +-inf are ordinary values.  Rows of 100: vector loops and tails."""
+    x = np.tile(NAN_ROWS, (64, 1)).astype(dtype)          # (512, 100): parallel kernels
+    y = np.random.default_rng(1).standard_normal(x.shape).astype(dtype)
+    y[::7, ::3] = np.nan
+    fn = lambda x, y: (x.amax(dim=1), x.amin(dim=1), x.amax(dim=0), y.amin(dim=0),  # noqa: E731
+                       minaot.maximum(x, y), minaot.minimum(y, x), x.clamp(-1.0, 1.0))
+    got = NumbaProgram(prim_graph(fn, minaot.from_numpy(x), minaot.from_numpy(y)))(
+        minaot.from_numpy(x), minaot.from_numpy(y))
+    want = [x.max(1), x.min(1), x.max(0), y.min(0), np.maximum(x, y), np.minimum(y, x),
+            np.clip(x, -1, 1)]
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g.numpy(), w.astype(dtype))
+
+
+def test_max_reduction_is_vector_code():
+    """arith.maximumf is LLVM's llvm.maximum: the row max vectorizes as a reduction."""
+    import numba
+    prog = run_both(lambda x: x.amax(dim=1), t(256, 512))
+    (k,) = prog.kernels.values()
+    assert "maximumf(" in k.source
+    opts = {a: b for a, b in k.fn.targetoptions.items() if a not in ("cache", "nopython")}
+    fresh = numba.njit(**opts)(k.fn.py_func)       # a cached kernel has no LLVM IR to show
+    sig = k.fn.signatures[0]
+    fresh.compile(sig)
+    assert "llvm.vector.reduce.fmaximum" in fresh.inspect_llvm(sig)
 
 
 def test_print_kernels(monkeypatch, capsys):

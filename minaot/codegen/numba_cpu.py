@@ -15,8 +15,12 @@ typed (``np.float32(0.5)``; a bare ``0.5`` would turn float32 arithmetic into
 float64), and the element loop is a ``prange`` so LLVM vectorizes it.  The
 ``fastmath`` flags allow reassociation (vectorized sums) and contraction
 (FMA) but keep NaN and infinity semantics (no ``nnan``/``ninf``): ``max``
-must propagate NaN as numpy does.  ``error_model="numpy"`` makes ``x / 0``
-an infinity, as in numpy, instead of an exception.
+must propagate NaN as numpy does.  ``arith.maximumf``/``minimumf`` are
+LLVM's ``llvm.maximum``/``llvm.minimum`` (:mod:`minaot.kernels.minmax`), which
+mean exactly that and vectorize, also as the accumulator of a row max.
+``error_model="numpy"`` makes ``x / 0`` an infinity, as in numpy, instead of
+an exception.  Integer ops on ``i32`` are wrapped in ``np.int32(...)``:
+Numba computes them in 64 bits, and the bit casts want 32.
 """
 
 from __future__ import annotations
@@ -34,10 +38,15 @@ BINARY = {"arith.addf": "{0} + {1}", "arith.subf": "{0} - {1}", "arith.mulf": "{
           "arith.muli": "{0} * {1}", "arith.andi": "{0} & {1}", "arith.ori": "{0} | {1}",
           "arith.xori": "{0} ^ {1}", "arith.shli": "{0} << {1}", "arith.shrsi": "{0} >> {1}",
           "arith.maxsi": "max({0}, {1})", "arith.minsi": "min({0}, {1})",
-          # NaN-propagating, like numpy.maximum and MLIR's maximumf
+          # NaN-propagating, like numpy.maximum and MLIR's maximumf (the CPU emitter uses
+          # CPU_BINARY's intrinsics instead; the CUDA emitter shares this table)
           "arith.maximumf": "{0} if ({0} > {1} or {0} != {0}) else {1}",
           "arith.minimumf": "{0} if ({0} < {1} or {0} != {0}) else {1}",
           "math.powf": "{T}({0} ** {1})", "math.copysign": "np.copysign({0}, {1})"}
+#: the same meaning as LLVM's llvm.maximum/llvm.minimum (minaot.kernels.minmax), which
+#: vectorize, also as the accumulator of a row max
+CPU_BINARY = {**BINARY, "arith.maximumf": "maximumf({0}, {1})",
+              "arith.minimumf": "minimumf({0}, {1})"}
 UNARY = {"arith.negf": "-{0}", "math.exp": "np.exp({0})", "math.log": "np.log({0})",
          "math.sin": "np.sin({0})", "math.cos": "np.cos({0})", "math.tanh": "np.tanh({0})",
          "math.sqrt": "np.sqrt({0})", "math.rsqrt": "{T}(1) / np.sqrt({0})",
@@ -148,8 +157,10 @@ class _Emitter:
             expr = f"np.full(({shape},), {literal(op.attributes['fill'], r.type.dtype)})"
         elif n == "memref.load":
             expr = f"{ops[0]}[{self.index(ops[1:])}]"
-        elif n in BINARY:
-            expr = BINARY[n].format(*ops, T=NP_TYPE.get(t))
+        elif n in CPU_BINARY:
+            expr = CPU_BINARY[n].format(*ops, T=NP_TYPE.get(t))
+            if t == "i32" and n.endswith("i"):      # Numba computes int32 in 64 bits: say i32
+                expr = f"np.int32({expr})"
         elif n in UNARY:
             expr = UNARY[n].format(*ops, T=NP_TYPE.get(t))
         elif n in ("arith.cmpf", "arith.cmpi"):
@@ -180,12 +191,14 @@ def emit_numba_cpu(fn: Function, header: str = "") -> str:
     args = [e.name(a, a.name_hint) for a in fn.args]
     e.block(fn.body, 1)
     body = e.lines or ["    pass"]
-    uses_bitcast = any(op.name == "arith.bitcast" for op in fn.walk())
+    names = {op.name for op in fn.walk()}
     lines = [f"# {line}" for line in header.splitlines()]
     lines += ["import math", "", "import numpy as np", "from numba import njit, prange"]
-    if uses_bitcast:
+    if "arith.bitcast" in names:
         lines.append("from minaot.kernels.bits import "
                      "bitcast_f32_to_i32, bitcast_i32_to_f32, bitcast_f64_to_i64, bitcast_i64_to_f64")
+    if names & {"arith.maximumf", "arith.minimumf"}:
+        lines.append("from minaot.kernels.minmax import maximumf, minimumf")
     lines += ["", "", f"@njit(parallel={parallel}, fastmath={FASTMATH}, error_model='numpy', cache=True)",
               f"def {fn.name}({', '.join(args)}):", *body, ""]
     return "\n".join(lines)

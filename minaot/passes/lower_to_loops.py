@@ -12,10 +12,15 @@ outer axes:
   normalizer ``rsqrt(var + eps)``) are computed once per outer element and
   stay in registers: they are SSA values, never stored;
 * values that depend on R (*inner* values) are recomputed inside each
-  inner loop that needs them, straight from the loads: softmax reads its row
-  three times and never writes ``exp(x - max)`` to memory;
+  inner loop that needs them, straight from the loads, when that is cheap
+  (``x - max``);
 * outputs are stored at the end: outer outputs once per outer element, inner
-  outputs in one last loop over R.
+  outputs in one last loop over R.  With ``recompute_costly=False`` (the CPU
+  backend), a *costly* inner value an output is made of (one that calls
+  ``exp``, ``log``, ``tanh`` ...) and that a reduction loop already computes
+  is stored into the output's buffer by that loop and read back by the last
+  one: softmax's sum loop stores ``exp(x - max)``, the last loop divides it in
+  place, and each element costs one ``exp``, not two.
 
 Indexing comes from each value's *dims map* (which domain axis each of its
 axes follows, or None for a broadcast axis that reads index 0); it is
@@ -101,14 +106,19 @@ class _Scope:
         return out[::-1]
 
 
+#: pointwise ops that are a function call or a polynomial of dozens of instructions per element
+COSTLY = {"exp", "log", "tanh", "erf", "sigmoid", "sin", "cos", "pow"}
+
+
 def _chunks(n, most=16, least_rows=8):
     """How many row chunks a column reduction over ``n`` rows is split into (a divisor of n)."""
     return max([c for c in range(1, most + 1) if n % c == 0 and n // c >= least_rows] or [1])
 
 
 class KernelLowering:
-    def __init__(self, kop, name=None):
+    def __init__(self, kop, name=None, recompute_costly=True):
         self.kop = kop
+        self.recompute_costly = recompute_costly
         self.block = kop.regions[0].block
         self.domain = tuple(kop.attributes["domain"])
         self.reduce = tuple(kop.attributes["reduce"])
@@ -246,6 +256,7 @@ class KernelLowering:
         sb = self.sb(inner, op.loc)
         new = combine(sb, op.opname, blocks[-1].args[1], sb.cast(v, t))
         (res,) = self.close_nest(scope, axes, blocks, [self.const(identity(op.opname, t), t)], [new])
+        self.reduction_scopes.append(inner)
         return res
         # END TASK 8.2
 
@@ -279,12 +290,60 @@ class KernelLowering:
             if not self.is_inner(v):
                 self.store(outer, v, buf)
         inner_outs = [(v, buf) for v, buf in outputs if self.is_inner(v)]
+        kept = {buf: None if self.recompute_costly else self.keep_in_output(v, buf)
+                for v, buf in inner_outs}
+        inner_outs = [(v, buf) for v, buf in inner_outs if kept[buf] is not v]
         if inner_outs:
             axes = sorted(self.reduce)
             blocks, inner = self.loop_nest(outer, axes)
             for v, buf in inner_outs:
+                w = kept[buf]
+                if w is not None:           # read back what the reduction loop stored
+                    idx = self.indices(inner, self.dims[v])
+                    res = inner.builder.create("memref.load", [buf] + idx, [ScalarType(w.type.dtype)],
+                                               loc=self.kop.loc).result
+                    inner.env[w] = res
+                    self.where[res] = inner
                 self.store(inner, v, buf)
             self.close_nest(outer, axes, blocks, [], [])
+
+    def keep_in_output(self, v, buf):
+        """A costly inner value that an output ``v`` is computed from (``exp(x - max)`` for
+        softmax's ``exp(x - max) / sum``), if a reduction loop already computes it: that
+        loop also stores it into ``v``'s buffer, and the output loop reads it back instead
+        of computing it again (one ``exp`` per element, not two).  Returns the value, or
+        None.  Only a value indexed like ``v`` and of its dtype fits the buffer."""
+        seen, queue = set(), [v]
+        while queue:
+            w = queue.pop(0)
+            if w in seen or w.is_block_arg or w.defining_op.opname in REDUCE or not self.is_inner(w):
+                continue
+            seen.add(w)
+            queue.extend(w.defining_op.operands)
+            if (self.dims[w] != self.dims[v] or tuple(w.type.shape) != tuple(v.type.shape)
+                    or w.type.dtype != v.type.dtype or not self.costly(w)):
+                continue
+            for s in self.reduction_scopes:
+                if w in s.env:
+                    yld = s.block.ops[-1]
+                    Builder.before(yld).create("memref.store", [s.env[w], buf]
+                                               + self.indices(s, self.dims[v]), [], loc=self.kop.loc)
+                    return w
+        return None
+
+    def costly(self, v) -> bool:
+        """Does computing ``v`` from this kernel's inputs and reductions call a function
+        (exp, log, tanh, ...), which costs more than storing and loading one element?"""
+        stack, seen = [v], set()
+        while stack:
+            u = stack.pop()
+            if u in seen or u.is_block_arg or u.defining_op.opname in REDUCE:
+                continue
+            seen.add(u)
+            if u.defining_op.opname in COSTLY:
+                return True
+            stack.extend(u.defining_op.operands)
+        return False
 
     def columns(self, top, outer_axes, outputs):
         """Reductions over leading axes (column sums): reading a column is a strided walk,
@@ -347,7 +406,7 @@ class KernelLowering:
         # an axis of extent 1 reads index 0 everywhere (a view may drop it, a reduction loop
         # over it has one trip): bound at the top, so every value finds a home
         top = _Scope(body, {a: self.const(0, "index") for a, n in enumerate(self.domain) if n == 1})
-        self.top, self.opened = top, []
+        self.top, self.opened, self.reduction_scopes = top, [], []
         leading = self.reduce and outer_axes and max(self.reduce) < min(outer_axes)
         # full-domain outputs are stored while the rows stream by: only if they need no
         # reduction of this kernel (softmax over dim 0 does: it takes the row schedule)
@@ -369,14 +428,20 @@ class KernelLowering:
         return self.fn
 
 
-def lower_kernel(kop, name=None) -> Function:
-    """The loop function of one ``kernel.fused`` op."""
-    return KernelLowering(kop, name).run()
+def lower_kernel(kop, name=None, recompute_costly=True) -> Function:
+    """The loop function of one ``kernel.fused`` op.
+
+    ``recompute_costly=False`` keeps a costly inner value that a reduction loop computes
+    in the output's buffer instead of computing it again (``keep_in_output``): the CPU
+    backend asks for it; the CUDA code generator does not handle a store inside a
+    reduction loop, so the default is to recompute."""
+    return KernelLowering(kop, name, recompute_costly).run()
 
 
-def lower_to_loops(fn: Function) -> list[Function]:
+def lower_to_loops(fn: Function, recompute_costly=True) -> list[Function]:
     """Loop functions for every kernel of ``fn`` (the graph itself keeps its kernel ops)."""
-    return [lower_kernel(op) for op in fn.ops if op.name == "kernel.fused"]
+    return [lower_kernel(op, recompute_costly=recompute_costly)
+            for op in fn.ops if op.name == "kernel.fused"]
 
 
 class LowerToLoops(Pass):
