@@ -112,6 +112,14 @@ def to_device(host: np.ndarray):
     return _cuda().to_device(flat)
 
 
+def from_host(host: np.ndarray):
+    """``(array, root)``: a new C-order device array with ``host``'s values and shape."""
+    host = np.asarray(host)
+    root = to_device(host)
+    item = host.dtype.itemsize
+    return strided(root, 0, host.shape, tuple(s * item for s in c_strides(host.shape))), root
+
+
 def pointer(arr) -> int:
     """The address of ``arr``'s first element (a host address under the simulator)."""
     if hasattr(arr, "_ary"):                        # the simulator's FakeCUDAArray

@@ -3,8 +3,10 @@
 Eager mode and compiled code share one path to the GPU.  When dispatch meets
 an op whose inputs are CUDA tensors, :func:`run` looks up a *program* for
 (op, attributes, input shapes, input dtypes) and runs it on the inputs'
-device arrays.  On a miss the program is built by the same pipeline a
-compiled function goes through, on one op::
+device arrays.  Strides are not part of the key: the kernels index through each
+array's strides, and Numba compiles one specialisation per layout class (C, F
+or any strides) of the arrays it is given.  On a miss the program is built by
+the same pipeline a compiled function goes through, on one op::
 
     trace the op on example CPU tensors (mt) -> functionalize -> decompose
     -> canonicalize, cse, dce -> fuse (kernel.fused + library ops)
@@ -42,15 +44,21 @@ from __future__ import annotations
 
 import numpy as np
 
+import warnings
+
 from . import cuda as _cuda
 from .counters import counters, register_cache
+
+# An eager op on a small tensor launches a small grid, and Numba warns at each such launch
+# ("Grid size 1 will likely result in GPU under-utilization"); in eager mode that is the
+# nature of the call, not a mistake, so that one warning is silenced.
+warnings.filterwarnings("ignore", message=r".*[Gg]rid size .* under-utilization")
 
 _PROGRAMS: dict = {}
 _COPIES: dict = {}
 _SCALARS: dict = {}
 MAX_PROGRAMS = 4096          # a dict, cleared when it grows past this (shapes that keep changing)
 MAX_SCALARS = 256
-
 
 
 class _Caches:
@@ -89,13 +97,12 @@ def empty(shape, dtype, strides=None):
 
 def scalar(value, dtype):
     """A 0-d CUDA tensor holding the Python number ``value`` (cached: never written to)."""
-    key = (type(value), value, dtype.name)
+    key = (type(value), repr(value), dtype.name)       # repr: -0.0 is not 0.0, nan is nan
     t = _SCALARS.get(key)
     if t is None:
         if len(_SCALARS) >= MAX_SCALARS:
             _SCALARS.clear()
-        root = _cuda.to_device(np.array([value], dtype=dtype.np))
-        t = _SCALARS[key] = wrap(_cuda.strided(root, 0, (), ()), root)
+        t = _SCALARS[key] = wrap(*_cuda.from_host(np.array(value, dtype=dtype.np)))
     return t
 
 
@@ -338,13 +345,7 @@ def _library_step(op, eager_name):
     if name in ("constant", "arange", "rand", "randn"):
         from .ir import run_op
 
-        def make(ins):
-            host = run_op(op, [])[0]
-            root = _cuda.to_device(host)
-            item = host.dtype.itemsize
-            return [(_cuda.strided(root, 0, host.shape,
-                                   tuple(s * item for s in _cuda.c_strides(host.shape))), root)]
-        return make, "make"
+        return (lambda ins: [_cuda.from_host(run_op(op, [])[0])]), "make"
     if name == "matmul":
         from .kernels.matmul_cuda import matmul
         return (lambda ins: [matmul(*ins)]), "call"

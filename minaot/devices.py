@@ -19,6 +19,8 @@ import contextlib
 
 import numpy as np
 
+from .autograd.function import Function
+
 _DEFAULT = ["cpu"]
 
 
@@ -42,34 +44,23 @@ def copy_to(t, device):
     from .storage import CudaStorage
     from .tensor import Tensor
     if str(device) == "cuda":
-        from .cuda import c_strides, strided, to_device
-        host = np.asarray(t._data, order="C")      # (ascontiguousarray makes 0-d 1-d)
-        root = to_device(host)
-        item = host.dtype.itemsize
-        arr = strided(root, 0, host.shape, tuple(s * item for s in c_strides(host.shape)))
+        from .cuda import from_host
+        arr, root = from_host(t._data)
         return Tensor._wrap(arr, CudaStorage(root))
-    return Tensor._wrap(np.array(t._host(), order="C"))
+    return Tensor._wrap(np.asarray(t._host(), order="C"))
 
 
-def _autograd_function():
-    from .autograd.function import Function
+class ToCopy(Function):
+    """A move between devices (PyTorch's ``ToCopyBackward``): the gradient moves back."""
 
-    class ToCopy(Function):
-        """A move between devices; its gradient moves back."""
+    @staticmethod
+    def forward(ctx, x, device):
+        ctx.source = str(x.device)
+        return copy_to(x, device)
 
-        @staticmethod
-        def forward(ctx, x, device):
-            ctx.source = str(x.device)
-            return copy_to(x, device)
-
-        @staticmethod
-        def backward(ctx, g):
-            return move(g, ctx.source), None
-
-    return ToCopy
-
-
-_TO_COPY = []
+    @staticmethod
+    def backward(ctx, g):
+        return move(g, ctx.source), None
 
 
 def move(t, device):
@@ -82,6 +73,4 @@ def move(t, device):
     if str(device) == "cuda":
         from .codegen.cuda_runtime import cuda_module
         cuda_module()           # raises, saying what is missing, without a GPU or simulator
-    if not _TO_COPY:
-        _TO_COPY.append(_autograd_function())
-    return _TO_COPY[0].apply(t, str(device))
+    return ToCopy.apply(t, str(device))

@@ -222,8 +222,8 @@ class TestViews:
         if TARGET == "gpu":                     # another library reads it without a copy
             from numba import cuda
             arr = cuda.as_cuda_array(v)
-            arr[0, 0] = 42.0
-            assert g[1, 1].item() == 42.0
+            arr[0, 0] = 42.0                    # v[0, 0] is g.t()[1, 0], which is g[0, 1]
+            assert g[0, 1].item() == 42.0
 
     @pytest.mark.parametrize("op", ["add_", "sub_", "mul_", "div_", "clamp_", "relu_", "zero_",
                                     "fill_", "copy_", "exp_", "neg_", "pow_"])
