@@ -233,9 +233,11 @@ class Tensor:
                                "grad; use tensor.detach()")
         strides = None if self.is_contiguous() else tuple(s * self._dtype.itemsize
                                                           for s in self.stride())
+        # minaot launches on the legacy default stream: 1 tells a consumer to wait for it
+        stream = None if _cuda.is_simulator() else 1
         return {"shape": self.shape, "strides": strides, "typestr": self._data.dtype.str,
                 "data": (self.data_ptr() if self.numel() else 0, False), "version": 3,
-                "stream": None}
+                "stream": stream}
 
     # ------------------------------------------------------------------ conversion
     def numpy(self) -> np.ndarray:

@@ -326,6 +326,12 @@ class TestOps:
             same(g * (k + 0.25), minaot.tensor(g.cpu().numpy() * (k + 0.25)))
         assert minaot.counters["cuda_eager"]["program_misses"] == misses
 
+    def test_an_op_without_a_cuda_implementation_says_so(self):
+        from minaot.cuda_eager import _library_step
+        from minaot.ir import Operation
+        with pytest.raises(NotImplementedError, match=r"^my_op: the op custom_vjp has no CUDA"):
+            _library_step(Operation("prim.custom_vjp"), "my_op")
+
     def test_reductions_and_rows_on_wider_shapes(self):
         x, g = cpu_and_cuda(5, 33)                      # rows long enough for a block each
         for fn in (lambda t: t.softmax(dim=1), lambda t: t.sum(dim=0), lambda t: t.amax(),
