@@ -14,7 +14,9 @@ the same pipeline a compiled function goes through, on one op::
 
 so ``softmax`` on the GPU is the same fused row kernel that a compiled
 ``softmax`` gets.  The program is a list of steps: a kernel launch (outputs
-allocated first, C order), or a library call on device arrays:
+allocated first: C order, or for a pointwise op the memory order of its first
+full-shape input, as numpy and the tracer lay it out), or a library call on
+device arrays:
 
 * view ops (``reshape``, ``transpose``, ``slice``, ...): a strided device
   array over the same memory, its geometry computed by the op's numpy
@@ -42,9 +44,9 @@ the generated kernel modules live in the on-disk kernel cache
 
 from __future__ import annotations
 
-import numpy as np
-
 import warnings
+
+import numpy as np
 
 from . import cuda as _cuda
 from .counters import counters, register_cache
