@@ -75,3 +75,20 @@ def test_index_errors():
 def test_cat_mismatch():
     msg = str(_raise(lambda: minaot.cat([minaot.ones(2, 3), minaot.ones(2, 4)])).value)
     assert "cat" in msg and "(2, 3)" in msg and "(2, 4)" in msg
+
+
+def test_write_through_expanded_view_names_op_shapes_and_line():
+    """A compiled in-place write that functionalization cannot replay names the
+    op, its operand shapes and the user's line (eager runs it; the compiled call
+    refuses rather than return a wrong answer)."""
+    from minaot.passes.functionalize import FunctionalizeError
+
+    def f(x):
+        x.expand(3, 4)[0].add_(1)   # the line the error must point at
+        return x * 2
+
+    with pytest.raises(FunctionalizeError) as info:
+        minaot.compile(f, backend="numpy")(minaot.ones(4))
+    text = str(info.value)
+    assert "add_(tensor<4xf32>" in text and "expanded view" in text
+    assert "test_errors.py" in text and "the line the error must point at" in text

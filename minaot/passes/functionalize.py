@@ -195,7 +195,10 @@ class _Functionalizer:
                 self.base[r] = self.base[src]
                 self.chain[r] = self.chain[src] + ((opdef.name, attrs, op.loc),)
             elif opdef.kind == "inplace":
-                self._inplace(op, opdef, attrs)
+                try:
+                    self._inplace(op, opdef, attrs)
+                except FunctionalizeError as exc:       # name the op and the user's line
+                    raise _located(exc, op) from None
             else:
                 values = [self.read(v) for v in op.operands]
                 types = _result_types(opdef, values, attrs)
@@ -277,6 +280,17 @@ def _has_detach(chain) -> bool:
 def _dtype_name(ir_dtype):
     from ..dtypes import from_ir
     return from_ir(ir_dtype).name
+
+
+def _located(exc: FunctionalizeError, op) -> FunctionalizeError:
+    """``exc`` with the in-place op's name, shapes and the user's source line added."""
+    from .._errors import format_location
+    text = str(exc)
+    shapes = ", ".join(str(v.type) for v in op.operands)
+    text = f"{op.opname}({shapes}): {text}"
+    if op.loc is not None:
+        text += f"\n  at {format_location((op.loc.file, op.loc.line))}"
+    return FunctionalizeError(text)
 
 
 def functionalize(fn: Function):
