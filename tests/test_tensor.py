@@ -197,3 +197,11 @@ def test_repr_and_item():
     assert minaot.tensor(3.0).item() == 3.0
     with pytest.raises(RuntimeError, match="cannot be converted to a Python scalar"):
         minaot.ones(2).item()
+
+
+def test_to_other_tensor_takes_its_dtype_and_device():
+    a = minaot.ones(2)
+    b = minaot.zeros(3, dtype=minaot.float64)
+    c = a.to(b)
+    assert c.dtype is minaot.float64 and c.device == b.device
+    np.testing.assert_array_equal(c.numpy(), np.ones(2))

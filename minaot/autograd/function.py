@@ -57,7 +57,8 @@ class FunctionNode(Node):
         if self.released:
             raise RuntimeError(f"{self.name()}: trying to backward through the graph a second time; "
                                "pass retain_graph=True the first time")
-        grads = [g if g is not None else zeros(shape, dtype=dtype)
+        device = next((g.device for g in grads if g is not None), "cpu")
+        grads = [g if g is not None else zeros(shape, dtype=dtype, device=device)
                  for g, (shape, dtype) in zip(grads, self.out_metas)]
         out = self.cls.backward(self.ctx, *grads)
         if not isinstance(out, tuple):
@@ -183,7 +184,7 @@ def _custom_vjp(vctx, g):
     operands = list(vctx.inputs)
     ctx = copy.copy(fctx)
     ctx._saved = SavedTensors(ctx._owner, "saved tensor", operands[n_in + 1:])
-    grads = [g if j == a["out_index"] else zeros(shape, dtype=dtype)
+    grads = [g if j == a["out_index"] else zeros(shape, dtype=dtype, device=g.device)
              for j, (shape, dtype) in enumerate(out_metas)]
     res = cls.backward(ctx, *grads)
     res = res if isinstance(res, tuple) else (res,)

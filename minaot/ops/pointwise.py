@@ -239,7 +239,8 @@ def clamp(input, min=None, max=None):
 
 
 def to(input, dtype=None, *args, **kwargs):
-    """``t.to(dtype)`` casts; ``t.to("cpu")`` / ``t.to(device)`` moves (later: cuda)."""
+    """``t.to(dtype)`` casts; ``t.to("cpu")`` / ``t.to("cuda")`` moves; ``t.to(other)``
+    takes ``other``'s dtype and device, as in PyTorch."""
     from ..tensor import device as _device, Tensor
     target_dtype = None
     target_device = kwargs.pop("device", None)
@@ -248,8 +249,9 @@ def to(input, dtype=None, *args, **kwargs):
             continue
         if isinstance(a, (str, _device)) and str(a).split(":")[0] in ("cpu", "cuda"):
             target_device = a
-        elif isinstance(a, Tensor):
+        elif isinstance(a, Tensor):          # t.to(other): other's dtype and device
             target_dtype = a.dtype
+            target_device = a.device
         else:
             target_dtype = dt.to_dtype(a)
     if "dtype" in kwargs:
