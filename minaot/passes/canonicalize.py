@@ -13,6 +13,10 @@ producers, and replaces the op by something simpler:
     permute(permute(x, p1), p2)           -> permute(x, p) with p[i] = p1[p2[i]]
                                              (attribute `perm`, or `dims`)
     permute(x, identity)                  -> x
+    sum/amax/amin/prod over no axis       -> x   (a 0-d input: PyTorch's
+                                                  `x.sum()` of a scalar tensor;
+                                                  only when the result type is
+                                                  x's type)
     add/sub/mul/div/maximum/minimum/neg of constants -> a constant
 
 `prim.constant {value = v} : tensor<...>` is a splat: every element is v. Two
@@ -112,6 +116,19 @@ class ReshapeIdentity(RewritePattern):
 
     def match_and_rewrite(self, op, rewriter):
         if op.operands[0].type != op.result.type:
+            return False
+        rewriter.replace_op(op, [op.operands[0]])
+        return True
+
+
+class ReduceNoAxes(RewritePattern):
+    """A reduction over no axis (``dim = []``) with the input's own type is the input."""
+    name = "reduce-no-axes"
+    REDUCTIONS = ("prim.sum", "prim.amax", "prim.amin", "prim.prod")
+
+    def match_and_rewrite(self, op, rewriter):
+        if op.name not in self.REDUCTIONS or list(op.attributes.get("dim", [None])) != [] \
+                or op.operands[0].type != op.result.type:
             return False
         rewriter.replace_op(op, [op.operands[0]])
         return True
@@ -245,6 +262,7 @@ class FoldConstants(RewritePattern):
 
 
 PATTERNS = [MulByOne(), AddZero(), SubZero(), DoubleNeg(), ReshapeReshape(), ReshapeIdentity(),
+            ReduceNoAxes(),
             PermutePermute(), PermuteIdentity(), TransposeTranspose(), TransposeOfMatmul(),
             FoldConstants()]
 
