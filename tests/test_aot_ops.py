@@ -103,3 +103,30 @@ def test_aot_inference_with_requires_grad_inputs_under_no_grad(op, i, sample):
         assert g.shape == w.shape and g.dtype is w.dtype
         assert_close(g.detach(), w.detach())
         assert not g.requires_grad
+
+
+def test_reduction_of_a_scalar_tensor_folds_away_and_compiles():
+    """`x.sum()` of a 0-d tensor reduces over no axis: canonicalize replaces it by x
+    (before, lowering such a reduction to loops failed), and the compiled values and
+    gradients equal eager."""
+    import numpy as np
+    import minaot
+    from minaot.passes.canonicalize import Canonicalize
+
+    fn = minaot.ir.parse("""func.func @f(%0: tensor<f32>) -> (tensor<f32>) {
+  %1 = prim.sum %0 {dim = [], keepdim = false} : (tensor<f32>) -> tensor<f32>
+  %2 = prim.amax %1 {dim = [], keepdim = false} : (tensor<f32>) -> tensor<f32>
+  func.return %2 : tensor<f32>
+}""")
+    Canonicalize().run(fn)
+    assert not fn.ops and fn.results[0] is fn.args[0]
+
+    def f(a):
+        return a.sum(), a.amax(), a.mean(), (a * 3).amin()
+
+    x = minaot.tensor(2.0, requires_grad=True)
+    out = minaot.compile(f, backend="numba")(x)
+    np.testing.assert_allclose([o.item() for o in out], [2.0, 2.0, 2.0, 6.0])
+    assert out[0] is not x
+    sum(out).backward()
+    assert x.grad.item() == 6.0
