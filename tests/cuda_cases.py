@@ -161,7 +161,9 @@ def test_reduce_middle_axis_of_3d():
 def test_column_sum_chunked_two_kernels_and_scratch():
     src = check(lambda x, y: ((x * y).sum(dim=0) * 2.0, x.amax(dim=0)), t(32, 12), t(12),
                 rtol=1e-5, atol=1e-5)
-    assert "cuda.to_device(np.full(" in src and "_0[" in src and "_1[" in src
+    # the scratch buffers are allocated and filled on the device (no host copy)
+    assert "= cuda.device_array((" in src and "def fill(buf, value):" in src and "np.full" not in src
+    assert "_0[" in src and "_1[" in src
     # one thread per (chunk, column), the partial sums in registers while the rows go by
     assert "c = flat // 12" in src and "tmp1_elem = tmp1[c, i1]" in src
     check(lambda x, y: (x * y, (x * y).sum(dim=0)), t(32, 5), t(32, 5), rtol=1e-5, atol=1e-5)
@@ -188,6 +190,20 @@ def test_full_reductions_in_one_block():
     src = check(lambda x: (x.sum() * 2.0, x.amax(), x.mean()), t(6, 5), rtol=1e-5, atol=1e-5)
     assert ONE_BLOCK in src
     check(lambda x: x - x.mean(), t(20), rtol=1e-5, atol=1e-6)
+
+
+def test_full_reductions_in_two_passes_over_a_grid():
+    # grid_reduce_min=16: these small reductions take the path of large ones (first pass:
+    # every block reduces a share into a partial value; second: blocks combine the partials)
+    two = dict(grid_reduce_min=16)
+    src = check(lambda x: (x.sum() * 2.0, x.amax(), x.mean()), t(6, 5), rtol=1e-5, atol=1e-5, **two)
+    assert "part0[cuda.blockIdx.x] = " in src and "range(gtid, 30, 32)" in src and ONE_BLOCK not in src
+    # the second reduction reads the first one's result: its first pass combines the partials
+    src = check(lambda x: ((x - x.mean()) ** 2).mean(), t(40), rtol=1e-5, atol=1e-6, **two)
+    assert src.count("[cuda.blockIdx.x] = ") == 2 and "for j in range(tid, 4, 8):" in src
+    check(lambda x: x - x.mean(), t(20), rtol=1e-5, atol=1e-6, **two)
+    a = minaot.from_numpy(R.integers(-50, 50, (4, 16)).astype(np.int64))
+    check(lambda a: (a.sum(), a.amin()), a, rtol=0, atol=0, **two)
 
 
 def test_broadcast_and_transposed_inputs():

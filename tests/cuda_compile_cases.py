@@ -40,8 +40,9 @@ from test_joint import DIFF, check_gradients  # noqa: E402
 pytestmark = pytest.mark.cuda
 EXAMPLES = 4                            # random programs per property
 # small blocks, as in tests/cuda_cases.py: grid-stride loops and block-stride reductions take
-# several turns even at these sizes, and the simulator starts fewer threads per launch
-SMALL = dict(max_threads=8, max_blocks=4, block_rows_min=8)
+# several turns even at these sizes, and the simulator starts fewer threads per launch; full
+# reductions of 16 or more elements take the two-pass path of large ones
+SMALL = dict(max_threads=8, max_blocks=4, block_rows_min=8, grid_reduce_min=16)
 
 
 def to_device(a: np.ndarray):

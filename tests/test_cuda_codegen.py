@@ -65,6 +65,10 @@ def test_launch_configuration_follows_the_sizes():
     assert launch_config(short) == [("k0", 1, 100)]          # 16 < 32: a thread per row
     (full,) = loop_fns(lambda x: x.sum(), (50, 40))
     assert launch_config(full) == [("k0", 1, 256)]           # one block
+    assert launch_config(full, grid_reduce_min=1000) == [    # two passes over a grid
+        ("k0_0", 8, 256), ("k0_1", 1, 8)]
+    (big,) = loop_fns(lambda x: x - x.mean(), (1 << 20,))
+    assert launch_config(big) == [("k0_0", 1024, 256), ("k0_1", 4096, 256)]
     (cols,) = loop_fns(lambda x: x.sum(dim=0), (64, 48))
     assert [c[0] for c in launch_config(cols)] == ["k0_0", "k0_1"]   # chunks, then columns
 

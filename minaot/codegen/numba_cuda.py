@@ -85,6 +85,8 @@ COMBINERS = {"arith.addf": (0.0, 0), "arith.addi": (0.0, 0),
 MAX_THREADS = 256          # threads per block, at most
 MAX_BLOCKS = 65535         # blocks of a grid, at most (grid-stride loops do the rest)
 BLOCK_ROWS_MIN = 32        # a reduction this long or longer gets a block of threads
+GRID_REDUCE_MIN = 1 << 16  # a full reduction this long or longer runs in two passes over a grid
+MAX_PARTIALS = 1024        # blocks of a full reduction's first pass, at most
 
 
 def _identity(combiner: str, dtype: str):
@@ -310,12 +312,14 @@ class _Kernel:
         self.threads = 1
         self.blocks = 1
         self.uses_tid = False
+        self.grid = False       # do loops and stores go over all the blocks' threads (grid context)?
 
 
 class _CudaEmitter:
-    def __init__(self, fn: Function, max_threads, max_blocks, block_rows_min):
+    def __init__(self, fn: Function, max_threads, max_blocks, block_rows_min, grid_reduce_min):
         self.fn = fn
         self.max_threads, self.max_blocks, self.block_rows_min = max_threads, max_blocks, block_rows_min
+        self.grid_reduce_min = grid_reduce_min
         for op in fn.walk():
             if op.name in UNSUPPORTED:
                 raise NotImplementedError(f"emit-numba-cuda: {op.name}{_where(op)}: {UNSUPPORTED[op.name]}")
@@ -337,8 +341,11 @@ class _CudaEmitter:
         self.rw = loads & stores            # buffers written and read back in the kernel
         self.k = None
         self.promoted = {}                  # buffer -> the variable holding its one element
+        self.partials = []                  # (name, blocks, dtype): first-pass results of full reductions
+        self.finished = {}                  # full reduction -> (its partial buffers, their number)
         # names the kernels' own code uses, kept apart from the values' names
-        self._tid, self._flat, self._width, self._j = (self.fresh(n) for n in ("tid", "flat", "width", "j"))
+        self._tid, self._flat, self._width, self._j, self._gtid = (
+            self.fresh(n) for n in ("tid", "flat", "width", "j", "gtid"))
 
     def fresh(self, base):
         n, k = base, 1
@@ -426,6 +433,8 @@ class _CudaEmitter:
                 self.emit(depth + 1, self.store_text(op))
                 if op.operands[1] in self.rw:
                     self.emit(depth, "cuda.syncthreads()")
+            elif _carried(op) and op in self.finished:
+                self.finish_reduction(op, depth)
             elif _carried(op):
                 self.block_reduction(op, depth)
             elif op.name in LOOPS:
@@ -437,15 +446,15 @@ class _CudaEmitter:
                     self.emit(depth, f"for {iv} in range({hi if lo == 0 else f'{lo}, {hi}'}):")
                     self.uniform(blk.ops, depth + 1, guard)
                     continue
-                if _independent(op):        # the block's threads share the iterations
+                if _independent(op):        # the block's (or grid's) threads share the iterations
                     levels, around = _work_items(op)
                     if len(levels) == 1 and around is None:
-                        self.emit(depth, f"for {iv} in range({f'{lo} + ' if lo else ''}{self.tid()}, "
-                                         f"{hi}, {self.k.threads}):")
+                        self.emit(depth, f"for {iv} in range({f'{lo} + ' if lo else ''}{self.lane()}, "
+                                         f"{hi}, {self.lanes()}):")
                         self.serial(blk.ops, depth + 1, pad=True)
                     else:
                         work = math.prod(_trip(lv) for lv in levels)
-                        self.emit(depth, f"for {self._j} in range({self.tid()}, {work}, {self.k.threads}):")
+                        self.emit(depth, f"for {self._j} in range({self.lane()}, {work}, {self.lanes()}):")
                         for line in _unflatten(self._j, levels, self.names):
                             self.emit(depth + 1, line)
                         self.work_item(levels, around, depth + 1, row=False)
@@ -461,16 +470,31 @@ class _CudaEmitter:
         self.k.uses_tid = True
         return self._tid
 
+    def lane(self):
+        """This thread's number among the threads that share a loop: its block's, or in
+        grid context every block's."""
+        if self.k.grid:
+            self.tid()
+            return self._gtid
+        return self.tid()
+
+    def lanes(self):
+        return self.k.threads * (self.k.blocks if self.k.grid else 1)
+
     @property
     def first_thread(self):
-        return f"{self.tid()} == 0"
+        return f"{self.lane()} == 0"
 
     def shared(self, dtype, k):
         self.k.shared[dtype] = max(self.k.shared.get(dtype, 0), k + 1)
         return f"sm_{dtype}_{k}"
 
-    def block_reduction(self, loop, depth):
-        """A reduction nest split over the block's threads, combined in shared memory."""
+    def block_reduction(self, loop, depth, partials=None):
+        """A reduction nest split over the block's threads, combined in shared memory.
+
+        In grid context the nest's iterations are split over every block's threads; each
+        block's combined part is stored to ``partials[k][blockIdx.x]`` by its thread 0 (the
+        first pass of a two-pass full reduction) and the result is not available here."""
         levels, combiners = reduction_nest(loop)
         accs = [self.names[a] for a in _body(loop).args[1:]]
         for lv in levels:                       # every level's carried value is this thread's part
@@ -479,15 +503,15 @@ class _CudaEmitter:
         dtypes = [str(a.type) for a in _body(loop).args[1:]]
         for name, comb, t in zip(accs, combiners, dtypes):
             self.emit(depth, f"{name} = {literal(_identity(comb, t), t)}")
-        nthreads, tid = self.k.threads, self.tid()
+        lane, lanes = self.lane(), self.lanes()
         if len(levels) == 1:
             lo, hi = loop.attributes["lower"], loop.attributes["upper"]
             self.emit(depth, f"for {self.names[_body(loop).args[0]]} in range("
-                             f"{f'{lo} + ' if lo else ''}{tid}, {hi}, {nthreads}):")
+                             f"{f'{lo} + ' if lo else ''}{lane}, {hi}, {lanes}):")
         else:
             flat = self._j
             total = math.prod(_trip(lv) for lv in levels)
-            self.emit(depth, f"for {flat} in range({tid}, {total}, {nthreads}):")
+            self.emit(depth, f"for {flat} in range({lane}, {total}, {lanes}):")
             for line in _unflatten(flat, levels, self.names):
                 self.emit(depth + 1, line)
         for k, lv in enumerate(levels):
@@ -497,7 +521,33 @@ class _CudaEmitter:
         innermost = _body(levels[-1])
         for name, v in zip(accs, innermost.ops[-1].operands):
             self.emit(depth + 1, f"{name} = {self.names[v]}")
-        # the tree: halve the active threads each step, each adding its partner's part
+        sms = self.tree(accs, combiners, dtypes, depth)
+        if partials is not None:
+            self.emit(depth, f"if {self.tid()} == 0:")
+            for sm, part in zip(sms, partials):
+                self.emit(depth + 1, f"{part}[cuda.blockIdx.x] = {sm}[0]")
+            return
+        self.publish(loop, sms, accs, combiners, dtypes, depth)
+
+    def finish_reduction(self, loop, depth):
+        """The second pass of a two-pass full reduction: the block combines the first pass's
+        per-block parts (``self.finished[loop]``); the result is in every thread."""
+        partials, count = self.finished[loop]
+        _, combiners = reduction_nest(loop)
+        accs = [self.names[a] for a in _body(loop).args[1:]]
+        dtypes = [str(a.type) for a in _body(loop).args[1:]]
+        for name, comb, t in zip(accs, combiners, dtypes):
+            self.emit(depth, f"{name} = {literal(_identity(comb, t), t)}")
+        self.emit(depth, f"for {self._j} in range({self.tid()}, {count}, {self.k.threads}):")
+        for name, part, comb, t in zip(accs, partials, combiners, dtypes):
+            self.emit(depth + 1, f"{name} = {BINARY[comb].format(name, f'{part}[{self._j}]', T=NP_TYPE[t])}")
+        sms = self.tree(accs, combiners, dtypes, depth)
+        self.publish(loop, sms, accs, combiners, dtypes, depth)
+
+    def tree(self, accs, combiners, dtypes, depth):
+        """Combine the block's threads' values of ``accs`` in shared memory: halve the active
+        threads each step, each adding its partner's part; the result is in ``sm[0]``."""
+        tid = self.tid()
         sms = []
         count = {}
         for t in dtypes:
@@ -507,7 +557,7 @@ class _CudaEmitter:
             self.emit(depth, f"{sm}[{tid}] = {name}")
         self.emit(depth, "cuda.syncthreads()")
         width = self._width
-        self.emit(depth, f"{width} = {nthreads // 2}")
+        self.emit(depth, f"{width} = {self.k.threads // 2}")
         self.emit(depth, f"while {width} > 0:")
         self.emit(depth + 1, f"if {tid} < {width}:")
         for sm, comb, t in zip(sms, combiners, dtypes):
@@ -518,6 +568,10 @@ class _CudaEmitter:
             self.emit(depth + 2, f"{sm}[{tid}] = {BINARY[comb].format(left, right, T=NP_TYPE[t])}")
         self.emit(depth + 1, "cuda.syncthreads()")
         self.emit(depth + 1, f"{width} //= 2")
+        return sms
+
+    def publish(self, loop, sms, accs, combiners, dtypes, depth):
+        """Every thread reads the combined value (and adds the loop's initial value)."""
         for sm, name, init, comb, t in zip(sms, accs, loop.operands, combiners, dtypes):
             self.emit(depth, f"{name} = {sm}[0]")
             ident = init.defining_op
@@ -550,6 +604,10 @@ class _CudaEmitter:
                 continue
             if d.name in ("arith.constant", "memref.alloc"):
                 continue
+            if d in self.finished:          # its second pass: combine the first pass's parts
+                need.add(id(d))
+                stack.extend(d.operands)
+                continue
             if d.name in LOOPS or d.name == "memref.store":
                 raise NotImplementedError(
                     f"emit-numba-cuda: {d.name}{_where(d)} computes a value that another kernel "
@@ -566,6 +624,80 @@ class _CudaEmitter:
         k = self.start_kernel(name, "one block: the code outside any scf.parallel")
         k.threads = self.block_threads(own)
         self.uniform(self.needed(own) + own, 1)
+        return k
+
+    def grid_eligible(self, own) -> bool:
+        """May this code outside any ``scf.parallel`` run over a grid of blocks: is there a full
+        reduction of at least ``grid_reduce_min`` iterations, and are the other loops ones whose
+        iterations the grid's threads can share (no barrier across blocks is ever needed)?"""
+        reductions = [op for op in own if _carried(op)]
+        if not reductions or max(_nest_trip(op) for op in reductions) < self.grid_reduce_min:
+            return False
+        loads, stores = _buffers_touched(o for op in own for o in walk(op))
+        if (loads | stores) & self.rw:
+            return False
+        for op in own:
+            inner = _inside(op)
+            if op.name in LOOPS and any(o.name in LOOPS and o is not op for o in inner) and \
+                    not _carried(op):
+                return False
+            if op.name == "scf.for" and not _carried(op) and not _independent(op):
+                return False
+            if _carried(op) and any(o.name == "memref.store" for o in inner):
+                return False
+        return True
+
+    def grid_kernels(self, name, own):
+        """Code outside any ``scf.parallel`` with large full reductions, over a grid of blocks:
+        each full reduction is a first-pass kernel (every block reduces a share of the
+        iterations into one partial value); the loops and stores between and after run in
+        kernels of their own, where every block combines the partials it reads (the second
+        pass) and the blocks' threads share the loops' iterations."""
+        out, pending = [], []
+        for op in own:
+            if _carried(op):
+                effects = [o for o in pending if o.name in LOOPS or o.name == "memref.store"]
+                if effects:
+                    out.append(self.grid_effects_kernel(name, effects))
+                pending = []
+                out.append(self.partials_kernel(name, op))
+            else:
+                pending.append(op)
+        effects = [o for o in pending if o.name in LOOPS or o.name == "memref.store"]
+        if effects:
+            out.append(self.grid_effects_kernel(name, effects))
+        return out
+
+    def partials_kernel(self, name, loop):
+        total = _nest_trip(loop)
+        k = self.start_kernel(name, "")
+        k.grid = True
+        k.threads = min(self.max_threads, _pow2ceil(total))
+        k.blocks = max(1, min(self.max_blocks, MAX_PARTIALS, -(-total // k.threads)))
+        k.comment = (f"full reduction, first pass: each of {k.blocks} blocks reduces a share of "
+                     f"{total} iterations to one partial value")
+        parts = []
+        for a in _body(loop).args[1:]:
+            parts.append(self.fresh(f"part{len(self.partials)}"))
+            self.partials.append((parts[-1], k.blocks, str(a.type)))
+        self.params += parts
+        self.uniform(self.needed([loop]), 1)
+        self.block_reduction(loop, 1, partials=parts)
+        self.finished[loop] = (parts, k.blocks)
+        return k
+
+    def grid_effects_kernel(self, name, ops):
+        work = max([1] + [math.prod(_trip(lv) for lv in _work_items(op)[0]) for op in ops
+                          if op.name in LOOPS])
+        k = self.start_kernel(name, "")
+        k.grid = True
+        # enough threads for the loops, and for combining the partial values of a reduction
+        parts = max([1] + [n for _, n in self.finished.values()])
+        k.threads = min(self.max_threads, _pow2ceil(max(work, parts)))
+        k.blocks = max(1, min(self.max_blocks, -(-work // k.threads)))
+        k.comment = (f"grid of {k.blocks} blocks: the loops' {work} iterations shared by every "
+                     "block's threads, full reductions combined from their partial values")
+        self.uniform(self.needed(ops) + ops, 1)
         return k
 
     def parallel_kernel(self, name, par):
@@ -659,19 +791,24 @@ class _CudaEmitter:
         # a run of scalar ops alone has no effect: the kernels that read them recompute them
         phases = [p for p in phases if any(o.name in LOOPS or o.name == "memref.store" for o in p)]
         out = []
-        for i, p in enumerate(phases):
-            name = self.fn.name if len(phases) == 1 else f"{self.fn.name}_{i}"
+        for p in phases:
             if len(p) == 1 and p[0].name == "scf.parallel":
-                out.append(self.parallel_kernel(name, p[0]))
+                out.append(self.parallel_kernel(self.fn.name, p[0]))
+            elif self.grid_eligible(p):
+                out += self.grid_kernels(self.fn.name, p)
             else:
-                out.append(self.serial_kernel(name, p))
+                out.append(self.serial_kernel(self.fn.name, p))
+        for i, k in enumerate(out):
+            k.name = self.fn.name if len(out) == 1 else f"{self.fn.name}_{i}"
         return out
 
 
-def _kernel_text(k: _Kernel, params, tid) -> list[str]:
+def _kernel_text(k: _Kernel, params, tid, gtid) -> list[str]:
     lines = ["@cuda.jit(cache=True)", f"def {k.name}({', '.join(params)}):"]
     if k.uses_tid:
         lines.append(f"    {tid} = cuda.threadIdx.x")
+    if k.grid:
+        lines.append(f"    {gtid} = cuda.blockIdx.x * {k.threads} + {tid}")
     for dtype, count in sorted(k.shared.items()):
         for i in range(count):
             lines.append(f"    sm_{dtype}_{i} = cuda.shared.array({k.threads}, {NP_TYPE[dtype]})")
@@ -681,29 +818,40 @@ def _kernel_text(k: _Kernel, params, tid) -> list[str]:
 def launch_config(fn: Function, **options) -> list[tuple[str, int, int]]:
     """(kernel name, blocks, threads per block) of each kernel ``emit_numba_cuda`` makes."""
     e = _CudaEmitter(fn, options.get("max_threads", MAX_THREADS), options.get("max_blocks", MAX_BLOCKS),
-                     options.get("block_rows_min", BLOCK_ROWS_MIN))
+                     options.get("block_rows_min", BLOCK_ROWS_MIN),
+                     options.get("grid_reduce_min", GRID_REDUCE_MIN))
     return [(k.name, k.blocks, k.threads) for k in e.kernels()]
 
 
 def emit_numba_cuda(fn: Function, header: str = "", *, max_threads: int = MAX_THREADS,
-                    max_blocks: int = MAX_BLOCKS, block_rows_min: int = BLOCK_ROWS_MIN) -> str:
+                    max_blocks: int = MAX_BLOCKS, block_rows_min: int = BLOCK_ROWS_MIN,
+                    grid_reduce_min: int = GRID_REDUCE_MIN) -> str:
     """Python source of a module defining ``fn``'s CUDA kernels and ``launch(*arrays)``.
 
     ``max_threads`` caps the threads of a block (a power of two is used for reductions),
-    ``max_blocks`` the blocks of a grid, and reductions of ``block_rows_min`` iterations or
-    more are split over a block's threads (shorter ones run in one thread per row)."""
+    ``max_blocks`` the blocks of a grid, reductions of ``block_rows_min`` iterations or
+    more are split over a block's threads (shorter ones run in one thread per row), and full
+    reductions of ``grid_reduce_min`` iterations or more run in two passes over a grid."""
     if max_threads < 1 or max_threads & (max_threads - 1):
         raise ValueError(f"emit-numba-cuda: max_threads must be a power of two, got {max_threads}")
-    e = _CudaEmitter(fn, max_threads, max_blocks, block_rows_min)
+    e = _CudaEmitter(fn, max_threads, max_blocks, block_rows_min, grid_reduce_min)
     kernels = e.kernels()
     lines = [f"# {line}" for line in header.splitlines()]
     lines += ["import math", "", "import numpy as np", "from numba import config, cuda", "",
               "if config.ENABLE_CUDASIM:   # kernels run as Python: IEEE results (log(0) = -inf), "
               "not exceptions",
-              "    from minaot.codegen.cuda_runtime import SIM_MATH as math", "", ""]
+              "    from minaot.codegen.cuda_runtime import SIM_MATH as math",
+              "    from minaot.codegen.cuda_simulator import install",
+              "    install()                # shared arrays allocated under a lock", "", ""]
     for k in kernels:
         lines.append(f"# {k.comment}")
-        lines += _kernel_text(k, e.params, e._tid)
+        lines += _kernel_text(k, e.params, e._tid, e._gtid)
+    fill = e.fresh("fill")
+    if e.scratch:
+        lines += ["# scratch buffers start filled with their reduction's identity",
+                  "@cuda.jit(cache=True)", f"def {fill}(buf, value):",
+                  "    for i in range(cuda.grid(1), buf.size, cuda.gridsize(1)):",
+                  "        buf[i] = value", "", ""]
     bufs = fn.args
     args = e.params[:len(bufs)]
     lines.append(f"def launch({', '.join(args)}):")
@@ -712,9 +860,15 @@ def emit_numba_cuda(fn: Function, header: str = "", *, max_threads: int = MAX_TH
     for name, v in zip(args, bufs):
         if v.type.rank == 0:
             lines.append(f"    {name} = {name}.reshape(1)     # rank 0 travels as shape (1,)")
-    for name, t, fill in e.scratch:
+    for name, t, value in e.scratch:
         shape = ", ".join(str(d) for d in t.shape)
-        lines.append(f"    {name} = cuda.to_device(np.full(({shape},), {literal(fill, t.dtype)}))")
+        size = math.prod(t.shape)
+        threads = min(e.max_threads, size)
+        lines.append(f"    {name} = cuda.device_array(({shape},), {NP_TYPE[t.dtype]})")
+        lines.append(f"    {fill}[{min(e.max_blocks, -(-size // threads))}, {threads}]"
+                     f"({name}.reshape({size}), {literal(value, t.dtype)})")
+    for name, count, dtype in e.partials:
+        lines.append(f"    {name} = cuda.device_array({count}, {NP_TYPE[dtype]})")
     for k in kernels:
         lines.append(f"    {k.name}[{k.blocks}, {k.threads}]({', '.join(e.params)})")
     lines.append("")
