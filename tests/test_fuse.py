@@ -123,3 +123,28 @@ def test_full_reduction_and_broadcast_inputs():
     fused = check_same(f, minaot.randn(8, 16), minaot.randn(16))
     assert len(kernels(fused)) == 1
     assert kernels(fused)[0].attributes["reduce"] == (0, 1)
+
+
+def test_fused_adam_update_is_one_kernel():
+    """Adam's new second moment is returned by the graph and read by the parameter update:
+    the group that computes it moves into the update's kernel, which also stores it
+    (before, two kernels, and the denominator went through memory)."""
+    from minaot.optim.adam import _adam_step
+    p, g, m, v = (minaot.randn(16, 8) for _ in range(4))
+    s = minaot.tensor([1e-3, 1.0])
+    fused = check_same(lambda p, g, m, v, s: _adam_step(p, g, m, v, s, 0.9, 0.999, 1e-8),
+                       p, g, m, v, s)
+    (k,) = kernels(fused)
+    assert len(k.results) == 3                  # new p, m, v: the denominator stays in registers
+    assert {r for r in fused.results} == set(k.results)
+
+
+def test_group_read_by_a_library_call_does_not_move():
+    # y feeds a matmul and a later kernel: moving y's group into that kernel would put the
+    # matmul's input after the matmul
+    def f(x, w):
+        y = x.exp() * 2.0
+        return y @ w, (y + 1.0).tanh()
+    fused = check_same(f, minaot.randn(4, 4), minaot.randn(4, 4))
+    assert [op.name for op in fused.ops].count("prim.matmul") == 1
+    verify(fused)

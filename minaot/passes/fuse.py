@@ -29,6 +29,11 @@ gather, cat, scatters, random numbers; views of kernel inputs (slices, selects,
 transposes) are zero-copy strided views the kernel reads through.  Constants
 are copied into each kernel that uses them, as literals.
 
+Two rewrites then merge groups: a pointwise group read by one other kernel
+only (and perhaps returned by the graph) moves into it (*vertical*), and two
+independent kernels over one domain that read a common input become one
+(*horizontal*).
+
 Values live in registers inside a kernel; a kernel writes only the values that
 other kernels or library calls read, or that the graph returns.  A value read
 by several kernels is computed once, in its own group, and written to memory:
@@ -295,7 +300,8 @@ def _axis_map(g, h, group_of):
 
 
 def _merge_groups(fuser, fn, stats):
-    """Vertical: a pointwise group read only by one other kernel moves into it.
+    """Vertical: a pointwise group read only by one other kernel (and perhaps returned by
+    the graph) moves into it.
     Horizontal: two independent kernels over the same domain that read a common input
     become one (the input is read once)."""
     groups, group_of = fuser.groups, fuser.group_of
@@ -319,7 +325,10 @@ def _merge_groups(fuser, fn, stats):
             return any(group_of.get(v) is not h and depends_on(v, g, group_of)
                        for op in h.ops for v in op.operands)
         for g in live:
-            users = _outside_users(g, group_of)
+            # the graph returning a value of g does not stop g from moving: the kernel it
+            # joins stores that value (fused Adam: the new moment is returned, and read by
+            # the parameter update); a library call reading it does
+            users = [(u, h) for u, h in _outside_users(g, group_of) if u.name != "func.return"]
             targets = {id(h) for _, h in users}
             if g.reduce or len(targets) != 1 or users[0][1] is None:
                 continue
