@@ -1,24 +1,30 @@
-"""Hand-written CUDA kernels for the library ops of a compiled CUDA program.
+"""Index kernels for compiled CUDA programs: gather, scatter_add, argmax, argmin.
 
 The ``cuda`` backend (:mod:`minaot.cuda_backend`) generates a kernel for every
-fused group; the ops that ``fuse`` leaves outside any group (a strided copy,
-gather, scatter_add, argmax/argmin, and a simple matmul until the tiled one
-from ``kernels/matmul_cuda.py`` is wired in) run these kernels instead.
+fused group; these ops read or write at positions that come from data (an
+index tensor, the position of an extreme), which generated kernels do not
+express, so each is one hand-written kernel.
 
 One kernel serves every rank.  Each array travels as a *flat* 1-d view of the
 memory it spans (starting at its element ``[0, ..., 0]``) plus its strides in
 elements, as a tuple; a work item unravels its flat index over the shape (a
 tuple too) and adds up ``index * stride`` per dimension.  Numba compiles one
 version per tuple length, so a rank-3 call and a rank-1 call are two
-specialisations of the same source.  A rank-0 array is passed as shape
-``(1,)``.  Every loop is a grid-stride loop; :func:`launch_1d` picks the grid.
+specialisations of the same source; shapes and strides travel as kernel
+arguments, so a call copies nothing to the device.  A rank-0 array is passed as
+shape ``(1,)``.  Every loop is a grid-stride loop; :func:`launch_1d` picks the grid.
 
 Kernels cannot raise on a GPU: gather and scatter_add write an error code into
-a one-element device array instead, which the program reads after its call.
+a one-element device array that the program owns, and the program reads it
+once, after its call (so a call has one device-to-host copy, not one per op).
+(``minaot.kernels.index_cuda`` has the eager versions, which check after each op.)
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 from numba import config, cuda
 
 if config.ENABLE_CUDASIM:
@@ -36,44 +42,6 @@ def launch_1d(kernel, n, *args):
     threads = min(THREADS, n)
     blocks = min(MAX_BLOCKS, -(-n // threads))
     kernel[blocks, threads](*args, n)
-
-
-@cuda.jit(cache=True)
-def copy_strided(dst, dst_st, src, src_st, shape, n):
-    """``dst[i] = src[i]`` for every index ``i`` of ``shape`` (any strides on both sides)."""
-    for flat in range(cuda.grid(1), n, cuda.gridsize(1)):
-        rem = flat
-        d = 0
-        s = 0
-        for k in range(len(shape) - 1, -1, -1):
-            i = rem % shape[k]
-            rem //= shape[k]
-            d += i * dst_st[k]
-            s += i * src_st[k]
-        dst[d] = src[s]
-
-
-@cuda.jit(cache=True)
-def matmul_simple(c, c_st, a, a_st, a_k, b, b_st, b_k, zero, shape, kdim, n):
-    """``c[..., i, j] = sum_k a[..., i, k] * b[..., k, j]``, one thread per element of ``c``.
-
-    ``a_st`` is 0 on the ``j`` axis, ``b_st`` on the ``i`` axis (and on broadcast batch
-    axes); ``a_k``/``b_k`` are the strides along ``k``.  ``zero`` gives the sum's type."""
-    for flat in range(cuda.grid(1), n, cuda.gridsize(1)):
-        rem = flat
-        co = 0
-        ao = 0
-        bo = 0
-        for d in range(len(shape) - 1, -1, -1):
-            i = rem % shape[d]
-            rem //= shape[d]
-            co += i * c_st[d]
-            ao += i * a_st[d]
-            bo += i * b_st[d]
-        acc = zero
-        for k in range(kdim):
-            acc += a[ao + k * a_k] * b[bo + k * b_k]
-        c[co] = acc
 
 
 @cuda.jit(cache=True)
@@ -146,3 +114,70 @@ def arg_extreme(out, out_st, x, x_st, x_dim_st, size, shape, largest, n):
                 best = v
                 at = k
         out[oo] = at
+
+
+# ---------------------------------------------------------------- launchers
+def flat(arr):
+    """``arr`` as the kernels take it: a 1-d view of the memory it spans (from its first
+    element), its strides in elements and its shape (rank 0 as ``(1,)``)."""
+    from minaot.cuda import strided
+    item = arr.dtype.itemsize
+    shape = tuple(arr.shape) or (1,)
+    strides = tuple(s // item for s in arr.strides) or (0,)
+    span = 1 + sum((n - 1) * s for n, s in zip(shape, strides))
+    return strided(arr, 0, (span,), (item,)), strides, shape
+
+
+def _without(strides, dim):
+    return strides[:dim] + (0,) + strides[dim + 1:]
+
+
+def gather(x, index, dim, errors, code):
+    """``(out, root)``: ``out[i] = x[i with i[dim] = index[i]]`` (numpy's take_along_axis on
+    the region of ``x`` that ``index`` covers); bad indices write ``code`` to ``errors``."""
+    from minaot.cuda import empty
+    out, root = empty(tuple(index.shape), x.dtype)
+    if out.size:
+        fx, xst, xshape = flat(x)
+        fi, ist, ishape = flat(index)
+        fo, ost, _ = flat(out)
+        launch_1d(gather_along, out.size, fo, ost, fx, _without(xst, dim), xst[dim], xshape[dim],
+                  fi, ist, ishape, errors, code)
+    return out, root
+
+
+def scatter_add(x, index, src, dim, errors, code):
+    """``(out, root)``: a copy of ``x`` with ``src[i]`` added at ``i with i[dim] = index[i]``."""
+    from minaot.cuda_eager import contiguous_copy_root
+    out, root = contiguous_copy_root(x)
+    if index.size:
+        fo, ost, oshape = flat(out)
+        fi, ist, ishape = flat(index)
+        fs, sst, _ = flat(src)
+        launch_1d(scatter_add_along, index.size, fo, _without(ost, dim), ost[dim], oshape[dim],
+                  fi, ist, fs, sst, ishape, errors, code)
+    return out, root
+
+
+def _arg(x, dim, keepdim, largest):
+    from minaot.cuda import empty
+    fx, xst, xshape = flat(x)
+    dim = dim if x.ndim else 0
+    keep = xshape[:dim] + (1,) + xshape[dim + 1:]
+    shape = keep if keepdim else tuple(n for d, n in enumerate(tuple(x.shape)) if d != dim)
+    out, root = empty(shape, np.int64)
+    fo, _, _ = flat(out)
+    ost = tuple(s // out.dtype.itemsize for s in out.strides)
+    if len(ost) < len(keep):                # the reduced axis is gone: stride 0 on it
+        ost = ost[:dim] + (0,) + ost[dim:]
+    launch_1d(arg_extreme, math.prod(keep), fo, ost, fx, _without(xst, dim), xst[dim],
+              xshape[dim], keep, largest)
+    return out, root
+
+
+def argmax(x, dim, keepdim):
+    return _arg(x, dim, keepdim, True)
+
+
+def argmin(x, dim, keepdim):
+    return _arg(x, dim, keepdim, False)

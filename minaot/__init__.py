@@ -31,7 +31,7 @@ from . import pytree  # noqa: F401
 from . import dialects  # noqa: F401  (registers the mt and prim dialects)
 from .tracing import FakeTensor, TraceError, trace  # noqa: F401
 from .counters import counters, reset  # noqa: F401
-from .compilers import nop, numba_compiler, print_compile  # noqa: F401
+from .compilers import cuda_compiler, nop, numba_compiler, print_compile  # noqa: F401
 from .passes.decompose import get_decompositions  # noqa: F401
 from .aot import aot_function, compile, export_joint  # noqa: F401
 from .aot_module import aot_module  # noqa: F401
@@ -61,7 +61,7 @@ __all__ = sorted(
         "DType", "Tensor", "device", "float32", "float64", "int64", "bool", "float", "double",
         "long", "Generator", "initial_seed", "manual_seed", "enable_grad", "is_grad_enabled",
         "no_grad", "set_grad_enabled", "FakeTensor", "TraceError", "trace", "counters", "reset",
-        "nop", "numba_compiler", "print_compile", "get_decompositions", "aot_function",
-        "compile", "export_joint", "aot_module", "build_joint", "default_partition",
+        "nop", "numba_compiler", "cuda_compiler", "print_compile", "get_decompositions",
+        "aot_function", "compile", "export_joint", "aot_module", "build_joint", "default_partition",
         "min_cut_rematerialization_partition",
     })

@@ -10,7 +10,15 @@ function's cache.  A miss compiles a new entry:
 
 and a hit reuses it; ``minaot.counters["aot"]`` counts both.  Inference (no
 input requires grad, or grad mode off) compiles one graph with
-``inference_compiler``.  The runtime wrapper (:mod:`minaot.runtime`) then
+``inference_compiler``.
+
+The tensors' device is part of the key, and picks the compilers an entry uses
+when none were given: the reference interpreter (``aot_function``) or
+``numba_compiler`` (``compile``) for CPU tensors, ``cuda_compiler`` for CUDA
+tensors, whose compiled program keeps everything on the GPU.  Inputs on two
+devices raise ``DeviceError`` (a 0-d CPU tensor among CUDA tensors is a scalar,
+moved over as in eager), and so does a compiler that cannot run on the inputs'
+device.  The runtime wrapper (:mod:`minaot.runtime`) then
 applies the epilogue: input mutations copied back, aliased outputs rebuilt
 as views, input metadata mutations replayed.
 
@@ -27,8 +35,9 @@ import warnings
 import numpy as np
 
 from . import pytree
+from ._errors import DeviceError
 from .autograd.grad_mode import is_grad_enabled, no_grad
-from .compilers import get_backend, nop
+from .compilers import default_compiler, get_backend, nop, numba_compiler
 from .counters import counters, register_cache
 from .ir import PassManager
 from .passes.decompose import Decompose
@@ -72,6 +81,33 @@ def _overlapping_mutation(meta, args) -> bool:
     return False
 
 
+def device_of(aot, leaves) -> str:
+    """The one device of the tensor arguments ("cpu" without any); 0-d CPU tensors go with
+    CUDA tensors (scalars), any other mix raises ``DeviceError`` naming two arguments."""
+    tensors = [(i, x) for i, x in enumerate(leaves) if isinstance(x, Tensor)]
+    cuda = [(i, x) for i, x in tensors if x.is_cuda]
+    if not cuda:
+        return "cpu"
+    cpu = [(i, x) for i, x in tensors if not x.is_cuda and x.ndim > 0]
+    if cpu:
+        (i, a), (j, b) = cpu[0], cuda[0]
+        raise DeviceError(
+            f"{aot.name}: expected all tensor arguments on one device, but tensor argument {i} "
+            f"(shape {a.shape}) is on {a.device} and tensor argument {j} (shape {b.shape}) on "
+            f"{b.device}; move them with .to(device), .cuda() or .cpu()")
+    return "cuda"
+
+
+def _check_device(aot, compiler, device):
+    devices = getattr(compiler, "devices", None)
+    if devices is not None and device not in devices:
+        name = getattr(compiler, "__name__", type(compiler).__name__)
+        raise DeviceError(
+            f"{aot.name}: the compiler {name} runs on {' and '.join(devices)} tensors, but the "
+            f"inputs are {device} tensors; use backend='cuda' (minaot.cuda_compiler) for CUDA "
+            "tensors, or leave the compiler out to pick one by the inputs' device")
+
+
 class CompiledEntry:
     """One specialisation: the graphs, the compiled callables and the epilogue metadata."""
 
@@ -79,6 +115,9 @@ class CompiledEntry:
         self.aot = aot
         self.spec = spec
         self.fallback = False
+        self.device = device_of(aot, leaves)
+        self.fw_compiler, self.bw_compiler, self.inference_compiler = aot.compilers_for(self.device)
+        self.partition_fn = aot.partition_fn
         flat_fn = _flat_function(aot.fn, spec)
         mt_graph = trace(flat_fn, *leaves, name=getattr(aot.fn, "__name__", "fn"))
         info = mt_graph.trace_info
@@ -106,8 +145,7 @@ class CompiledEntry:
             from .passes.strip_autograd import strip_autograd_ops
             strip_autograd_ops(graph)
             PassManager(["dce"]).run(graph)
-            compiler = aot.inference_compiler or aot.fw_compiler
-            self.compiled = compiler(graph, args)
+            self.compiled = self.inference_compiler(graph, args)
             counters["aot"]["compiled_graphs"] += 1
 
     def run(self, leaves):
@@ -144,12 +182,13 @@ class AOTFunction:
     """The callable ``aot_function`` returns: same signature as ``fn``, cached per guard key."""
 
     def __init__(self, fn, fw_compiler=None, bw_compiler=None, partition_fn=None,
-                 decompositions=None, inference_compiler=None):
+                 decompositions=None, inference_compiler=None, cpu_compiler=nop):
         self.fn = fn
         self.name = getattr(fn, "__name__", "fn")
-        self.fw_compiler = fw_compiler or nop
-        self.bw_compiler = bw_compiler or self.fw_compiler
+        self.fw_compiler = fw_compiler              # None: by the inputs' device
+        self.bw_compiler = bw_compiler
         self.inference_compiler = inference_compiler
+        self.cpu_compiler = cpu_compiler
         self.partition_fn = partition_fn
         self.decompositions = decompositions
         self.cache = {}
@@ -158,6 +197,16 @@ class AOTFunction:
 
     def clear_cache(self):
         self.cache.clear()
+
+    def compilers_for(self, device):
+        """(fw, bw, inference) compilers for inputs on ``device``: the given ones, else
+        :func:`~minaot.compilers.default_compiler`; each checked to run on ``device``."""
+        fw = self.fw_compiler or default_compiler(device, self.cpu_compiler)
+        bw = self.bw_compiler or fw
+        inference = self.inference_compiler or fw
+        for c in (fw, bw, inference):
+            _check_device(self, c, device)
+        return fw, bw, inference
 
     def __call__(self, *args, **kwargs):
         leaves, spec = pytree.flatten((args, kwargs))
@@ -178,7 +227,8 @@ def aot_function(fn, fw_compiler=None, bw_compiler=None, partition_fn=None, deco
     """Compile ``fn`` ahead of time; returns a callable with the same signature.
 
     ``fw_compiler``/``bw_compiler``/``inference_compiler`` are
-    ``compiler(graph, example_inputs) -> callable`` (default :func:`minaot.nop`);
+    ``compiler(graph, example_inputs) -> callable`` (default: :func:`minaot.nop` for CPU
+    tensors, :func:`minaot.cuda_compiler` for CUDA tensors);
     ``partition_fn(joint, num_fwd_outputs) -> (fw, bw)`` splits the joint
     graph; ``decompositions`` adds or overrides entries of the decomposition
     table (``{op: fn}``)."""
@@ -186,13 +236,17 @@ def aot_function(fn, fw_compiler=None, bw_compiler=None, partition_fn=None, deco
                        inference_compiler)
 
 
-def compile(fn=None, backend="numba", **kwargs):
-    """The short form: ``minaot.compile(fn, backend="numba")`` (usable as a decorator).
+def compile(fn=None, backend="auto", **kwargs):
+    """The short form: ``minaot.compile(fn)`` (usable as a decorator).
 
-    ``"numba"`` (the default) fuses and generates Numba kernels; ``"numpy"`` runs the
-    reference interpreter; a compiler function works too."""
+    ``"auto"`` (the default) picks by the device of the inputs: ``"numba"`` for CPU
+    tensors (fused, generated Numba kernels), ``"cuda"`` for CUDA tensors (generated CUDA
+    kernels, the whole program on the GPU); ``"numpy"`` runs the reference interpreter;
+    a compiler function works too."""
     if fn is None:
         return lambda f: compile(f, backend=backend, **kwargs)
+    if backend == "auto":
+        return AOTFunction(fn, cpu_compiler=numba_compiler, **kwargs)
     compiler = get_backend(backend)
     return aot_function(fn, fw_compiler=compiler, bw_compiler=compiler,
                         inference_compiler=compiler, **kwargs)

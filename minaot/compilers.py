@@ -6,6 +6,12 @@ input (the runtime may overwrite an input with its mutated value while a
 saved value is still needed for the backward).  ``nop`` runs the reference interpreter (the
 accuracy baseline); ``print_compile`` prints the graph first.  Backends for
 ``minaot.compile(fn, backend=...)`` are looked up by name here.
+
+A compiler may say which devices its programs run on (``compiler.devices``):
+``nop``, ``print_compile`` and ``numba_compiler`` take CPU tensors,
+``cuda_compiler`` CUDA tensors.  ``aot_function`` checks it against the device of
+the inputs, and its default (no compiler given) picks by that device:
+:func:`default_compiler`.
 """
 
 from __future__ import annotations
@@ -56,7 +62,25 @@ def numba_compiler(graph, example_inputs):
     return NumbaProgram(graph)
 
 
-BACKENDS = {"numpy": nop, "nop": nop, "interpreter": nop, "numba": numba_compiler}
+def cuda_compiler(graph, example_inputs):
+    """Fuse ``graph`` and run it on the GPU as generated CUDA kernels, CUDA tensors in and out
+    (see :mod:`minaot.cuda_backend`); under Numba's simulator too."""
+    from .cuda_backend import CudaProgram
+    return CudaProgram(graph)
+
+
+nop.devices = print_compile.devices = numba_compiler.devices = ("cpu",)
+cuda_compiler.devices = ("cuda",)
+
+BACKENDS = {"numpy": nop, "nop": nop, "interpreter": nop, "numba": numba_compiler,
+            "cuda": cuda_compiler}
+
+
+def default_compiler(device, cpu=nop):
+    """The compiler for inputs on ``device`` when none is given: ``cpu`` for CPU tensors
+    (``nop`` for ``aot_function``, ``numba_compiler`` for ``minaot.compile``) and
+    ``cuda_compiler`` for CUDA tensors."""
+    return cuda_compiler if str(device) == "cuda" else cpu
 
 
 def get_backend(name):
@@ -65,4 +89,5 @@ def get_backend(name):
     try:
         return BACKENDS[name]
     except KeyError:
-        raise ValueError(f"unknown backend {name!r}; known: {', '.join(sorted(BACKENDS))}") from None
+        raise ValueError(f"unknown backend {name!r}; known: 'auto' (by the inputs' device), "
+                         f"{', '.join(sorted(BACKENDS))}") from None

@@ -7,30 +7,39 @@ pipeline, but the last step emits CUDA::
     prim --fuse--> kernel --lower-to-loops--> loop --emit-numba-cuda--> kernels + launch()
 
 (no ``approximate-math``: on the GPU ``math.exp`` is libdevice's, which is fast
-and exact enough).  The returned :class:`CudaProgram` walks the graph's ops in
-order with every value a Numba *device array*: the inputs are the CUDA
-tensors' arrays, each ``kernel.fused`` op allocates its outputs on the device
-and calls its generated ``launch``, and every other op is a library call that
-runs on the device too:
+and exact enough).  The returned :class:`CudaProgram` takes CUDA tensors and
+returns CUDA tensors.  It walks the graph's ops in order with every value a
+Numba *device array* (:mod:`minaot.cuda`): the inputs are the tensors' arrays,
+each ``kernel.fused`` op allocates its outputs on the device and calls its
+generated ``launch``, and every other op is a library call that runs on the
+device too:
 
 * view ops (reshape, transpose, permute, expand, (un)squeeze, slice, select)
-  make a device array over the same memory with new strides (numpy computes
-  the geometry on a stand-in host array that is never read); a reshape that
-  no strides can express copies first, as numpy's does;
-* matmul, gather, scatter_add, argmax/argmin, cat and the two scatters run
-  the hand-written kernels of :mod:`minaot.kernels.cuda_library`;
+  make a device array over the same memory, as eager CUDA views do
+  (:func:`minaot.cuda_eager.view_array`); a reshape that no strides can express
+  copies first, as numpy's does;
+* matmul runs the tiled shared-memory kernel of :mod:`minaot.kernels.matmul_cuda`;
+  gather, scatter_add, argmax and argmin the kernels of
+  :mod:`minaot.kernels.cuda_library`; cat and the two scatters are device copies
+  into regions of a new array;
 * constants and ``arange`` are made once, when the program is built, and
   stay on the device; ``rand``/``randn`` draw from minaot's generator on the
   host (so a seed gives the same numbers as on the CPU) and upload them.
 
 Nothing is copied back to the host during a call.  Each value is dropped after
-its last use.  As on the CPU, results never share memory with the inputs,
-with each other or with the program's constants (a copy keeps the layout,
-like numpy's ``order="K"``).  An op with no device implementation raises
-``NotImplementedError`` naming it when the program is built.  Gather and
-scatter_add cannot raise inside a kernel, so an index out of range sets an
-error code in a one-element device array that the program reads after the
-call (the only device-to-host copy, and only in programs that hold those ops).
+its last use.  Every array the program makes is a view of a flat *root*
+allocation (the storage of the CUDA tensor it becomes); the program tracks
+each value's root, so a result is returned as is when its root is its own,
+and copied when it is (a view of) an input, of another result or of a
+program constant, or a broadcast view: results never share memory with the
+inputs or with each other, as for every compiler (:mod:`minaot.compilers`).
+The copy keeps the layout (numpy's ``order="K"``, like the CPU backend's).
+
+An op with no device implementation raises ``NotImplementedError`` naming it
+when the program is built.  Gather and scatter_add cannot raise inside a
+kernel, so an index out of range sets an error code in a one-element device
+array that the program reads after the call (the only device-to-host copy,
+and only in programs that hold those ops).
 """
 
 from __future__ import annotations
@@ -40,113 +49,21 @@ import os
 import time
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
+from . import cuda as _cuda
 from .codegen.cuda_runtime import cuda_module, load_launcher
 from .codegen.kernel_cache import KernelCompileError
 from .counters import counters
 from .dtypes import from_ir
 from .ir import PassManager, run_op, verify
-from .ops.views import _np_select, _np_slice
 from .passes.lower_to_loops import lower_kernel
 
 
 # --------------------------------------------------------------------------- device arrays
-def _sim():
-    from numba import config
-    return bool(config.ENABLE_CUDASIM)
-
-
-def is_device_array(a) -> bool:
-    """A Numba device array (or the simulator's stand-in for one)."""
-    return bool(getattr(a, "__cuda_ndarray__", False)) and not isinstance(a, np.ndarray)
-
-
-def address(a) -> int:
-    """The address of element ``[0, ..., 0]``."""
-    if _sim():
-        return a._ary.__array_interface__["data"][0]
-    return a.__cuda_array_interface__["data"][0]
-
-
-def empty(shape, dtype):
-    return cuda_module().device_array(tuple(shape), np.dtype(dtype))
-
-
-def strided_view(a, shape, strides, offset=0):
-    """A device array over ``a``'s memory: ``shape``, byte ``strides``, its first element
-    ``offset`` bytes after ``a``'s.  It keeps ``a`` alive."""
-    shape, strides = tuple(int(s) for s in shape), tuple(int(s) for s in strides)
-    if math.prod(shape) == 0:
-        return empty(shape, a.dtype)
-    if _sim():
-        from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
-        root = a._ary
-        while isinstance(root.base, np.ndarray):
-            root = root.base
-        start = address(a) + offset - root.__array_interface__["data"][0]
-        return FakeCUDAArray(np.ndarray(shape, a.dtype, buffer=root, offset=start, strides=strides))
-    desc = {"shape": shape, "strides": strides, "data": (address(a) + offset, False),
-            "typestr": a.dtype.str, "version": 3}
-    return cuda_module().from_cuda_array_interface(desc, owner=a, sync=False)
-
-
-def view_like(a, fn):
-    """``fn`` (a numpy view function: slicing, transpose, broadcast_to, ...) applied to the
-    device array ``a``.  numpy computes the result's geometry on a stand-in array with
-    ``a``'s shape and strides over a single element, which nothing ever reads."""
-    proxy = as_strided(np.zeros(1, a.dtype), tuple(a.shape), tuple(a.strides))
-    v = fn(proxy)
-    if not isinstance(v, np.ndarray) or not np.may_share_memory(v, proxy):
-        raise AssertionError(f"cuda backend: {fn} copied instead of making a view")
-    offset = v.__array_interface__["data"][0] - proxy.__array_interface__["data"][0]
-    return strided_view(a, v.shape, v.strides, offset)
-
-
-def reshape(a, shape):
-    """A view of ``a`` in ``shape`` if its strides allow, else a reshaped contiguous copy
-    (numpy's ``reshape`` rule)."""
-    try:
-        return view_like(a, lambda p: np.reshape(p, shape, copy=False))
-    except ValueError:
-        return view_like(contiguous(a), lambda p: np.reshape(p, shape))
-
-
-def flat(a):
-    """``a`` as the library kernels take it: a 1-d view of the memory it spans (from its
-    first element), its strides in elements and its shape (rank 0 as ``(1,)``)."""
-    shape = tuple(a.shape) or (1,)
-    strides = tuple(s // a.dtype.itemsize for s in a.strides) or (0,)
-    if any(s < 0 for s in strides):
-        raise NotImplementedError(f"cuda backend: negative strides {strides}")
-    span = 1 + sum((n - 1) * s for n, s in zip(shape, strides))
-    return strided_view(a, (span,), (a.dtype.itemsize,)), strides, shape
-
-
-def _library():
-    from .kernels import cuda_library
-    return cuda_library
-
-
-def copy_into(dst, src):
-    """``dst[...] = src`` on the device (same shape, any strides)."""
-    if math.prod(dst.shape) == 0:
-        return dst
-    lib = _library()
-    fd, dst_st, shape = flat(dst)
-    fs, src_st, _ = flat(src)
-    lib.launch_1d(lib.copy_strided, math.prod(shape), fd, dst_st, fs, src_st, shape)
-    return dst
-
-
-def contiguous(a):
-    return copy_into(empty(a.shape, a.dtype), a)
-
-
 def keep_order_strides(shape, strides, itemsize):
-    """The strides numpy's ``np.array(a, order="K")`` gives a copy of ``a``: C or Fortran
-    order if ``a`` is so laid out (ignoring axes of length 1), else the axes ordered by
-    decreasing stride."""
+    """The strides numpy's ``np.array(a, order="K")`` gives a copy of ``a`` (in bytes): C or
+    Fortran order if ``a`` is so laid out (ignoring axes of length 1), else the axes ordered
+    by decreasing stride."""
     n = len(shape)
 
     def dense(axes):
@@ -170,191 +87,100 @@ def keep_order_strides(shape, strides, itemsize):
     return tuple(out)
 
 
-def copy_keep_order(a):
-    """A fresh device copy of ``a`` with ``keep_order_strides``."""
-    size = math.prod(a.shape)
-    if size == 0:
-        return empty(a.shape, a.dtype)
-    buf = empty((size,), a.dtype)
-    out = strided_view(buf, a.shape, keep_order_strides(tuple(a.shape), tuple(a.strides),
-                                                        a.dtype.itemsize))
-    return copy_into(out, a)
+def copy_keep_order(arr):
+    """``(copy, root)``: a fresh device copy of ``arr`` laid out by ``keep_order_strides``."""
+    from .cuda_eager import copy_into
+    item = arr.dtype.itemsize
+    strides = keep_order_strides(tuple(arr.shape), tuple(arr.strides), item)
+    out, root = _cuda.empty(tuple(arr.shape), arr.dtype, tuple(s // item for s in strides))
+    copy_into(out, arr)
+    return out, root
 
 
-def _span(a):
-    if math.prod(a.shape) == 0:
-        return 0, 0
-    lo = address(a)
-    return lo, lo + a.dtype.itemsize + sum((n - 1) * s for n, s in zip(a.shape, a.strides))
-
-
-def may_share_memory(a, b) -> bool:
-    """Do the byte ranges ``a`` and ``b`` span overlap (numpy's ``may_share_memory`` rule)?"""
-    (a0, a1), (b0, b1) = _span(a), _span(b)
-    return a0 < b1 and b0 < a1
-
-
-def fresh_device_results(results, protected):
-    """Results as device arrays no other result, input or program constant shares memory
-    with, and with no broadcast (stride-0) axes: a copy where needed, in the same layout."""
-    seen = list(protected)
-    out = []
-    for r in results:
-        broadcast = any(n > 1 and s == 0 for n, s in zip(r.shape, r.strides))
-        if broadcast or any(may_share_memory(r, s) for s in seen):
-            r = copy_keep_order(r)
-        seen.append(r)
-        out.append(r)
-    return out
+def _broadcast(arr) -> bool:
+    return any(n > 1 and s == 0 for n, s in zip(arr.shape, arr.strides))
 
 
 # --------------------------------------------------------------------------- library ops
-def _dims(op):
-    return [tuple(r.type.shape) for r in op.results], [from_ir(r.type.dtype).np for r in op.results]
+# Each builder gets the op and the program and returns ``run(arrays) -> [(array, root)]``:
+# ``root`` is the new flat allocation the array is a view of, or None when the array is a
+# view of its first input (its root is that input's).
+def _result(op):
+    (r,) = op.results
+    return tuple(r.type.shape), from_ir(r.type.dtype).np
 
 
-def _matmul(op, ctx):
-    (shape,), (dtype,) = _dims(op)
-    lib = _library()
-
-    def run(ins):
-        a, b = ins
-        if a.ndim == 1:
-            a = view_like(a, lambda p: p[None, :])
-        if b.ndim == 1:
-            b = view_like(b, lambda p: p[:, None])
-        sa, sb = tuple(a.shape), tuple(b.shape)      # the simulator's shapes refuse index -1
-        batch = tuple(np.broadcast_shapes(sa[:-2], sb[:-2]))
-        m, k = sa[-2:]
-        n = sb[-1]
-        a = view_like(a, lambda p: np.broadcast_to(p, batch + (m, k)))
-        b = view_like(b, lambda p: np.broadcast_to(p, batch + (k, n)))
-        c = empty(batch + (m, n), dtype)
-        if math.prod(c.shape):
-            fa, ast, _ = flat(a)
-            fb, bst, _ = flat(b)
-            fc, cst, full = flat(c)
-            lib.launch_1d(lib.matmul_simple, math.prod(full), fc, cst, fa, ast[:-1] + (0,), ast[-1],
-                          fb, bst[:-2] + (0, bst[-1]), bst[-2], np.dtype(dtype).type(0), full, k)
-        return [reshape(c, shape)]
-    return run
+def _view(op, program):
+    from .cuda_eager import view_array
+    name, attrs = op.opname, dict(op.attributes)
+    return lambda ins: [view_array(ins[0], name, attrs)]
 
 
-def _gather(op, ctx):
-    (shape,), (dtype,) = _dims(op)
-    dim = op.attributes["dim"]
-    lib = _library()
-    code = ctx.error_code(op)
-
-    def run(ins):
-        x, index = ins
-        out = empty(shape, dtype)
-        if math.prod(shape):
-            fx, xst, xshape = flat(x)
-            fi, ist, ishape = flat(index)
-            fo, ost, _ = flat(out)
-            x_st = xst[:dim] + (0,) + xst[dim + 1:]
-            lib.launch_1d(lib.gather_along, math.prod(ishape), fo, ost, fx, x_st, xst[dim],
-                          xshape[dim], fi, ist, ishape, ctx.errors, code)
-        return [out]
-    return run
+def _matmul(op, program):
+    from .kernels.matmul_cuda import matmul
+    return lambda ins: [matmul(*ins)]
 
 
-def _scatter_add(op, ctx):
-    dim = op.attributes["dim"]
-    lib = _library()
-    code = ctx.error_code(op)
-
-    def run(ins):
-        x, index, src = ins
-        out = contiguous(x)
-        if math.prod(index.shape):
-            fo, ost, oshape = flat(out)
-            fi, ist, ishape = flat(index)
-            fs, sst, _ = flat(src)
-            o_st = ost[:dim] + (0,) + ost[dim + 1:]
-            lib.launch_1d(lib.scatter_add_along, math.prod(ishape), fo, o_st, ost[dim], oshape[dim],
-                          fi, ist, fs, sst, ishape, ctx.errors, code)
-        return [out]
-    return run
+def _index_op(op, program):
+    from .kernels import cuda_library
+    fn = getattr(cuda_library, op.opname)
+    attrs = dict(op.attributes)
+    if op.opname in ("gather", "scatter_add"):
+        attrs.update(errors=program.errors, code=program.error_code(op))
+    return lambda ins: [fn(*ins, **attrs)]
 
 
-def _arg_extreme(op, ctx):
-    (shape,), _ = _dims(op)
-    dim = op.attributes["dim"]
-    largest = op.opname == "argmax"
-    lib = _library()
-
-    def run(ins):
-        (x,) = ins
-        out = empty(shape, np.int64)
-        fx, xst, xshape = flat(x)
-        d = dim if x.ndim else 0
-        keep = xshape[:d] + (1,) + xshape[d + 1:]
-        fo, ost, _ = flat(reshape(out, keep))
-        lib.launch_1d(lib.arg_extreme, math.prod(keep), fo, ost, fx, xst[:d] + (0,) + xst[d + 1:],
-                      xst[d], xshape[d], keep, largest)
-        return [out]
-    return run
-
-
-def _cat(op, ctx):
-    (shape,), (dtype,) = _dims(op)
+def _cat(op, program):
+    from .cuda_eager import copy_into, view_array
+    shape, dtype = _result(op)
     dim = op.attributes["dim"]
 
     def run(ins):
-        out = empty(shape, dtype)
+        out, root = _cuda.empty(shape, dtype)
         start = 0
         for x in ins:
             n = x.shape[dim]
-            part = view_like(out, lambda p: p[(slice(None),) * dim + (slice(start, start + n),)])
+            part, _ = view_array(out, "slice", dict(dim=dim, start=start, stop=start + n, step=1))
             copy_into(part, x)
             start += n
-        return [out]
+        return [(out, root)]
     return run
 
 
-def _scatter_into(region):
-    def build(op, ctx):
-        attrs = dict(op.attributes)
+def _scatter_into(op, program):
+    """``slice_scatter``/``select_scatter``: a copy of the base with ``src`` in one region."""
+    from .cuda_eager import contiguous_copy_root, copy_into, view_array
+    region = op.opname.split("_")[0]
+    attrs = dict(op.attributes)
 
-        def run(ins):
-            base, src = ins
-            out = contiguous(base)
-            part = view_like(out, lambda p: region(p, **attrs))
-            copy_into(part, view_like(src, lambda p: np.broadcast_to(p, part.shape)))
-            return [out]
-        return run
-    return build
-
-
-def _view(op, ctx):
-    from .ops.registry import get_op
-    impl, attrs = get_op(op.opname).impl, dict(op.attributes)
-    if op.opname == "reshape":
-        return lambda ins: [reshape(ins[0], attrs["shape"])]
-    return lambda ins: [view_like(ins[0], lambda p: impl(p, **attrs))]
+    def run(ins):
+        base, src = ins
+        out, root = contiguous_copy_root(base)
+        part, _ = view_array(out, region, attrs)
+        copy_into(part, src)
+        return [(out, root)]
+    return run
 
 
-def _made_once(op, ctx):
+def _made_once(op, program):
     """Constants and ``arange``: computed on the host once, kept on the device."""
     (value,) = run_op(op, [])
-    arr = cuda_module().to_device(np.array(value, order="C"))
-    ctx.constants.append(arr)
-    return lambda ins: [arr]
+    arr, root = _cuda.from_host(value)
+    program.constants.add(id(root))
+    program.keep.append(root)
+    return lambda ins: [(arr, root)]
 
 
-def _random(op, ctx):
+def _random(op, program):
     """``rand``/``randn`` from minaot's generator (the CPU's numbers for a seed), uploaded."""
-    return lambda ins: [cuda_module().to_device(np.array(run_op(op, [])[0], order="C"))]
+    return lambda ins: [_cuda.from_host(run_op(op, [])[0])]
 
 
 VIEWS = ("reshape", "transpose", "permute", "expand", "unsqueeze", "squeeze", "slice", "select",
          "detach")
-LIBRARY = {"matmul": _matmul, "gather": _gather, "scatter_add": _scatter_add,
-           "argmax": _arg_extreme, "argmin": _arg_extreme, "cat": _cat,
-           "slice_scatter": _scatter_into(lambda p, dim, start, stop, step: _np_slice(p, dim, start, stop, step)),
-           "select_scatter": _scatter_into(lambda p, dim, index: _np_select(p, dim, index)),
+LIBRARY = {"matmul": _matmul, "gather": _index_op, "scatter_add": _index_op,
+           "argmax": _index_op, "argmin": _index_op, "cat": _cat,
+           "slice_scatter": _scatter_into, "select_scatter": _scatter_into,
            "constant": _made_once, "arange": _made_once, "rand": _random, "randn": _random}
 LIBRARY.update({name: _view for name in VIEWS})
 
@@ -383,9 +209,11 @@ class CudaKernel:
         return launch_config(self.loop, **self.options)
 
     def __call__(self, ins):
-        outs = [empty(s, d) for s, d in self.out_specs]
+        outs = [_cuda.empty(s, d) for s, d in self.out_specs]
+        if not any(math.prod(s) for s, _ in self.out_specs):
+            return outs
         try:
-            self.launch(*ins, *outs)
+            self.launch(*ins, *[a for a, _ in outs])
         except Exception as exc:
             if self.called:
                 raise
@@ -396,23 +224,32 @@ class CudaKernel:
         return outs
 
 
+def default_options() -> dict:
+    """``emit-numba-cuda`` launch options: the emitter's defaults on a GPU; small blocks on the
+    simulator, which runs a Python thread per CUDA thread."""
+    return dict(max_threads=32) if _cuda.is_simulator() else {}
+
+
 class CudaProgram:
     """A compiled graph on the GPU: steps to run in order, and every stage for printing.
 
     ``options`` go to ``emit-numba-cuda`` (``max_threads``, ``max_blocks``,
-    ``block_rows_min``)."""
+    ``block_rows_min``, ``grid_reduce_min``); by default :func:`default_options`."""
 
     def __init__(self, graph, **options):
         t0 = time.perf_counter()
         cuda = cuda_module()
+        options = options or default_options()
         self.prim = str(graph)
         g = graph.clone()
         PassManager(["fuse"], verify_each=True).run(g)
         self.graph = g
         self.kernels = {}
-        self.constants = []             # device arrays the program owns (results never alias them)
+        self.constants = set()          # ids of the roots of program constants (never returned)
+        self.keep = []                  # ... and the roots themselves
         self.checked = []               # ops that report bad indices through self.errors
-        self.errors = None
+        self.errors = cuda.to_device(np.zeros(1, np.int32)) if any(
+            op.opname in ("gather", "scatter_add") for op in g.ops if op.dialect == "prim") else None
         self.steps = []
         slot = {v: i for i, v in enumerate(g.args)}
         for op in g.ops:
@@ -437,8 +274,6 @@ class CudaProgram:
                 run = build(op, self)
             drop = [slot[v] for v in dict.fromkeys(op.operands) if last_use[v] == k and v not in keep]
             self.steps.append((run, [slot[v] for v in op.operands], [slot[r] for r in op.results], drop))
-        if self.checked:
-            self.errors = cuda.to_device(np.zeros(1, np.int32))
         self.n_slots = len(slot)
         self.arg_slots = [slot[v] for v in g.args]
         self.result_slots = [slot[v] for v in g.results]
@@ -452,7 +287,7 @@ class CudaProgram:
         return len(self.checked)
 
     def _check_errors(self):
-        if not self.checked:
+        if self.errors is None:
             return
         code = int(self.errors.copy_to_host()[0])
         if code:
@@ -462,19 +297,45 @@ class CudaProgram:
             raise IndexError(f"{op.opname}: index out of range (inputs {shapes}) at {op.loc}")
 
     def run_arrays(self, arrays):
-        """Run the program on device arrays (the graph's inputs); returns device arrays."""
+        """Run the program on device arrays (the graph's inputs); returns ``(array, root)``
+        per result, each root a fresh allocation no other result or input shares."""
         env = [None] * self.n_slots
+        roots = [None] * self.n_slots           # None: an input's memory
         for s, a in zip(self.arg_slots, arrays):
             env[s] = a
         for run, ins, outs, drop in self.steps:
             res = run([env[i] for i in ins])
-            for s, r in zip(outs, res):
-                env[s] = r
+            for s, (arr, root) in zip(outs, res):
+                env[s] = arr
+                roots[s] = root if root is not None else roots[ins[0]] if ins else None
             for s in drop:
-                env[s] = None
+                env[s] = roots[s] = None
         self._check_errors()
-        results = [env[s] for s in self.result_slots]
-        return fresh_device_results(results, list(arrays) + self.constants)
+        out, used = [], set()
+        for s in self.result_slots:
+            arr, root = env[s], roots[s]
+            if root is None or id(root) in used or id(root) in self.constants or _broadcast(arr):
+                arr, root = copy_keep_order(arr)
+            used.add(id(root))
+            out.append((arr, root))
+        return out
+
+    def __call__(self, *args):
+        from .cuda_eager import wrap
+        from .tensor import Tensor
+        arrays = []
+        for i, t in enumerate(args):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"cuda backend: argument {i} of {self.graph.name} is a "
+                                f"{type(t).__name__}, expected a tensor")
+            if not t.is_cuda:
+                if t.ndim:
+                    raise TypeError(
+                        f"cuda backend: argument {i} of {self.graph.name} (shape {t.shape}) is a "
+                        "CPU tensor; the program runs on CUDA tensors (move it with .cuda())")
+                t = t.detach().cuda()               # a 0-d CPU tensor is a scalar: moved, as eager
+            arrays.append(t._data)
+        return [wrap(arr, root) for arr, root in self.run_arrays(arrays)]
 
     def stage_text(self) -> str:
         parts = [f"== kernel level\n{self.graph}"]

@@ -45,8 +45,8 @@ class CompiledFunctionBackward(Node):
             raise RuntimeError(
                 "CompiledFunctionBackward: trying to backward through the graph a second time; "
                 "saved values are freed after backward(), pass retain_graph=True the first time")
-        tangents = [(g if g is not None else zeros(shape, dtype=dtype)).contiguous()
-                    for g, (shape, dtype) in zip(grads, self.tangent_metas)]
+        tangents = [(g if g is not None else zeros(shape, dtype=dtype, device=self.program.device))
+                    .contiguous() for g, (shape, dtype) in zip(grads, self.tangent_metas)]
         bw = self.program.backward()
         out = bw(*self.saved, *tangents)
         out = [out] if not isinstance(out, (list, tuple)) else list(out)
@@ -61,13 +61,14 @@ class CompiledFunctionBackward(Node):
 class TrainingProgram:
     """The compiled forward, the (lazy) backward and their layouts."""
 
-    def __init__(self, aot, graph, meta, args):
-        self.aot = aot
+    def __init__(self, entry, graph, meta, args):
+        self.entry = entry              # the aot entry: its compilers, chosen for its device
+        self.device = entry.device
         self.meta = meta
         mask = [a.requires_grad for a in args]
         joint, info = build_joint(graph, mask)
         self.joint, self.info = joint, info
-        partition = aot.partition_fn or default_partition
+        partition = entry.partition_fn or default_partition
         fw, bw = partition(joint, info.num_fwd_outputs)
         for g in (fw, bw):
             PassManager(["canonicalize", "cse", "dce"]).run(g)
@@ -75,13 +76,13 @@ class TrainingProgram:
         self.report = getattr(fw, "partition_report", None)
         self.tangent_metas = [(tuple(r.type.shape), _dtype(r.type.dtype))
                               for r, t in zip(graph.results, info.tangent_mask) if t]
-        self.fw = aot.fw_compiler(fw, args)
+        self.fw = entry.fw_compiler(fw, args)
         self._bw = None
         counters["aot"]["compiled_graphs"] += 1
 
     def backward(self):
         if self._bw is None:
-            self._bw = self.aot.bw_compiler(self.bw_graph, None)
+            self._bw = self.entry.bw_compiler(self.bw_graph, None)
             counters["aot"]["bw_compiles"] += 1
         return self._bw
 
@@ -107,4 +108,4 @@ def _dtype(ir):
 
 
 def compile_training(entry, graph, meta, args):
-    return TrainingProgram(entry.aot, graph, meta, args)
+    return TrainingProgram(entry, graph, meta, args)

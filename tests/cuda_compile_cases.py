@@ -12,9 +12,13 @@ thread).
    tests/test_aot_ops.py and tests/test_joint.py.  The compiler ``on_device`` runs the
    program on device copies of the CPU inputs and copies the results back (strides kept),
    so the CPU-side checks apply unchanged; everything between is on the device.
-2. Random programs (tests/program_gen.py), a few examples, the same way.
-3. The device-array helpers (views, copies that keep the layout, overlap) against numpy,
-   and the errors: a bad gather index, an op with no device implementation.
+2. Random programs (tests/program_gen.py) the same way.
+3. Results: fresh memory in numpy's order-K layout; errors: a bad gather index, an op with
+   no device implementation.
+4. ``minaot.compile``/``aot_function``/``aot_module`` on CUDA tensors: the backend chosen by
+   device, device errors, input mutation and views of inputs on the device, gradients,
+   and a small MLP trained on the device against CPU eager.
+5. Random programs on CUDA tensors (pure with gradients; in-place with aliasing).
 """
 
 import sys
@@ -25,8 +29,15 @@ from hypothesis import given, settings
 from numba import config
 
 import minaot
+import minaot.nn.functional as F
+from minaot import cuda as mc
 from minaot import cuda_backend as cb
 from minaot.codegen.cuda_runtime import cuda_module
+from minaot.cuda_eager import view_array
+from minaot.ir import PassManager, parse
+from minaot.kernels.cuda_library import flat
+from minaot.passes.decompose import Decompose
+from minaot.passes.functionalize import functionalize
 
 cuda = cuda_module()                    # raises, naming what is missing, without a target
 if config.ENABLE_CUDASIM:
@@ -38,7 +49,7 @@ from test_aot_properties import PROPERTY, check_inplace, check_pure  # noqa: E40
 from test_joint import DIFF, check_gradients  # noqa: E402
 
 pytestmark = pytest.mark.cuda
-EXAMPLES = 4                            # random programs per property
+EXAMPLES = 25                           # random programs per property
 # small blocks, as in tests/cuda_cases.py: grid-stride loops and block-stride reductions take
 # several turns even at these sizes, and the simulator starts fewer threads per launch; full
 # reductions of 16 or more elements take the two-pass path of large ones
@@ -49,16 +60,16 @@ def to_device(a: np.ndarray):
     """A device copy of ``a`` with ``a``'s strides (``a`` dense in some axis order)."""
     a = np.array(a, order="K")
     if a.size == 0:
-        return cb.empty(a.shape, a.dtype)
+        return mc.empty(a.shape, a.dtype)[0]
     span = np.lib.stride_tricks.as_strided(a, (a.size,), (a.itemsize,))
-    return cb.strided_view(cuda.to_device(np.array(span)), a.shape, a.strides)
+    return mc.strided(mc.to_device(np.array(span)), 0, a.shape, a.strides)
 
 
 def to_host(d) -> np.ndarray:
     """A host copy of the device array ``d`` with ``d``'s strides."""
     if d.size == 0:
         return np.empty(d.shape, d.dtype)
-    span = cb.flat(d)[0].copy_to_host()
+    span = flat(d)[0].copy_to_host()
     return np.lib.stride_tricks.as_strided(span, tuple(d.shape), tuple(d.strides))
 
 
@@ -69,7 +80,7 @@ def on_device(graph, example_inputs):
 
     def run(*args):
         outs = program.run_arrays([to_device(a._data) for a in args])
-        return [minaot.Tensor._wrap(to_host(o)) for o in outs]
+        return [minaot.Tensor._wrap(to_host(o)) for o, _ in outs]
     run.program = program
     return run
 
@@ -99,63 +110,51 @@ def test_random_inplace_programs_on_cuda(prog):
     check_inplace(prog, on_device, minaot.float64, grad_mode=False)
 
 
-# ---------------------------------------------------------------- 3. helpers and errors
-def _views(a):
-    yield "transpose", lambda p: p.T
-    yield "slice", lambda p: p[1:, ::2]
-    yield "select", lambda p: p[:, 1]
-    yield "expand", lambda p: np.broadcast_to(p[:, None, :], (p.shape[0], 3, p.shape[1]))
-    yield "scalar", lambda p: p[(1, 2, Ellipsis)]
+# ---------------------------------------------------------------- 3. results and errors
+RESULTS = """
+func.func @f(%0: tensor<2x3xf32>) -> (tensor<3x2xf32>, tensor<3x2xf32>, tensor<4x3xf32>, tensor<f32>, tensor<2x3xf32>) {
+  %1 = prim.transpose %0 {dim0 = 0, dim1 = 1} : (tensor<2x3xf32>) -> tensor<3x2xf32>
+  %2 = prim.constant {dtype = "float32", shape = [], value = 2.0} : () -> tensor<f32>
+  %3 = prim.mul %0, %2 : (tensor<2x3xf32>, tensor<f32>) -> tensor<2x3xf32>
+  %4 = prim.slice %3 {dim = 0, start = 0, stop = 1, step = 1} : (tensor<2x3xf32>) -> tensor<1x3xf32>
+  %5 = prim.expand %4 {shape = [4, 3]} : (tensor<1x3xf32>) -> tensor<4x3xf32>
+  func.return %1, %1, %5, %2, %3 : tensor<3x2xf32>, tensor<3x2xf32>, tensor<4x3xf32>, tensor<f32>, tensor<2x3xf32>
+}
+"""
 
 
-def test_views_share_the_device_memory_with_numpys_geometry():
-    host = np.arange(20, dtype=np.float32).reshape(4, 5)
-    dev = to_device(host)
-    for name, fn in _views(host):
-        want = fn(host)
-        got = cb.view_like(dev, fn)
-        assert tuple(got.shape) == want.shape and tuple(got.strides) == want.strides, name
-        np.testing.assert_array_equal(to_host(got), want, err_msg=name)
-        assert cb.may_share_memory(got, dev), name
-    cb.copy_into(cb.view_like(dev, lambda p: p[2]), to_device(np.full(5, -1, np.float32)))
-    host[2] = -1                                  # a write through a view reaches the base
-    np.testing.assert_array_equal(to_host(dev), host)
+def test_results_are_fresh_and_keep_numpys_layout():
+    """A view of an input, one value twice, a broadcast view, a program constant: each result
+    gets memory of its own, laid out as the CPU backend's copy (numpy's order K)."""
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    program = cb.CudaProgram(parse(RESULTS), **SMALL)
+    dev = to_device(x)
+    for call in range(2):
+        res = program.run_arrays([dev])
+        roots = [root for _, root in res]
+        assert len({id(r) for r in roots}) == len(roots)      # no two results share memory
+        wants = [x.T, x.T, np.broadcast_to(x[:1] * 2, (4, 3)), np.float32(2), x * 2]
+        for k, ((arr, _), want) in enumerate(zip(res, wants)):
+            want = np.array(want, order="K")                   # the CPU backend's copy
+            assert tuple(arr.strides) == want.strides, k
+            np.testing.assert_array_equal(to_host(arr), want)
+        np.testing.assert_array_equal(to_host(dev), x)         # the input is untouched
+        to_host(res[3][0])[...] = 0                            # (a host copy: no effect)
+        mc.strided(res[3][1], 0, (1,), (4,)).copy_to_device(np.zeros(1, np.float32))
+    # the constant is the program's own: writing to a returned copy did not change it
 
 
-def test_reshape_views_when_the_strides_allow_and_copies_otherwise():
-    host = np.arange(24, dtype=np.int64).reshape(2, 3, 4)
-    dev = to_device(host)
-    v = cb.reshape(dev, (6, 4))
-    assert cb.may_share_memory(v, dev)
-    t = cb.view_like(dev, lambda p: p.transpose(2, 0, 1))
-    assert cb.may_share_memory(cb.reshape(t, (4, 6)), dev)          # (2, 3) merge: a view
-    c = cb.reshape(t, (24,))
-    assert not cb.may_share_memory(c, dev)
-    np.testing.assert_array_equal(to_host(c), host.transpose(2, 0, 1).reshape(24))
-
-
-def test_copies_keep_the_layout_like_numpys_order_k():
+def test_keep_order_copy():
     host = np.arange(60, dtype=np.float64).reshape(3, 4, 5)
     dev = to_device(host)
-    for fn in (lambda p: p.transpose(2, 0, 1), lambda p: p[:, ::2, 1:], lambda p: p[:, :1, :].T,
-               lambda p: np.broadcast_to(p[:, :, :1], (3, 4, 5))):
-        got = cb.copy_keep_order(cb.view_like(dev, fn))
+    for name, attrs, fn in [("permute", dict(dims=(2, 0, 1)), lambda p: p.transpose(2, 0, 1)),
+                            ("slice", dict(dim=1, start=0, stop=4, step=2), lambda p: p[:, ::2]),
+                            ("expand", dict(shape=(2, 3, 4, 5)), lambda p: np.broadcast_to(p, (2, 3, 4, 5)))]:
+        view, _ = view_array(dev, name, attrs)
+        got, _ = cb.copy_keep_order(view)
         want = np.array(fn(host), order="K")
-        assert tuple(got.strides) == want.strides
+        assert tuple(got.strides) == want.strides, name
         np.testing.assert_array_equal(to_host(got), want)
-
-
-def test_results_are_fresh():
-    a = to_device(np.arange(6, dtype=np.float32).reshape(2, 3))
-    b = cb.view_like(a, lambda p: p.T)
-    e = cb.view_like(a, lambda p: np.broadcast_to(p[:1], (4, 3)))
-    own = cb.empty((3,), np.float32)
-    out = cb.fresh_device_results([b, own, own, e], [a])
-    assert not cb.may_share_memory(out[0], a) and tuple(out[0].strides) == tuple(b.strides)
-    assert out[1] is own and not cb.may_share_memory(out[2], own)
-    host = np.broadcast_to(np.arange(3, dtype=np.float32)[None], (4, 3))
-    assert tuple(out[3].strides) == np.array(host, order="K").strides       # as on the CPU
-    np.testing.assert_array_equal(to_host(out[3]), np.broadcast_to([[0, 1, 2]], (4, 3)))
 
 
 def test_gather_index_out_of_range_raises_naming_the_op():
@@ -172,3 +171,223 @@ def test_an_op_without_a_device_implementation_is_named():
     g = minaot.trace(lambda x: x @ x, minaot.randn(3, 3))   # an mt graph: mt.matmul
     with pytest.raises(NotImplementedError, match="mt.matmul"):
         cb.CudaProgram(g)
+
+
+# ---------------------------------------------------------------- 4. compiled functions on CUDA tensors
+def cuda_copy(t):
+    """``t`` on the GPU with the same values and requires_grad (a leaf)."""
+    return t.detach().cuda().requires_grad_(t.requires_grad)
+
+
+def assert_same(got, want, what=""):
+    """A CUDA result equals a CPU one: device, shape, dtype, requires_grad and values."""
+    assert got.is_cuda, f"{what}: not a CUDA tensor"
+    assert got.shape == want.shape and got.dtype is want.dtype, (what, got.shape, want.shape)
+    assert got.requires_grad == want.requires_grad, f"{what}: requires_grad"
+    np.testing.assert_allclose(got.detach().cpu().numpy(), want.detach().numpy(), rtol=1e-5,
+                               atol=1e-6, err_msg=what)
+
+
+def test_compile_picks_the_cuda_backend_for_cuda_tensors():
+    def f(x, b):
+        return minaot.softmax(x * 2.0 + b, dim=1), (x - x.mean()).abs().sum(dim=0)
+
+    x, b = minaot.randn(4, 8), minaot.randn(8)
+    want = f(x, b)
+    cf = minaot.compile(f)
+    before = minaot.counters["cuda"]["graphs"]
+    for _ in range(2):
+        got = cf(x.cuda(), b.cuda())
+        for k, (g, w) in enumerate(zip(got, want)):
+            assert_same(g, w, f"output {k}")
+    assert minaot.counters["cuda"]["graphs"] == before + 1 and len(cf.cache) == 1
+    cpu = cf(x, b)                          # CPU tensors: a second entry, through numba
+    assert not cpu[0].is_cuda and len(cf.cache) == 2
+    got = minaot.aot_function(f)(x.cuda(), b.cuda())      # aot_function's default too
+    assert_same(got[0], want[0])
+
+
+def test_devices_that_do_not_fit_raise():
+    from minaot._errors import DeviceError
+    x = minaot.randn(3)
+    with pytest.raises(DeviceError, match="argument 0 .* on cpu and tensor argument 1 .* on cuda"):
+        minaot.compile(lambda a, b: a + b)(x, x.cuda())
+    with pytest.raises(DeviceError, match="numba_compiler runs on cpu tensors, but the inputs are cuda"):
+        minaot.compile(lambda a: a + 1, backend="numba")(x.cuda())
+    with pytest.raises(DeviceError, match="cuda_compiler runs on cuda tensors"):
+        minaot.compile(lambda a: a + 1, backend="cuda")(x)
+    s = minaot.tensor(2.0)                   # a 0-d CPU tensor with CUDA ones: a scalar
+    got = minaot.compile(lambda a, s: a * s)(x.cuda(), s)
+    assert_same(got, x * s)
+
+
+def test_input_mutation_views_and_metadata_on_the_device():
+    def f(x, y):
+        x.mul_(2.0)
+        y.t_()
+        return x.t(), x[1], y * 1.0
+
+    ex, ey = minaot.randn(3, 4), minaot.randn(2, 3)
+    cx, cy = ex.cuda(), ey.cuda()
+    vx = cx._version
+    want = f(ex, ey)
+    got = minaot.compile(f, backend="cuda")(cx, cy)
+    for k, (g, w) in enumerate(zip(got, want)):
+        assert_same(g, w, f"output {k}")
+    assert_same(cx, ex, "x afterwards")
+    assert_same(cy, ey, "y afterwards")
+    assert cx._version > vx
+    assert cy.shape == (3, 2) and cy.stride() == ey.stride()
+    for g, w in zip(got[:2], want[:2]):     # views of the caller's x, as in eager
+        assert g._storage is cx._storage
+        assert (g.stride(), g.storage_offset()) == (w.stride(), w.storage_offset())
+    assert got[2]._storage is not cy._storage
+
+
+def test_gradients_through_a_compiled_cuda_function():
+    def f(x, w, b):
+        return F.gelu(x @ w + b).sum(dim=1), (x @ w).amax()
+
+    x, w, b = minaot.randn(5, 4), minaot.randn(4, 3, requires_grad=True), minaot.randn(3, requires_grad=True)
+    cx, cw, cb_ = (cuda_copy(t) for t in (x, w, b))
+    want = f(x, w, b)
+    got = minaot.compile(f)(cx, cw, cb_)
+    for k, (g, o) in enumerate(zip(got, want)):
+        assert_same(g, o, f"output {k}")
+    (want[0].sum() + want[1] * 3.0).backward()
+    (got[0].sum() + got[1] * 3.0).backward()
+    for name, (g, e) in {"w": (cw, w), "b": (cb_, b)}.items():
+        assert g.grad.is_cuda
+        np.testing.assert_allclose(g.grad.cpu().numpy(), e.grad.numpy(), rtol=1e-5, atol=1e-5,
+                                   err_msg=name)
+
+
+class MLP(minaot.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l1 = minaot.nn.Linear(6, 16)
+        self.l2 = minaot.nn.Linear(16, 3)
+
+    def forward(self, x, y):
+        return F.cross_entropy(self.l2(F.gelu(self.l1(x))), y)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_training_an_mlp_on_the_device_matches_cpu_eager(optimizer):
+    """aot_module on a model moved to the GPU: parameters stay there (the same objects), the
+    loss and the gradients are CUDA tensors, and a few optimizer steps track CPU eager."""
+    minaot.manual_seed(0)
+    eager = MLP()
+    model = MLP()
+    model.load_state_dict(eager.state_dict())
+    model.cuda()
+    params = list(model.parameters())
+    compiled = minaot.aot_module(model)
+    make = {"sgd": lambda ps: minaot.optim.SGD(ps, lr=0.1, momentum=0.9),
+            "adam": lambda ps: minaot.optim.Adam(ps, lr=1e-2)}[optimizer]
+    opt_e, opt_c = make(eager.parameters()), make(compiled.parameters())
+    rng = np.random.default_rng(1)
+    for step in range(3):
+        x = minaot.tensor(rng.standard_normal((8, 6)), dtype=minaot.float32)
+        y = minaot.tensor(rng.integers(0, 3, 8))
+        for opt in (opt_e, opt_c):
+            opt.zero_grad()
+        loss_e = eager(x, y)
+        loss_e.backward()
+        loss_c = compiled(x.cuda(), y.cuda())
+        assert loss_c.is_cuda and loss_c.requires_grad
+        loss_c.backward()
+        np.testing.assert_allclose(loss_c.item(), loss_e.item(), rtol=1e-5, err_msg=f"step {step}")
+        for p in model.parameters():
+            assert p.is_cuda and p.grad.is_cuda
+        opt_e.step()
+        opt_c.step()
+    assert [id(p) for p in model.parameters()] == [id(p) for p in params]
+    for (name, pe), pc in zip(eager.named_parameters(), model.parameters()):
+        assert pc.is_cuda
+        np.testing.assert_allclose(pc.detach().cpu().numpy(), pe.detach().numpy(), rtol=1e-4,
+                                   atol=1e-5, err_msg=name)
+
+
+# ---------------------------------------------------------------- 5. random programs on CUDA tensors
+def cuda_inputs(prog, dtype):
+    """The program's inputs on the GPU, laid out as on the CPU: each base moved, then the
+    caller's view of it taken again (so transposed and strided inputs stay so)."""
+    tensors, bases = [], []
+    for spec, base in zip(prog.inputs, prog.make_inputs(dtype)[1]):
+        b = base.detach().cuda()
+        t = b if spec.layout == "contiguous" else spec.view_of(b).detach()
+        tensors.append(t.requires_grad_(spec.requires_grad))
+        bases.append(b)
+    return tensors, bases
+
+
+@settings(PROPERTY, max_examples=EXAMPLES)
+@given(prog=pure_programs(max_ops=6))
+def test_random_pure_programs_with_cuda_tensors(prog):
+    """Outputs, requires_grad and gradients of a random weighted sum equal CPU eager."""
+    fn = prog.function()
+    eager_in, _ = prog.make_inputs(minaot.float32)
+    comp_in, _ = cuda_inputs(prog, minaot.float32)
+    want = fn(*eager_in)
+    got = minaot.compile(fn, partition_fn=minaot.min_cut_rematerialization_partition)(*comp_in)
+    assert len(got) == len(want)
+    for k, (g, w) in enumerate(zip(got, want)):
+        assert_same(g, w, f"output {k}")
+    rng = np.random.default_rng(prog.seed + 1)
+    weights = [rng.standard_normal(w.shape) for w in want]
+    loss_e = sum((w * minaot.tensor(c, dtype=w.dtype)).sum() for w, c in zip(want, weights))
+    loss_c = sum((g * minaot.tensor(c, dtype=g.dtype).cuda()).sum() for g, c in zip(got, weights))
+    wrt_e = [t for t in eager_in if t.requires_grad]
+    wrt_c = [t for t in comp_in if t.requires_grad]
+    if loss_e.requires_grad:
+        ge = minaot.autograd.grad(loss_e, wrt_e, allow_unused=True)
+        gc = minaot.autograd.grad(loss_c, wrt_c, allow_unused=True)
+        for k, (a, b) in enumerate(zip(gc, ge)):
+            a = np.zeros(b.shape) if a is None else a.cpu().numpy()
+            b = np.zeros(a.shape) if b is None else b.numpy()
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4, err_msg=f"gradient {k}")
+
+
+def _elements(t):
+    """The set of element offsets ``t`` covers in its storage (tiny tensors)."""
+    idx = np.indices(t.shape).reshape(t.ndim, -1) if t.ndim else np.zeros((0, 1), int)
+    return set((t.storage_offset() + np.asarray(t.stride()) @ idx).tolist()) if t.numel() else set()
+
+
+def _shares(a, b):
+    return a._storage is b._storage and bool(_elements(a) & _elements(b))
+
+
+@settings(PROPERTY, max_examples=EXAMPLES)
+@given(prog=inplace_programs())
+def test_random_inplace_programs_with_cuda_tensors(prog):
+    """Mutations of inputs and views under no_grad: outputs, the caller's inputs and the memory
+    around them, aliasing between outputs and inputs, and version bumps equal CPU eager."""
+    fn = prog.function()
+    eager_in, eager_bases = prog.make_inputs(minaot.float64)
+    before = [t._version for t in eager_in]
+    with minaot.no_grad():
+        want = fn(*eager_in)
+    bumped = [t._version != v for t, v in zip(eager_in, before)]
+    cf = minaot.compile(fn)
+    for call in ("first call", "cache hit"):
+        comp_in, comp_bases = cuda_inputs(prog, minaot.float64)
+        before = [t._version for t in comp_in]
+        with minaot.no_grad():
+            got = cf(*comp_in)
+        for i, (g, w) in enumerate(zip(got, want)):
+            assert_same(g, w, f"{call}: output {i}")
+        for j, (c, e) in enumerate(zip(comp_in, eager_in)):
+            assert (c.shape, c.stride(), c.storage_offset()) == \
+                (e.shape, e.stride(), e.storage_offset()), f"{call}: input {j} metadata"
+            assert_same(c, e, f"{call}: input {j} afterwards")
+            assert (c._version != before[j]) == bumped[j], f"{call}: input {j} version"
+        for j, (c, e) in enumerate(zip(comp_bases, eager_bases)):
+            assert_same(c, e, f"{call}: memory around input {j}")
+        for i, (g, w) in enumerate(zip(got, want)):
+            for j, (c, e) in enumerate(zip(comp_in, eager_in)):
+                assert (g is c) == (w is e), f"{call}: output {i} is input {j}"
+                assert _shares(g, c) == _shares(w, e), f"{call}: output {i} shares input {j}"
+            for k in range(i):
+                assert _shares(g, got[k]) == _shares(w, want[k]), f"{call}: outputs {k}, {i}"
