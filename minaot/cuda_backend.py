@@ -296,15 +296,20 @@ class CudaProgram:
             shapes = ", ".join(str(tuple(v.type.shape)) for v in op.operands)
             raise IndexError(f"{op.opname}: index out of range (inputs {shapes}) at {op.loc}")
 
-    def run_arrays(self, arrays):
+    def run_arrays(self, arrays, record=None):
         """Run the program on device arrays (the graph's inputs); returns ``(array, root)``
-        per result, each root a fresh allocation no other result or input shares."""
+        per result, each root a fresh allocation no other result or input shares.
+
+        ``record``, a list, gets ``(step, input arrays, output arrays)`` for every step (the
+        benchmarks time each kernel alone with them)."""
         env = [None] * self.n_slots
         roots = [None] * self.n_slots           # None: an input's memory
         for s, a in zip(self.arg_slots, arrays):
             env[s] = a
         for run, ins, outs, drop in self.steps:
             res = run([env[i] for i in ins])
+            if record is not None:
+                record.append((run, [env[i] for i in ins], [arr for arr, _ in res]))
             for s, (arr, root) in zip(outs, res):
                 env[s] = arr
                 roots[s] = root if root is not None else roots[ins[0]] if ins else None

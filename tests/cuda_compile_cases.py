@@ -272,7 +272,7 @@ class MLP(minaot.nn.Module):
         return F.cross_entropy(self.l2(F.gelu(self.l1(x))), y)
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adam-fused"])
 def test_training_an_mlp_on_the_device_matches_cpu_eager(optimizer):
     """aot_module on a model moved to the GPU: parameters stay there (the same objects), the
     loss and the gradients are CUDA tensors, and a few optimizer steps track CPU eager."""
@@ -284,7 +284,8 @@ def test_training_an_mlp_on_the_device_matches_cpu_eager(optimizer):
     params = list(model.parameters())
     compiled = minaot.aot_module(model)
     make = {"sgd": lambda ps: minaot.optim.SGD(ps, lr=0.1, momentum=0.9),
-            "adam": lambda ps: minaot.optim.Adam(ps, lr=1e-2)}[optimizer]
+            "adam": lambda ps: minaot.optim.Adam(ps, lr=1e-2),
+            "adam-fused": lambda ps: minaot.optim.Adam(ps, lr=1e-2, fused=True)}[optimizer]
     opt_e, opt_c = make(eager.parameters()), make(compiled.parameters())
     rng = np.random.default_rng(1)
     for step in range(3):

@@ -51,3 +51,15 @@ def test_keep_order_strides_match_numpy():
             a = a[(slice(None),) * d + (slice(None, None, 2),)]
         assert keep_order_strides(a.shape, a.strides, 4) == np.array(a, order="K").strides, \
             (a.shape, a.strides)
+
+
+def test_gpu_benchmark_runs_and_checks_its_results_under_the_simulator():
+    """benchmarks/cuda_kernels.py --sim: tiny sizes, every column's result checked."""
+    proc = subprocess.run([sys.executable, os.path.join(os.path.dirname(HERE), "benchmarks",
+                                                        "cuda_kernels.py"), "--sim"],
+                          capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-5000:]
+    for workload in ("(1) gelu", "(2) softmax", "(3) layer_norm", "(4) MLP train step"):
+        assert f"| {workload}" in out, out
+    assert "_k0 " in out and "of copy-bound" in out, out

@@ -10,8 +10,9 @@ For each parameter ``p`` with gradient ``g``, at step ``t = 1, 2, ...``::
 
 ``fused=True`` (like PyTorch's) runs the update of each parameter as one
 compiled function: ``minaot.compile`` traces the in-place update above,
-functionalizes it and fuses it into one Numba kernel that reads ``p, g, m, v``
-once and writes ``p, m, v`` (the epilogue copies the new values in).  The
+functionalizes it and fuses it into one kernel (Numba on the CPU, CUDA for
+parameters on the GPU) that reads ``p, g, m, v`` once and writes ``p, m, v``
+(the epilogue copies the new values in).  The
 per-step scalars travel as 0-d tensors, so every step reuses the compiled
 entry of its parameter's shape.
 """
@@ -27,8 +28,8 @@ from .optimizer import Optimizer
 class Adam(Optimizer):
     """Adam, ``torch.optim.Adam``'s formula without amsgrad (see the module docstring).
 
-    ``fused=True`` compiles each parameter's update into one Numba kernel with
-    :func:`minaot.compile`."""
+    ``fused=True`` compiles each parameter's update into one kernel with
+    :func:`minaot.compile` (a CUDA kernel for parameters on the GPU)."""
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, fused: bool = False):
@@ -56,8 +57,9 @@ class Adam(Optimizer):
         if self.fused:
             if self._compiled is None:
                 from ..aot import compile
-                self._compiled = compile(_adam_step, backend="numba")
-            scalars = tensor([step_size, 1 / math.sqrt(1 - beta2 ** t)], dtype=p.dtype)
+                self._compiled = compile(_adam_step)     # numba on the CPU, cuda on the GPU
+            scalars = tensor([step_size, 1 / math.sqrt(1 - beta2 ** t)], dtype=p.dtype,
+                             device=p.device)
             self._compiled(p, grad, m, v, scalars, beta1, beta2, group["eps"])
             return
         m.mul_(beta1).add_(grad * (1 - beta1))
