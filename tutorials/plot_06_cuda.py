@@ -163,8 +163,8 @@ simulate("""
 # a GPU); ``math.tanh`` is compiled by Numba to the CUDA math library's
 # ``tanhf``.  ``launch`` is a plain Python function that launches the kernel
 # as ``kernel[blocks, threads](...)`` with sizes computed from the static
-# shapes: here 4 blocks of 32 threads, the simulator's block size (on a GPU,
-# one block of 128; see the table further down).
+# shapes.  The configuration printed under the source is the simulator's,
+# with its small blocks; the table further down has what a GPU gets.
 
 simulate("""
     def layer(x, w, b):
