@@ -15,6 +15,19 @@ read-only), and the result's geometry is read back.  ``reshape`` is asked
 with ``copy=False``, so it answers "not viewable" instead of copying.  So a
 view of a CUDA tensor is computed by the same code as a view of a CPU tensor.
 
+Memory comes from a *caching allocator*, as PyTorch's: a root's memory is a
+block owned by a pool, and when the root becomes garbage (no tensor, view or
+intermediate of a program refers to it any more: every view made here holds
+its root) the block goes back to the pool, keyed by its rounded size, and the
+next allocation of that size takes it again, with no ``cudaMalloc`` and no
+``cudaFree`` (which waits for the whole GPU).  Reuse is safe without events
+because all of minaot's work runs on the default stream: a kernel that wrote
+the old root's memory runs before any kernel launched later that writes the
+new one.  :func:`empty_cache` gives the pooled blocks back to the driver;
+:func:`memory_allocated` and :func:`memory_reserved` count the bytes handed
+out and held.  Under the simulator the blocks are host byte arrays and the
+same pool runs, so the simulator suites exercise its reuse too.
+
 ``numba.cuda`` is imported on first use, never by ``import minaot``.  Without
 numba-cuda, or without a GPU and without the simulator, the first CUDA tensor
 raises :class:`~minaot.codegen.cuda_runtime.CudaUnavailableError`, saying what
@@ -23,10 +36,14 @@ is missing; :func:`is_available` answers without raising.
 
 from __future__ import annotations
 
+import threading
+import weakref
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 _ARRAY_CLASS = None       # the DeviceNDArray subclass minaot makes (GPU only)
+_ALLOCATOR = None         # the caching allocator (made on first use)
 
 
 def is_available() -> bool:
@@ -98,18 +115,142 @@ def _span(shape, strides, itemsize) -> int:
     return sum((s - 1) * st for s, st in zip(shape, strides)) + itemsize
 
 
+# ---------------------------------------------------------------- the caching allocator
+SMALL_BLOCK = 1 << 20       # requests up to 1 MiB are rounded up to a multiple of 512 bytes,
+SMALL_ROUND = 512           # larger ones to a multiple of 2 MiB (PyTorch's two block pools)
+LARGE_ROUND = 2 << 20
+
+
+def round_size(nbytes: int) -> int:
+    """The size of the block that serves a request of ``nbytes`` (its pool key)."""
+    step = SMALL_ROUND if nbytes <= SMALL_BLOCK else LARGE_ROUND
+    return max(step, -(-nbytes // step) * step)
+
+
+class CachingAllocator:
+    """Blocks of device memory, handed out and taken back without freeing them.
+
+    ``new_block(size)`` makes a block of ``size`` bytes (device memory on a GPU, a
+    host byte array under the simulator); the pool owns every block it made.  ``take``
+    returns a free block of the request's rounded size, or a new one; ``give`` puts a
+    block back (called by the finalizer of the array that used it, when that array is
+    garbage).  Blocks are reused only at exactly their rounded size, so a pool of many
+    sizes holds memory that the driver could give to others: :meth:`release` drops the
+    free blocks (the driver frees them), and an allocation that fails for lack of
+    memory releases the free blocks and tries once more.
+
+    ``give`` may run inside a garbage collection that interrupts ``take`` in the same
+    thread, hence the reentrant lock."""
+
+    def __init__(self, new_block, simulator=False):
+        self.new_block = new_block
+        self.simulator = simulator      # blocks are host byte arrays (Numba's simulator)
+        self.free = {}                  # rounded size -> blocks not in use
+        self.lock = threading.RLock()
+        self.allocated = 0              # bytes of the blocks in use
+        self.reserved = 0               # bytes of every block the pool holds
+        self.hits = self.misses = 0
+
+    def take(self, nbytes: int):
+        """``(block, size)``: a block of at least ``nbytes`` bytes, ``size`` its real size."""
+        size = round_size(nbytes)
+        with self.lock:
+            blocks = self.free.get(size)
+            if blocks:
+                self.hits += 1
+                self.allocated += size
+                return blocks.pop(), size
+        try:
+            block = self.new_block(size)
+        except Exception as exc:        # out of memory: give the free blocks back, once
+            if "OUT_OF_MEMORY" not in str(exc) or not self.release():
+                raise
+            block = self.new_block(size)
+        with self.lock:
+            self.misses += 1
+            self.allocated += size
+            self.reserved += size
+        return block, size
+
+    def give(self, block, size: int) -> None:
+        with self.lock:
+            self.free.setdefault(size, []).append(block)
+            self.allocated -= size
+
+    def release(self) -> int:
+        """Drop every free block; the bytes released."""
+        with self.lock:
+            freed = sum(size * len(blocks) for size, blocks in self.free.items())
+            self.free.clear()
+            self.reserved -= freed
+        return freed
+
+
+def _allocator() -> CachingAllocator:
+    global _ALLOCATOR
+    if _ALLOCATOR is None:
+        if is_simulator():
+            _ALLOCATOR = CachingAllocator(lambda size: np.empty(size, np.uint8), simulator=True)
+        else:
+            cuda = _cuda()
+            _ALLOCATOR = CachingAllocator(lambda size: cuda.current_context().memalloc(size))
+    return _ALLOCATOR
+
+
+def empty_cache() -> None:
+    """Give the memory the allocator holds but no tensor uses back to the driver (as
+    ``torch.cuda.empty_cache``)."""
+    if _ALLOCATOR is None:
+        return
+    _ALLOCATOR.release()
+    if not is_simulator():
+        pending = getattr(_cuda().current_context(), "deallocations", None)
+        if pending is not None:         # Numba frees lazily: free now
+            pending.clear()
+
+
+def memory_allocated() -> int:
+    """Bytes of device memory in use by arrays (blocks, so rounded up; 0 before any)."""
+    return 0 if _ALLOCATOR is None else _ALLOCATOR.allocated
+
+
+def memory_reserved() -> int:
+    """Bytes of device memory the allocator holds: in use or pooled for reuse."""
+    return 0 if _ALLOCATOR is None else _ALLOCATOR.reserved
+
+
 # ---------------------------------------------------------------- device arrays
 def allocate(n: int, dtype):
-    """A new flat device array of ``n`` elements (uninitialised): a storage's root."""
-    return _cuda().device_array(max(int(n), 0), dtype=np.dtype(dtype))
+    """A new flat device array of ``n`` elements (uninitialised): a storage's root.
+
+    Its memory is a block of the caching allocator, given back when the root is garbage.
+    Every array over the root made here (:func:`strided`) holds the root, so the block is
+    back in the pool only when nothing can read or write it any more.  Under the
+    simulator the root is a numpy array over a host block, through a ``_Window`` that
+    every numpy view of it holds (numpy makes a view's base the first non-array owner):
+    the ``_Window``'s death returns the block."""
+    dtype, n = np.dtype(dtype), max(int(n), 0)
+    if n == 0:
+        return _cuda().device_array(0, dtype=dtype)
+    pool = _allocator()
+    block, size = pool.take(n * dtype.itemsize)
+    if pool.simulator:
+        from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
+        holder = _Window(block, block.__array_interface__["data"][0], (n,), (dtype.itemsize,), dtype)
+        root = FakeCUDAArray(np.asarray(holder))
+    else:
+        root = holder = _array_class()((n,), (dtype.itemsize,), dtype, gpu_data=block)
+    weakref.finalize(holder, pool.give, block, size).atexit = False
+    return root
 
 
 def to_device(host: np.ndarray):
     """A new flat device array holding ``host``'s elements in C order."""
     flat = np.ascontiguousarray(host).reshape(-1)
-    if flat.size == 0:
-        return allocate(0, host.dtype)
-    return _cuda().to_device(flat)
+    root = allocate(flat.size, flat.dtype)
+    if flat.size:
+        root.copy_to_device(flat)
+    return root
 
 
 def from_host(host: np.ndarray):

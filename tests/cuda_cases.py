@@ -159,10 +159,15 @@ def test_reduce_middle_axis_of_3d():
 
 
 def test_column_sum_chunked_two_kernels_and_scratch():
-    src = check(lambda x, y: ((x * y).sum(dim=0) * 2.0, x.amax(dim=0)), t(32, 12), t(12),
-                rtol=1e-5, atol=1e-5)
-    # the scratch buffers are allocated and filled on the device (no host copy)
-    assert "= cuda.device_array((" in src and "def fill(buf, value):" in src and "np.full" not in src
+    def f(x, y):
+        return (x * y).sum(dim=0) * 2.0, x.amax(dim=0)
+    src = check(f, t(32, 12), t(12), rtol=1e-5, atol=1e-5)
+    # the scratch buffers are made on the device once and filled on the device at every launch
+    # (no host copy, no allocation per call)
+    assert "cuda.device_array((" in src and "= scratch()" in src and "def fill(buf, value):" in src
+    assert "np.full" not in src
+    again = check(f, t(32, 12), t(12), rtol=1e-5, atol=1e-5)   # new values, the same module:
+    assert again == src                                        # its buffers refilled
     assert "_0[" in src and "_1[" in src
     # one thread per (chunk, column), the partial sums in registers while the rows go by
     assert "c = flat // 12" in src and "tmp1_elem = tmp1[c, i1]" in src

@@ -160,6 +160,96 @@ class TestCreationAndTransfers:
         np.testing.assert_allclose(w.grad.cpu().numpy(), [2.0, 4.0])
 
 
+# ------------------------------------------------------------------ the caching allocator
+class TestCachingAllocator:
+    __test__ = ON_DEVICE
+
+    def test_round_size(self):
+        from minaot.cuda import round_size
+        assert [round_size(n) for n in (1, 512, 513, 1 << 20)] == [512, 512, 1024, 1 << 20]
+        assert round_size((1 << 20) + 1) == 2 << 20 and round_size(5 << 20) == 6 << 20
+
+    def test_a_freed_block_is_reused_and_a_live_one_is_not(self):
+        import gc
+        mc = minaot.cuda
+        gc.collect()
+        a = minaot.zeros(1000, device="cuda")
+        pa = a.data_ptr()
+        b = minaot.zeros(1000, device="cuda")
+        assert b.data_ptr() != pa                       # a is alive: its block is not reused
+        inuse = mc.memory_allocated()
+        assert inuse >= 2 * 4000 and mc.memory_reserved() >= inuse
+        del a
+        gc.collect()
+        assert mc.memory_allocated() == inuse - 4096    # 4000 bytes: a block of 4096
+        c = minaot.ones(1000, device="cuda")            # same rounded size: a's block again
+        assert c.data_ptr() == pa
+        np.testing.assert_array_equal(c.cpu().numpy(), np.ones(1000, np.float32))
+        np.testing.assert_array_equal(b.cpu().numpy(), np.zeros(1000, np.float32))
+
+    def test_a_view_keeps_its_block(self):
+        import gc
+        gc.collect()
+        x = minaot.arange(12.0, device="cuda")
+        ptr = x.data_ptr()
+        v = x.reshape(3, 4)[1:, ::2].t()                # a view of a view of x
+        del x
+        gc.collect()
+        others = [minaot.full((12,), 7.0, device="cuda", dtype=minaot.float64) for _ in range(4)]
+        assert all(o.data_ptr() != ptr for o in others)     # x's block is still v's memory
+        np.testing.assert_array_equal(v.cpu().numpy(), np.arange(12.0).reshape(3, 4)[1:, ::2].T)
+        del v, others
+        gc.collect()                                    # now five free blocks of that size
+        again = [minaot.zeros(12, device="cuda", dtype=minaot.float64) for _ in range(5)]
+        assert ptr in [a.data_ptr() for a in again]
+
+    def test_programs_reuse_their_intermediates(self):
+        import gc
+        mc = minaot.cuda
+        f = minaot.compile(lambda x: (x.exp() @ x.t()).sum(0) + 1.0)
+        x = minaot.tensor(R.standard_normal((8, 8)).astype(np.float32), device="cuda")
+        want = f(x).cpu().numpy()
+        gc.collect()
+        reserved = mc.memory_reserved()
+        for _ in range(3):
+            np.testing.assert_allclose(f(x).cpu().numpy(), want, rtol=1e-6)
+        gc.collect()
+        assert mc.memory_reserved() == reserved         # every call found its blocks in the pool
+
+    def test_empty_cache_releases_free_blocks_only(self):
+        import gc
+        mc = minaot.cuda
+        keep = minaot.ones(3000, device="cuda")
+        drop = minaot.ones(5000, device="cuda")
+        del drop
+        gc.collect()
+        mc.empty_cache()
+        assert mc.memory_reserved() == mc.memory_allocated() > 0
+        np.testing.assert_array_equal(keep.cpu().numpy(), np.ones(3000, np.float32))
+
+    def test_an_allocation_that_runs_out_of_memory_releases_the_pool_once(self):
+        from minaot.cuda import CachingAllocator
+        made, fail = [], [False]
+
+        def new_block(size):
+            if fail[0]:
+                fail[0] = False
+                raise RuntimeError("cuMemAlloc results in CUDA_ERROR_OUT_OF_MEMORY")
+            made.append(size)
+            return bytearray(size)
+        pool = CachingAllocator(new_block)
+        blk, size = pool.take(100)
+        pool.give(blk, size)
+        assert pool.reserved == 512 and pool.allocated == 0
+        fail[0] = True
+        blk2, size2 = pool.take(5000)                   # fails, releases the free block, retries
+        assert size2 == 5120 and pool.reserved == 5120 and pool.free == {}
+        fail[0] = True
+        with pytest.raises(RuntimeError, match="OUT_OF_MEMORY"):
+            pool.take(9000)                             # nothing free to release: the error
+        assert made == [512, 5120]
+
+
 # ------------------------------------------------------------------ views and in-place ops
 VIEWS = [("t", lambda t: t.t()), ("row", lambda t: t[1]), ("slice", lambda t: t[:, 1:4:2]),
          ("unsqueeze", lambda t: t.unsqueeze(0)), ("view", lambda t: t.view(2, 2, 5)),

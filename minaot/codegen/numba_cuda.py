@@ -41,7 +41,9 @@ become threads (MLIR's ``map-to-gpu``):
   large full reduction uses one SM (a two-pass grid reduction is still to
   do).
 * ``memref.alloc`` scratch buffers (the partial results of a chunked column
-  reduction) are device arrays the launcher allocates and fills; the two
+  reduction) are device arrays made at the module's first launch and kept
+  for the launches after (stream order makes the reuse safe); each launch
+  fills them with their reduction's identity first; the two
   loops of a column reduction are two kernels, launched in order, so the
   second reads what the first wrote.  When one block's threads write a
   scratch buffer and read it later in the same kernel, a
@@ -49,7 +51,7 @@ become threads (MLIR's ``map-to-gpu``):
 
 The module holds the kernels and ``launch(*arrays)``, a plain Python function
 that takes the buffers (inputs then outputs, device arrays or host arrays),
-allocates the scratch buffers and launches each kernel with its grid and
+fills the scratch buffers and launches each kernel with its grid and
 block sizes, which are fixed numbers computed here from the static shapes.
 Rank-0 buffers travel as shape-(1,) arrays.  Under the simulator
 (``NUMBA_ENABLE_CUDASIM=1``), where kernels run as Python, ``math`` is
@@ -216,7 +218,11 @@ def _promotable(loop, fixed=()):
     defined -= {id(v) for v in fixed}
     loads, stores = _buffers_touched(inside)
     out = {}
-    for buf in loads & stores:
+    touched = [o.operands[0] if o.name == "memref.load" else o.operands[1] for o in inside
+               if o.name in ("memref.load", "memref.store")]
+    for buf in dict.fromkeys(touched):      # in program order: the same source every time
+        if buf not in loads or buf not in stores:
+            continue
         idxs = [o.operands[1:] if o.name == "memref.load" else o.operands[2:] for o in inside
                 if o.name in ("memref.load", "memref.store")
                 and (o.operands[0] if o.name == "memref.load" else o.operands[1]) is buf]
@@ -854,21 +860,34 @@ def emit_numba_cuda(fn: Function, header: str = "", *, max_threads: int = MAX_TH
                   "        buf[i] = value", "", ""]
     bufs = fn.args
     args = e.params[:len(bufs)]
+    scratch = [name for name, _, _ in e.scratch] + [name for name, _, _ in e.partials]
+    if scratch:
+        lines += ["# scratch buffers: made at the first launch, reused by every launch after (all",
+                  "# kernels run on the default stream, so a launch's fill waits for the kernels of",
+                  "# the launch before, which read the buffers)",
+                  "_SCRATCH = []", "", "",
+                  "def scratch():",
+                  "    if not _SCRATCH:",
+                  "        _SCRATCH[:] = ["]
+        for name, t, _ in e.scratch:
+            shape = ", ".join(str(d) for d in t.shape)
+            lines.append(f"            cuda.device_array(({shape},), {NP_TYPE[t.dtype]}),   # {name}")
+        for name, count, dtype in e.partials:
+            lines.append(f"            cuda.device_array({count}, {NP_TYPE[dtype]}),   # {name}")
+        lines += ["        ]", "    return _SCRATCH", "", ""]
     lines.append(f"def launch({', '.join(args)}):")
     lines.append(f'    """Run {fn.name} on its buffers (inputs, then outputs): {len(kernels)} kernel'
                  f'{"s" if len(kernels) != 1 else ""}, in order."""')
     for name, v in zip(args, bufs):
         if v.type.rank == 0:
             lines.append(f"    {name} = {name}.reshape(1)     # rank 0 travels as shape (1,)")
+    if scratch:
+        lines.append(f"    {', '.join(scratch)}{',' if len(scratch) == 1 else ''} = scratch()")
     for name, t, value in e.scratch:
-        shape = ", ".join(str(d) for d in t.shape)
         size = math.prod(t.shape)
         threads = min(e.max_threads, size)
-        lines.append(f"    {name} = cuda.device_array(({shape},), {NP_TYPE[t.dtype]})")
         lines.append(f"    {fill}[{min(e.max_blocks, -(-size // threads))}, {threads}]"
                      f"({name}.reshape({size}), {literal(value, t.dtype)})")
-    for name, count, dtype in e.partials:
-        lines.append(f"    {name} = cuda.device_array({count}, {NP_TYPE[dtype]})")
     for k in kernels:
         lines.append(f"    {k.name}[{k.blocks}, {k.threads}]({', '.join(e.params)})")
     lines.append("")
