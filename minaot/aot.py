@@ -242,9 +242,18 @@ def compile(fn=None, backend="auto", **kwargs):
     ``"auto"`` (the default) picks by the device of the inputs: ``"numba"`` for CPU
     tensors (fused, generated Numba kernels), ``"cuda"`` for CUDA tensors (generated CUDA
     kernels, the whole program on the GPU); ``"numpy"`` runs the reference interpreter;
-    a compiler function works too."""
+    a compiler function works too.
+
+    Like ``torch.compile`` (and unlike :func:`aot_function`, whose default is
+    AOTAutograd's :func:`default_partition`), training graphs are split by
+    :func:`min_cut_rematerialization_partition` unless ``partition_fn`` is given:
+    fewer saved activations, cheap pointwise ops recomputed inside the backward's
+    kernels."""
     if fn is None:
         return lambda f: compile(f, backend=backend, **kwargs)
+    if kwargs.get("partition_fn") is None:
+        from .passes.partition import min_cut_rematerialization_partition
+        kwargs["partition_fn"] = min_cut_rematerialization_partition
     if backend == "auto":
         return AOTFunction(fn, cpu_compiler=numba_compiler, **kwargs)
     compiler = get_backend(backend)
