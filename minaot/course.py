@@ -71,6 +71,9 @@ class Block:
 
 @dataclass
 class Task:
+    """One course task: its number ``(stage, n)`` (named ``"6.1"``, marked ``task_6_1``),
+    its one-line goal, the marked source regions that make it up, and its tests."""
+
     id: tuple                   # (stage, number)
     goal: str = ""
     blocks: list = field(default_factory=list)
@@ -422,6 +425,7 @@ def repo_root() -> str:
 
 
 def main(argv=None) -> int:
+    """``python -m minaot.course check | list | strip --upto N[.M] DEST``; returns the exit code."""
     p = argparse.ArgumentParser(prog="python -m minaot.course", description=__doc__.splitlines()[0])
     p.add_argument("--root", default=None, help="the repository (default: this checkout)")
     sub = p.add_subparsers(dest="cmd", required=True)
