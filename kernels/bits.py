@@ -19,7 +19,7 @@ the function, never a silent conversion.
 
 from __future__ import annotations
 
-from numba.core import types
+from numba.core import config, types
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
@@ -45,5 +45,22 @@ bitcast_f32_to_i32 = _bitcast(types.float32, types.int32, "bitcast_f32_to_i32")
 bitcast_i32_to_f32 = _bitcast(types.int32, types.float32, "bitcast_i32_to_f32")
 bitcast_f64_to_i64 = _bitcast(types.float64, types.int64, "bitcast_f64_to_i64")
 bitcast_i64_to_f64 = _bitcast(types.int64, types.float64, "bitcast_i64_to_f64")
+
+if config.DISABLE_JIT:
+    # NUMBA_DISABLE_JIT=1 runs kernels as plain Python (for a debugger), and an intrinsic
+    # cannot run there: numpy's array view does the same reinterpretation.
+    import numpy as _np
+
+    def _py_bitcast(src, dst, name):
+        def cast(x):
+            return _np.array(x, dtype=src).view(dst)[()]
+        cast.__name__ = cast.__qualname__ = name
+        cast.__doc__ = f"{name} in pure Python (Numba's JIT is disabled)."
+        return cast
+
+    bitcast_f32_to_i32 = _py_bitcast(_np.float32, _np.int32, "bitcast_f32_to_i32")
+    bitcast_i32_to_f32 = _py_bitcast(_np.int32, _np.float32, "bitcast_i32_to_f32")
+    bitcast_f64_to_i64 = _py_bitcast(_np.float64, _np.int64, "bitcast_f64_to_i64")
+    bitcast_i64_to_f64 = _py_bitcast(_np.int64, _np.float64, "bitcast_i64_to_f64")
 
 __all__ = ["bitcast_f32_to_i32", "bitcast_i32_to_f32", "bitcast_f64_to_i64", "bitcast_i64_to_f64"]

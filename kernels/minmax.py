@@ -23,7 +23,7 @@ anything else is a typing error that names the function.
 from __future__ import annotations
 
 from llvmlite import ir
-from numba.core import types
+from numba.core import config, types
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
@@ -49,5 +49,16 @@ def _minmax(llvm_name, name):
 
 maximumf = _minmax("llvm.maximum", "maximumf")
 minimumf = _minmax("llvm.minimum", "minimumf")
+
+if config.DISABLE_JIT:
+    # NUMBA_DISABLE_JIT=1 runs kernels as plain Python (for a debugger), and an intrinsic
+    # cannot run there: the same meaning, written out.
+    def maximumf(a, b):     # noqa: F811
+        """NaN-propagating max (pure Python: Numba's JIT is disabled)."""
+        return a if (a != a or a > b) else b
+
+    def minimumf(a, b):     # noqa: F811
+        """NaN-propagating min (pure Python: Numba's JIT is disabled)."""
+        return a if (a != a or a < b) else b
 
 __all__ = ["maximumf", "minimumf"]

@@ -74,7 +74,7 @@ class Kernel:
                 raise
             raise KernelCompileError(
                 f"Numba could not compile kernel {self.name} for the ops at {self.op.loc}: "
-                f"{type(exc).__name__}: {exc}\n  source: {self.fn.py_func.__code__.co_filename}"
+                f"{type(exc).__name__}: {exc}\n  source: {getattr(self.fn, 'py_func', self.fn).__code__.co_filename}"
             ) from exc
         if not self.called:
             self.called = True

@@ -1,6 +1,7 @@
 """lower-to-loops, emit-numba-cpu and the numba backend: every kernel's result equals the
 reference interpreter; the loop IR prints, parses and verifies; the source is readable."""
 
+import os
 import numpy as np
 import pytest
 
@@ -227,3 +228,26 @@ def test_weight_gradient_comes_back_in_the_parameters_layout():
     assert w.grad.is_contiguous()
     want = (1 - np.tanh(x.numpy() @ w.detach().numpy().T) ** 2).T @ x.numpy()
     np.testing.assert_allclose(w.grad.numpy(), want, rtol=1e-4, atol=1e-4)
+
+
+def test_kernels_run_as_plain_python_with_numba_jit_disabled(tmp_path):
+    """NUMBA_DISABLE_JIT=1 (to step through a kernel in a debugger) runs the generated
+    source as Python: the approximate-math bit casts and the NaN-propagating max have
+    pure-Python stand-ins, and the results equal eager."""
+    import subprocess
+    import sys
+    code = (
+        "import minaot, numpy as np\n"
+        "fn = lambda x: (x * 2).tanh().exp().softmax(-1) + x.amax(-1, keepdim=True)\n"
+        "x = minaot.randn(4, 8)\n"
+        "got = minaot.compile(fn, backend='numba')(x).numpy()\n"
+        "want = fn(x).numpy()\n"
+        "assert np.allclose(got, want, rtol=1e-5, atol=1e-6), (got, want)\n"
+        "x[0, 3] = float('nan')\n"
+        "got = minaot.compile(fn, backend='numba')(x).numpy()\n"
+        "assert np.isnan(got[0]).all() and not np.isnan(got[1:]).any()\n"
+        "print('ok')\n")
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1", MINAOT_CACHE_DIR=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
