@@ -130,3 +130,42 @@ def test_reduction_of_a_scalar_tensor_folds_away_and_compiles():
     assert out[0] is not x
     sum(out).backward()
     assert x.grad.item() == 6.0
+
+
+def test_an_op_registered_after_import_traces_compiles_and_differentiates():
+    """A user op registered after ``import minaot`` joins the ``mt`` and ``prim`` dialects:
+    it traces, verifies, compiles (interpreter and fused Numba kernel) and differentiates."""
+    from minaot.ops.meta import pointwise as pw_meta
+    from minaot.ops.registry import OPS, OpDef, register
+
+    from minaot.dialects import MT, PRIM, PRIM_OPS
+
+    name = "test_softsign"
+    register(OpDef(
+        name, "pointwise", pw_meta(name), lambda x: x / (1 + np.abs(x)),
+        vjp=lambda ctx, g: (g / ((1 + ctx.inputs[0].abs()) ** 2),),
+        scalar="({0} / (1.0 + abs({0})))", promote="float"))
+    try:
+        assert name in MT.ops and name in PRIM.ops
+        _run_registered_op(name)
+    finally:                    # the other tests see the registry as it was
+        del OPS[name], MT.ops[name], PRIM.ops[name]
+        PRIM_OPS.discard(name)
+
+
+def _run_registered_op(name):
+
+    def fn(x):
+        return dispatch(name, x * 2) + 1
+
+    x = minaot.randn(3, 5, requires_grad=True)
+    want = fn(x)
+    want.sum().backward()
+    want_grad = x.grad.numpy().copy()
+    assert f"mt.{name}" in str(minaot.trace(fn, x))
+    for backend in ("numpy", "numba"):
+        x.grad = None
+        got = minaot.compile(fn, backend=backend)(x)
+        got.sum().backward()
+        assert_close(got, want)
+        np.testing.assert_allclose(x.grad.numpy(), want_grad, rtol=1e-5)

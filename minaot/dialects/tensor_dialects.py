@@ -17,7 +17,7 @@ from .. import dtypes as dt
 from .._errors import MinaotError
 from ..ir.dialect import Dialect, OpSpec, VerifyError, register_dialect
 from ..ir.types import TensorType
-from ..ops.registry import all_ops, get_op
+from ..ops.registry import _ON_REGISTER, all_ops, get_op
 
 
 class TypeMeta:
@@ -85,11 +85,21 @@ def is_prim(opdef) -> bool:
 
 MT = Dialect("mt")
 PRIM = Dialect("prim")
+#: the short names of the ``prim`` ops (grows with ops registered later)
+PRIM_OPS: set[str] = set()
+
+
+def _add(opdef):
+    """Every registry op is an ``mt`` op; the pure ones without a decomposition are prims."""
+    MT.add_op(_spec("mt", opdef))
+    if is_prim(opdef):
+        PRIM.add_op(_spec("prim", opdef))
+        PRIM_OPS.add(opdef.name)
+
+
 for _op in all_ops():
-    MT.add_op(_spec("mt", _op))
-    if is_prim(_op):
-        PRIM.add_op(_spec("prim", _op))
-PRIM_OPS = frozenset(PRIM.ops)
+    _add(_op)
+_ON_REGISTER.append(_add)
 
 register_dialect(MT)
 register_dialect(PRIM)

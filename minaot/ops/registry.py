@@ -103,7 +103,14 @@ def register(op: OpDef) -> OpDef:
     if op.name in OPS:
         raise ValueError(f"op {op.name} registered twice")
     OPS[op.name] = op
+    for listener in _ON_REGISTER:
+        listener(op)
     return op
+
+
+#: callbacks run for each op registered from now on (the ``mt`` and ``prim`` dialects add
+#: it, so an op a user registers after ``import minaot`` traces and verifies like ours)
+_ON_REGISTER: list[Callable] = []
 
 
 def get_op(name: str) -> OpDef:
