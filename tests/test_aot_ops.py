@@ -136,9 +136,8 @@ def test_an_op_registered_after_import_traces_compiles_and_differentiates():
     """A user op registered after ``import minaot`` joins the ``mt`` and ``prim`` dialects:
     it traces, verifies, compiles (interpreter and fused Numba kernel) and differentiates."""
     from minaot.ops.meta import pointwise as pw_meta
-    from minaot.ops.registry import OPS, OpDef, register
-
     from minaot.dialects import MT, PRIM, PRIM_OPS
+    from minaot.ops.registry import OPS, OpDef, register
 
     name = "test_softsign"
     register(OpDef(
@@ -154,7 +153,6 @@ def test_an_op_registered_after_import_traces_compiles_and_differentiates():
 
 
 def _run_registered_op(name):
-
     def fn(x):
         return dispatch(name, x * 2) + 1
 
