@@ -122,8 +122,18 @@ def as_3d(arr, batch, rows, cols):
     return view_array(arr, "reshape", {"shape": (z, rows, cols)})[0]
 
 
-#: minaot's columns: name -> keyword arguments of ``matmul_cuda.matmul_3d``
-KERNELS = {"minaot tiled": {}}
+#: minaot's columns: name -> keyword arguments of ``matmul_cuda.matmul_3d``: the tiled
+#: kernel (the teaching step, the one used before the register-blocked kernel) and the
+#: register-blocked one with the blocking and K split chosen from the shapes
+KERNELS = {"minaot tiled": {"tile": matmul_cuda.default_tile()}, "minaot blocked": {}}
+
+
+def plan(m, k, n, z):
+    """The blocked kernel's choice for this product: ``"128x128x8, 4 splits"``."""
+    bl = matmul_cuda.choose_blocking(np.float32, m, n)
+    tiles = z * -(-m // bl.bm) * -(-n // bl.bn)
+    splits, _ = matmul_cuda.choose_splits(tiles, k, bl.bk)
+    return f"{bl.bm}x{bl.bn}x{bl.bk}" + (f", K/{splits}" if splits > 1 else "")
 
 
 def run_workload(rng, name, m, k, n, a_t, b_t, batch):
@@ -184,14 +194,14 @@ def main():
     for name, m, k, n, a_t, b_t, batch in WORKLOADS:
         flop, times = run_workload(rng, name, m, k, n, a_t, b_t, batch)
         shape = f"{batch + (m, k)} @ {batch + (k, n)}"
-        rows.append((name, shape, flop, times))
+        rows.append((name, shape, plan(m, k, n, max(1, int(np.prod(batch)))), flop, times))
         if not name.startswith(("batched", "square")):
             flop_total += flop
             total = [None if s is None or t is None else s + t for s, t in zip(total, times)]
-    rows.append(("train step: the 8 products", "", flop_total, total))
-    head = ["product", "shapes"] + columns
-    body = [[name, shape] + [fmt(t, flop, times[-1]) for t in times]
-            for name, shape, flop, times in rows]
+    rows.append(("train step: the 8 products", "", "", flop_total, total))
+    head = ["product", "shapes", "blocking"] + columns
+    body = [[name, shape, how] + [fmt(t, flop, times[-1]) for t in times]
+            for name, shape, how, flop, times in rows]
     widths = [max(len(r[i]) for r in [head] + body) for i in range(len(head))]
 
     def line(cells):

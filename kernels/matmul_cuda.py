@@ -1,52 +1,160 @@
-"""Matrix multiplication on the GPU: a tiled kernel that stages blocks in shared memory.
+"""Matrix multiplication on the GPU: from a tiled kernel to a register-blocked one.
 
-``C = A @ B`` with ``A`` of shape (M, K) and ``B`` of shape (K, N).  The naive
-kernel gives each thread one element ``C[i, j]`` and lets it read row ``i``
-of A and column ``j`` of B from global memory: every element of A is read N
-times, every element of B M times, and global memory is slow.
+``C = A @ B`` with ``A`` of shape (M, K) and ``B`` of shape (K, N): ``2 M N K``
+floating-point operations on ``M K + K N`` inputs.  The work is in reading the
+inputs fast enough to keep the arithmetic units busy, and this module shows two
+steps of that.
 
-Tiling cuts the reads by a factor of ``TILE``.  C is cut into ``TILE x TILE``
-tiles; one block of ``TILE x TILE`` threads computes one tile, each thread
-one element of it.  The shared dimension K is walked in steps of ``TILE``:
-at each step the block loads one ``TILE x TILE`` tile of A (the tile's rows,
-the step's columns) and one of B (the step's rows, the tile's columns) into
-*shared memory*, every thread loading one element of each, then
-``cuda.syncthreads()`` waits until both tiles are complete, and each thread
-adds the ``TILE`` products of its row of the A tile and its column of the B
-tile to its running sum, reading only shared memory (on-chip, about as fast as
-registers).  A second ``syncthreads()`` keeps any thread from overwriting the
-tiles before all have finished reading them.  Each element of A is now read
-from global memory N / TILE times instead of N.  Threads of a tile row read
-neighbouring columns, so the loads of a warp are coalesced.
+**Step 1, tiling (``matmul_tiled``, kept as the teaching step).**  The naive
+kernel gives each thread one element ``C[i, j]`` and lets it read row ``i`` of A
+and column ``j`` of B from global memory: every element of A is read N times,
+every element of B M times, and global memory is slow.  Tiling cuts the reads
+by a factor of ``TILE``.  C is cut into ``TILE x TILE`` tiles; one block of
+``TILE x TILE`` threads computes one tile, each thread one element of it.  The
+shared dimension K is walked in steps of ``TILE``: at each step the block loads
+one ``TILE x TILE`` tile of A (the tile's rows, the step's columns) and one of B
+(the step's rows, the tile's columns) into *shared memory*, every thread loading
+one element of each, then ``cuda.syncthreads()`` waits until both tiles are
+complete, and each thread adds the ``TILE`` products of its row of the A tile and
+its column of the B tile to its running sum, reading only shared memory.  A
+second ``syncthreads()`` keeps any thread from overwriting the tiles before all
+have finished reading them.  Each element of A is now read from global memory
+N / TILE times instead of N.
 
-Shapes that are not multiples of ``TILE`` are handled by the edges: a load
-outside A or B stores zero in the tile (adding zero products changes
-nothing), and a thread outside C computes but does not store.
+**Why that is still slow.**  Shared memory is on-chip but not free: each
+multiply-add of the tiled kernel needs two shared-memory loads (one element of
+A, one of B), and an SM can issue far fewer shared loads than multiply-adds per
+cycle.  The tiled kernel is bound by shared-memory traffic at a few TFLOP/s.
 
-Batches: the grid's third axis walks the batch (``blockIdx.z``, striding by
-``gridDim.z`` past 65535 batches); numpy's rules (1-d operands, broadcasting
-batch axes) are applied by :func:`matmul` with views before the launch.  One
-kernel is compiled per dtype (float32 sums in float32, float64 in float64) and
-tile size, once per process.  Numba's simulator runs one Python thread per
-CUDA thread, so there the tile is ``SIMULATOR_TILE`` (16 threads a block, not
-256) unless a caller asks for another.
+**Step 2, register blocking (``matmul_blocked``, the kernel used).**  Each
+thread computes a ``TM x TN`` patch of C (8 x 8 for float32 on a GPU) held in
+*registers* (``cuda.local.array`` of a constant size, indexed only by the
+counters of loops with constant trip counts, so the compiler unrolls them and
+keeps every element in a register).  A block of ``(BM/TM) x (BN/TN)`` = 256
+threads computes a ``BM x BN`` tile of C (128 x 128).  The shared tiles are
+``BM x BK`` of A and ``BK x BN`` of B (BK = 8).  At each of the BK steps of a
+tile a thread reads TM values of A's column and TN values of B's row from shared
+memory into registers and does their TM * TN products (an outer product): 16
+shared loads for 64 multiply-adds instead of 128, an arithmetic intensity of 4
+multiply-adds per shared load instead of 0.5.  Global memory gains the same way:
+a block loads ``(BM + BN) * BK`` elements per ``BM * BN * BK`` multiply-adds, 64
+per element loaded instead of 8.
+
+The details that keep it fast:
+
+* A thread's patch is strided, not contiguous: thread ``(ty, tx)`` owns rows
+  ``ty + i * BM/TM`` and columns ``tx + j * BN/TN``.  So for each ``j`` the 16
+  threads of a half-warp read 16 consecutive elements of B's shared row (16
+  different banks: no bank conflict) and write 16 consecutive elements of C
+  (coalesced stores).
+* A's tile is stored *transposed* in shared memory, ``[k, row]``: then the TM
+  values a thread needs at step ``k`` lie in one row of the shared array, as B's
+  do, and a warp reads two addresses of it (a broadcast), not a column.  Each
+  shared row is padded by a few elements so that the transposing store does not
+  put the 32 threads of a warp in the same few banks.
+* Global loads are coalesced whatever the operand's layout: the loads of a tile
+  are spread over the 256 threads so that neighbouring threads read neighbouring
+  addresses, walking the tile along the axis with the smaller stride.  For ``A``
+  row-major that is K; for a transposed view (``dy.T`` in a weight gradient) it
+  is M.  The walk is a compile-time choice: one kernel variant per layout of A
+  and of B, chosen at launch from the strides.  Operands are read through their
+  strides, so any view works without a copy.
+* Double buffering: two shared tiles of each operand.  While the block computes
+  on one, each thread already holds the next step's elements in registers
+  (loaded before the computation, so the global loads are in flight during
+  it) and stores them into the other buffer afterwards.  One ``syncthreads()``
+  per step suffices: a buffer written at step ``t`` was last read at ``t - 2``.
+* Edges: a load outside A or B gives zero (adding zero products changes
+  nothing), and a thread stores only the elements of its patch inside C.
+
+**Split-K.**  A product with few output tiles and a long K (the weight
+gradients: 1024 x 784 outputs summed over a batch of 4096) gives too few blocks
+to fill the GPU.  Then K is split into ``splits`` ranges, each block computes
+one tile over one range into a scratch array of ``splits`` partial results, and
+a second kernel adds them up (in a fixed order: the result does not depend on
+scheduling).
+
+**Batches and shapes.**  The grid's third axis walks the batch and the K splits
+(``blockIdx.z``, striding by ``gridDim.z`` past 65535); numpy's rules (1-d
+operands, broadcasting batch axes) are applied by :func:`matmul` with views
+before the launch.  Kernels are compiled per dtype, blocking and layout, once
+per process; float32 sums in float32, float64 in float64 (the zero that starts
+every sum is passed in with the array's dtype: a Python ``0.0`` would make the
+sums float64).  Float64 and other dtypes use a 64 x 64 tile with 4 x 4 patches
+(their registers are twice as wide); float32 products too narrow for a
+128-wide tile (the last layer's 10 outputs) use it as well.
+
+Numba's simulator runs one Python thread per CUDA thread, so there the
+blockings are tiny (4 threads a block: ``SIMULATOR_BLOCKINGS``) and split-K
+starts at small sizes, so that the simulator runs the same code paths (edges,
+batches, layouts, splits, float64) as the GPU does at real sizes.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numba import cuda, from_dtype   # a global: the simulator swaps in its own ``cuda``
 
-#: the side of a tile: a block has TILE x TILE threads and two TILE x TILE shared arrays
+#: the side of a tile of the tiled kernel: a block has TILE x TILE threads
 TILE = 16
-#: the tile under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``)
+#: the tiled kernel's tile under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``)
 SIMULATOR_TILE = 4
 MAX_GRID_Z = 65535
 
+
+@dataclass(frozen=True)
+class Blocking:
+    """The shape of the register-blocked kernel's work: a block computes a ``bm x bn`` tile
+    of C in steps of ``bk`` along K; each thread a ``tm x tn`` patch, made of groups of
+    ``vec`` neighbouring rows and columns (see :func:`_make_blocked`); shared rows padded
+    by ``pad`` elements."""
+    bm: int
+    bn: int
+    bk: int
+    tm: int
+    tn: int
+    pad: int
+    vec: int = 1
+
+    @property
+    def block(self):
+        """The block's threads, ``(x, y)``: x walks C's columns, y its rows."""
+        return (self.bn // self.tn, self.bm // self.tm)
+
+    @property
+    def threads(self) -> int:
+        return (self.bn // self.tn) * (self.bm // self.tm)
+
+    def check(self):
+        n = self.threads
+        if self.bm % self.tm or self.bn % self.tn or (self.bm * self.bk) % n \
+                or (self.bk * self.bn) % n or self.tm % self.vec or self.tn % self.vec:
+            raise ValueError(f"matmul: blocking {self} does not divide its tiles among its "
+                             f"{n} threads")
+
+
+#: float32 on a GPU: 128 x 128 tiles (256 threads, 8 x 8 each), and 64 x 64 for narrow C
+BLOCKINGS_F32 = (Blocking(128, 128, 8, 8, 8, 4), Blocking(64, 64, 8, 4, 4, 4))
+#: float64 (and every other dtype) on a GPU: 64 x 64 tiles (256 threads, 4 x 4 each)
+BLOCKINGS_WIDE = (Blocking(64, 64, 8, 4, 4, 4),)
+#: under the simulator: 4 threads a block (2 x 2 each, neighbours), or 4 threads of 1 x 1
+SIMULATOR_BLOCKINGS = (Blocking(4, 4, 2, 2, 2, 1, vec=2), Blocking(2, 2, 2, 1, 1, 1))
+
+#: split K until the grid has this many blocks per SM (2 blocks of 256 threads fit on one) ...
+BLOCKS_PER_SM = 2
+#: ... but give each split at least this much of K (GPU; simulator: SIMULATOR_MIN_SPLIT)
+MIN_SPLIT = 256
+SIMULATOR_TARGET_BLOCKS = 8
+SIMULATOR_MIN_SPLIT = 4
+
 _KERNELS = {}
+_SMS = []
 
 
-def _make_kernel(dtype: np.dtype, tile: int):
+# --------------------------------------------------------------------------- step 1: tiled
+def _make_tiled(dtype: np.dtype, tile: int):
     """The tiled kernel for ``dtype`` and ``tile`` (both compiled in: the shared tiles'
     element type and size must be constants)."""
     element = from_dtype(dtype)
@@ -79,31 +187,228 @@ def _make_kernel(dtype: np.dtype, tile: int):
     return matmul_tiled
 
 
-def kernel_for(dtype, tile: int = TILE):
-    key = (np.dtype(dtype), int(tile))
-    if key not in _KERNELS:
-        _KERNELS[key] = _make_kernel(*key)
-    return _KERNELS[key]
+# --------------------------------------------------------------------------- step 2: blocked
+def _make_blocked(dtype: np.dtype, blocking: Blocking, a_k_fast: bool, b_n_fast: bool):
+    """The register-blocked kernel for ``dtype``, ``blocking`` and the operands' layouts
+    (``a_k_fast``: A's K axis has the smaller stride; ``b_n_fast``: B's N axis has)."""
+    blocking.check()
+    element = from_dtype(dtype)
+    BM, BN, BK, TM, TN = blocking.bm, blocking.bn, blocking.bk, blocking.tm, blocking.tn  # noqa: N806
+    TX, TY = blocking.block                                 # noqa: N806  threads along N, M
+    NT = TX * TY                                            # noqa: N806
+    LA, LB = BM * BK // NT, BK * BN // NT                   # noqa: N806  loads per thread
+    SA, SB = BM + blocking.pad, BN + blocking.pad           # noqa: N806  padded shared rows
+    PATCH = TM * TN                 # noqa: N806  (array sizes must be constants, not expressions)
+    VEC = blocking.vec                                      # noqa: N806
+    # a thread's i-th row of its patch is  (i // VEC) * TY * VEC + ty * VEC + i % VEC,
+    # its j-th column  (j // VEC) * TX * VEC + tx * VEC + j % VEC: groups of VEC neighbours
+    # (VEC = 1: rows ty + i * TY, columns tx + j * TX)
+
+    @cuda.jit(device=True)
+    def a_slot(e):
+        """(row, k) inside A's tile of the ``e``-th element loaded: neighbouring ``e`` are
+        neighbours along A's axis of smaller stride."""
+        if a_k_fast:
+            return e // BK, e % BK
+        return e % BM, e // BM
+
+    @cuda.jit(device=True)
+    def b_slot(e):
+        """(k, col) inside B's tile of the ``e``-th element loaded."""
+        if b_n_fast:
+            return e // BN, e % BN
+        return e % BK, e // BK
+
+    @cuda.jit(device=True)
+    def load(a, b, next_a, next_b, z, row0, col0, k0, k_hi, m, n, tid, zero):
+        """The next step's elements of A's and B's tiles into this thread's registers."""
+        for r in range(LA):
+            i, kk = a_slot(tid + r * NT)
+            row, k = row0 + i, k0 + kk
+            next_a[r] = a[z, row, k] if row < m and k < k_hi else zero
+        for r in range(LB):
+            kk, j = b_slot(tid + r * NT)
+            k, col = k0 + kk, col0 + j
+            next_b[r] = b[z, k, col] if k < k_hi and col < n else zero
+
+    @cuda.jit
+    def matmul_blocked(a, b, out, zero, splits, k_split):
+        """out[z * splits + s] = a[z][:, K_s] @ b[z][K_s, :] for each batch z and each range
+        K_s = [s * k_split, (s + 1) * k_split) of K; a (Z, M, K), b (Z, K, N)."""
+        shared_a = cuda.shared.array((2, BK, SA), element)  # A's tile, transposed: [k, row]
+        shared_b = cuda.shared.array((2, BK, SB), element)  # B's tile: [k, col]
+        acc = cuda.local.array(PATCH, element)            # this thread's patch of C
+        col_a = cuda.local.array(TM, element)               # A's values at one k
+        row_b = cuda.local.array(TN, element)               # B's values at one k
+        next_a = cuda.local.array(LA, element)              # the next step's tile elements
+        next_b = cuda.local.array(LB, element)
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        tid = ty * TX + tx
+        row_t, col_t = ty * VEC, tx * VEC                   # where this thread's groups start
+        row0 = cuda.blockIdx.y * BM
+        col0 = cuda.blockIdx.x * BN
+        m, kdim, n = a.shape[1], a.shape[2], b.shape[2]
+        for zs in range(cuda.blockIdx.z, out.shape[0], cuda.gridDim.z):
+            z = zs // splits
+            k0 = (zs % splits) * k_split
+            k_hi = min(kdim, k0 + k_split)
+            for i in range(PATCH):
+                acc[i] = zero
+            load(a, b, next_a, next_b, z, row0, col0, k0, k_hi, m, n, tid, zero)
+            step = 0
+            while k0 < k_hi:
+                buf = step % 2
+                for r in range(LA):                         # registers -> shared tile
+                    i, kk = a_slot(tid + r * NT)
+                    shared_a[buf, kk, i] = next_a[r]
+                for r in range(LB):
+                    kk, j = b_slot(tid + r * NT)
+                    shared_b[buf, kk, j] = next_b[r]
+                cuda.syncthreads()                          # the tiles are complete
+                k0 += BK
+                if k0 < k_hi:                               # in flight during the products
+                    load(a, b, next_a, next_b, z, row0, col0, k0, k_hi, m, n, tid, zero)
+                for kk in range(BK):                        # BK outer products
+                    for i in range(TM):
+                        col_a[i] = shared_a[buf, kk, row_t + (i // VEC) * TY * VEC + i % VEC]
+                    for j in range(TN):
+                        row_b[j] = shared_b[buf, kk, col_t + (j // VEC) * TX * VEC + j % VEC]
+                    for i in range(TM):
+                        for j in range(TN):
+                            acc[i * TN + j] += col_a[i] * row_b[j]
+                step += 1
+            for i in range(TM):
+                row = row0 + row_t + (i // VEC) * TY * VEC + i % VEC
+                if row < m:
+                    for j in range(TN):
+                        col = col0 + col_t + (j // VEC) * TX * VEC + j % VEC
+                        if col < n:
+                            out[zs, row, col] = acc[i * TN + j]
+            cuda.syncthreads()          # the next batch's first tile may reuse buffer 0
+
+    return matmul_blocked
+
+
+@cuda.jit
+def sum_splits(parts, c, splits):
+    """c[z] = parts[z * splits] + ... + parts[z * splits + splits - 1], in that order."""
+    m, n = c.shape[1], c.shape[2]
+    for idx in range(cuda.grid(1), c.shape[0] * m * n, cuda.gridsize(1)):
+        z = idx // (m * n)
+        i = (idx // n) % m
+        j = idx % n
+        acc = parts[z * splits, i, j]
+        for s in range(1, splits):
+            acc += parts[z * splits + s, i, j]
+        c[z, i, j] = acc
+
+
+# --------------------------------------------------------------------------- choosing
+def _simulator() -> bool:
+    from numba import config
+    return bool(config.ENABLE_CUDASIM)
 
 
 def default_tile() -> int:
-    from numba import config
-    return SIMULATOR_TILE if config.ENABLE_CUDASIM else TILE
+    return SIMULATOR_TILE if _simulator() else TILE
 
 
-def matmul_3d(a, b, c, tile: int | None = None):
-    """``c[z] = a[z] @ b[z]`` on device arrays of shapes (Z, M, K), (Z, K, N), (Z, M, N)."""
+def tiled_kernel(dtype, tile: int = TILE):
+    key = ("tiled", np.dtype(dtype), int(tile))
+    if key not in _KERNELS:
+        _KERNELS[key] = _make_tiled(*key[1:])
+    return _KERNELS[key]
+
+
+def blocked_kernel(dtype, blocking: Blocking, a_k_fast: bool, b_n_fast: bool):
+    key = ("blocked", np.dtype(dtype), blocking, bool(a_k_fast), bool(b_n_fast))
+    if key not in _KERNELS:
+        _KERNELS[key] = _make_blocked(*key[1:])
+    return _KERNELS[key]
+
+
+def blockings(dtype) -> tuple:
+    """The blockings for ``dtype`` here, the widest first."""
+    if _simulator():
+        return SIMULATOR_BLOCKINGS
+    return BLOCKINGS_F32 if np.dtype(dtype) == np.float32 else BLOCKINGS_WIDE
+
+
+def choose_blocking(dtype, m: int, n: int) -> Blocking:
+    """The widest blocking, unless a narrower one wastes much less of its tiles on C's
+    edges (a tile of C computes all its elements, inside C or not)."""
+    def cost(bl, rank):
+        padded = -(-m // bl.bm) * bl.bm * (-(-n // bl.bn) * bl.bn)
+        return padded * (1.5 ** rank)       # a narrower blocking runs at a lower rate
+    options = blockings(dtype)
+    return min(options, key=lambda bl: cost(bl, options.index(bl)))
+
+
+def _target_blocks() -> int:
+    if _simulator():
+        return SIMULATOR_TARGET_BLOCKS
+    if not _SMS:
+        _SMS.append(int(cuda.get_current_device().MULTIPROCESSOR_COUNT))
+    return BLOCKS_PER_SM * _SMS[0]
+
+
+def choose_splits(tiles: int, k: int, bk: int, split_k: int | None = None):
+    """``(splits, k_split)``: K cut into ``splits`` ranges of ``k_split`` (a multiple of
+    ``bk``) when ``tiles`` blocks fill less than half the GPU's block slots, so that
+    ``tiles * splits`` blocks fill at most one wave; ``split_k`` forces a count."""
+    if split_k is None:
+        slots = _target_blocks()
+        if 2 * tiles > slots:
+            return 1, max(k, 1)
+        least = SIMULATOR_MIN_SPLIT if _simulator() else MIN_SPLIT
+        split_k = min(slots // tiles, k // least)
+    split_k = max(1, min(int(split_k), -(-k // bk)))
+    if split_k == 1:
+        return 1, max(k, 1)
+    k_split = -(-(-(-k // split_k)) // bk) * bk
+    return -(-k // k_split), k_split
+
+
+# --------------------------------------------------------------------------- launching
+def matmul_3d(a, b, c, tile: int | None = None, *, blocking: Blocking | None = None,
+              split_k: int | None = None):
+    """``c[z] = a[z] @ b[z]`` on device arrays of shapes (Z, M, K), (Z, K, N), (Z, M, N),
+    with any strides.  ``tile``: the tiled kernel with that tile (the teaching step);
+    otherwise the register-blocked kernel, with ``blocking`` and ``split_k`` chosen from
+    the shapes unless given."""
     z, m, n = tuple(c.shape)
+    k = int(a.shape[2])
     if c.size == 0:
         return
-    tile = tile or default_tile()
-    grid = (-(-n // tile), -(-m // tile), min(z, MAX_GRID_Z))
-    kernel_for(c.dtype, tile)[grid, (tile, tile)](a, b, c, c.dtype.type(0))
+    zero = c.dtype.type(0)
+    if tile is not None:
+        grid = (-(-n // tile), -(-m // tile), min(z, MAX_GRID_Z))
+        tiled_kernel(c.dtype, tile)[grid, (tile, tile)](a, b, c, zero)
+        return
+    blocking = blocking or choose_blocking(c.dtype, m, n)
+    a_k_fast = abs(a.strides[2]) <= abs(a.strides[1])
+    b_n_fast = abs(b.strides[2]) <= abs(b.strides[1])
+    kernel = blocked_kernel(c.dtype, blocking, a_k_fast, b_n_fast)
+    tiles = -(-m // blocking.bm) * -(-n // blocking.bn)
+    splits, k_split = choose_splits(tiles * z, k, blocking.bk, split_k)
+    out, root = c, None
+    if splits > 1:
+        from minaot.cuda import empty
+        out, root = empty((z * splits, m, n), c.dtype)
+    grid = (-(-n // blocking.bn), -(-m // blocking.bm), min(z * splits, MAX_GRID_Z))
+    kernel[grid, blocking.block](a, b, out, zero, splits, k_split)
+    if splits > 1:
+        threads = 32 if _simulator() else 256
+        blocks = min(-(-c.size // threads), 8 * 1024)
+        sum_splits[blocks, threads](out, c, splits)
+    del root            # (the scratch memory is reused only by kernels launched later)
 
 
-def matmul(a, b, tile: int | None = None):
+def matmul(a, b, tile: int | None = None, **options):
     """``(c, root)``: numpy's ``a @ b`` for device arrays (1-d operands, broadcast batch
-    axes), ``c`` a new C-order device array over the flat device array ``root``."""
+    axes), ``c`` a new C-order device array over the flat device array ``root``.
+    ``tile`` and ``options`` go to :func:`matmul_3d`."""
     from minaot.cuda_eager import empty, view_array
 
     def as_view(arr, name, **attrs):
@@ -122,6 +427,6 @@ def matmul(a, b, tile: int | None = None):
     a3 = as_view(as_view(a, "expand", shape=batch + (m, k)), "reshape", shape=(z, m, k))
     b3 = as_view(as_view(b, "expand", shape=batch + (k, n)), "reshape", shape=(z, k, n))
     c, root = empty(batch + (m, n), a.dtype)
-    matmul_3d(a3, b3, as_view(c, "reshape", shape=(z, m, n)), tile)
+    matmul_3d(a3, b3, as_view(c, "reshape", shape=(z, m, n)), tile, **options)
     shape = batch + ((m,) if not vec_a else ()) + ((n,) if not vec_b else ())
     return as_view(c, "reshape", shape=shape), root

@@ -1,0 +1,196 @@
+"""The GPU matmul kernels of ``kernels/matmul_cuda.py`` against numpy: the register-blocked
+kernel (every blocking of this target, forced K splits, operands of every layout, edges,
+batches and broadcasting, float32 and float64), the tiled kernel it replaced, how the
+blocking and the K split are chosen, and ``benchmarks/matmul_cuda.py --sim``.
+
+Where this process can run CUDA kernels (a GPU, or Numba's simulator switched on with
+``NUMBA_ENABLE_CUDASIM=1`` before Numba was imported) the tests run here.  Otherwise the
+one test collected runs this file again in a fresh process with the simulator on, and
+fails (never skips) if that process cannot run it.  On a GPU the shapes are larger, so
+that the edges of the GPU's 128 x 128 tiles and its K splits are crossed.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import minaot
+
+pytestmark = pytest.mark.cuda
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _target():
+    from numba import config
+    if config.ENABLE_CUDASIM:
+        return "simulator"
+    return "gpu" if minaot.cuda.is_available() else None
+
+
+TARGET = _target()
+ON_DEVICE = TARGET is not None
+if TARGET == "simulator":
+    sys.setswitchinterval(1e-4)         # the simulator's threads hand over faster
+
+R = np.random.default_rng(0)
+
+# (M, K, N): odd sizes crossing the tiles' edges (the simulator's tiles are 4 or 2 wide)
+if TARGET == "gpu":
+    SIZES = [(1, 1, 1), (7, 5, 3), (33, 65, 1), (65, 7, 33), (130, 300, 129), (257, 1000, 70),
+             (1, 513, 257), (300, 17, 10), (10, 2000, 200)]
+else:
+    SIZES = [(1, 1, 1), (7, 5, 3), (1, 7, 9), (9, 1, 6), (6, 13, 5), (3, 17, 2)]
+
+
+def host(arr):
+    return minaot.cuda.to_host(arr)
+
+
+def device(x, transposed=False):
+    """A device array with ``x``'s values; ``transposed``: a transposed view of the
+    transpose's C-order copy (the layout of ``W.T`` and ``dy.T``)."""
+    if transposed:
+        return minaot.tensor(np.ascontiguousarray(np.swapaxes(x, -1, -2)),
+                             device="cuda").transpose(-1, -2)._data
+    return minaot.tensor(x, device="cuda")._data
+
+
+def check(got, want, dtype, k):
+    tol = (1e-5 if dtype == np.float32 else 1e-12) * max(1.0, np.sqrt(k)) * 4
+    assert got.shape == want.shape and got.dtype == want.dtype, (got.shape, want.shape)
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+# ------------------------------------------------------------------ no CUDA here: rerun
+if not ON_DEVICE:
+    def test_matmul_suite_under_the_simulator():
+        env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               os.path.abspath(__file__)], cwd=os.path.dirname(HERE), env=env,
+                              capture_output=True, text=True, timeout=900)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out[-6000:]
+        assert re.search(r"\d+ passed", out) and not re.search(r"skipped|deselected|error", out), out
+
+    def test_matmul_benchmark_checks_its_results_under_the_simulator():
+        proc = subprocess.run([sys.executable, os.path.join(os.path.dirname(HERE), "benchmarks",
+                                                            "matmul_cuda.py"), "--sim"],
+                              capture_output=True, text=True, timeout=600)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out[-5000:]
+        for row in ("fc1 fwd", "fc2 dW", "batched", "train step: the 8 products"):
+            assert f"| {row}" in out, out
+        assert "checked against numpy" in out and "minaot blocked" in out, out
+
+
+# ------------------------------------------------------------------ the blocked kernel
+class TestBlocked:
+    __test__ = ON_DEVICE
+
+    @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+    @pytest.mark.parametrize("layout", ["nn", "nt", "tn", "tt"])
+    @pytest.mark.parametrize("mkn", SIZES)
+    def test_layouts_and_edges(self, mkn, layout, dtype):
+        from minaot.kernels.matmul_cuda import matmul
+        m, k, n = mkn
+        a = R.standard_normal((m, k)).astype(dtype)
+        b = R.standard_normal((k, n)).astype(dtype)
+        c, root = matmul(device(a, layout[0] == "t"), device(b, layout[1] == "t"))
+        check(host(c), a @ b, dtype, k)
+
+    @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+    def test_every_blocking_and_forced_splits(self, dtype):
+        from minaot.kernels.matmul_cuda import blockings, matmul
+        m, k, n = SIZES[-1] if TARGET == "gpu" else (6, 13, 5)
+        a = R.standard_normal((m, k)).astype(dtype)
+        b = R.standard_normal((k, n)).astype(dtype)
+        for blocking in blockings(dtype):
+            for split_k in (1, 2, 3, k):                # k: as many splits as K steps
+                c, _ = matmul(device(a, True), device(b), blocking=blocking, split_k=split_k)
+                check(host(c), a @ b, dtype, k)
+
+    @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+    @pytest.mark.parametrize("sa,sb", [((2, 3, 4), (4, 5)), ((3, 5), (2, 5, 6)),
+                                       ((2, 1, 3, 5), (4, 5, 2)), ((4,), (2, 4, 3)),
+                                       ((2, 3, 4), (4,)), ((7,), (7,)), ((1, 0), (0, 3)),
+                                       ((2, 3, 0), (0, 4)), ((0, 2, 3), (3, 4))])
+    def test_batches_broadcasting_and_vectors(self, sa, sb, dtype):
+        a = R.standard_normal(sa).astype(dtype)
+        b = R.standard_normal(sb).astype(dtype)
+        got = minaot.tensor(a, device="cuda") @ minaot.tensor(b, device="cuda")
+        want = a @ b
+        assert got.shape == want.shape and got.dtype.np == dtype
+        check(got.cpu().numpy(), want, dtype, sa[-1])
+
+    def test_transposed_batched_operands_and_forced_splits(self):
+        from minaot.kernels.matmul_cuda import matmul
+        a = R.standard_normal((3, 9, 6)).astype(np.float32)        # used as a[z].T
+        b = R.standard_normal((3, 9, 5)).astype(np.float32)
+        for split_k in (None, 2):
+            c, _ = matmul(device(np.swapaxes(a, 1, 2), True), device(b), split_k=split_k)
+            check(host(c), np.swapaxes(a, 1, 2) @ b, np.float32, 9)
+
+    def test_broadcast_operand_with_zero_strides(self):
+        x = R.standard_normal((5, 3)).astype(np.float32)
+        ga = minaot.tensor(x, device="cuda").expand(4, 5, 3)       # stride 0 on the batch
+        gb = minaot.tensor(R.standard_normal((4, 3, 2)).astype(np.float32), device="cuda")
+        check((ga @ gb).cpu().numpy(), np.broadcast_to(x, (4, 5, 3)) @ gb.cpu().numpy(),
+              np.float32, 3)
+
+    def test_float32_sums_stay_float32(self):
+        # values whose float32 and float64 sums differ: the kernel must round like float32
+        from minaot.kernels.matmul_cuda import matmul
+        k = 64
+        a = np.full((1, k), 1.0, np.float32)
+        b = np.full((k, 1), 1e-8, np.float32)
+        b[0, 0] = 1.0
+        c, _ = matmul(device(a), device(b), split_k=1)
+        want32 = np.float32(1.0)
+        for v in b[1:, 0]:
+            want32 = np.float32(want32 + v)
+        assert host(c)[0, 0] == want32 == np.float32(1.0)
+
+    def test_tiled_kernel_still_computes_the_product(self):
+        from minaot.kernels.matmul_cuda import default_tile, matmul
+        a = R.standard_normal((9, 7)).astype(np.float32)
+        b = R.standard_normal((5, 7)).astype(np.float32)            # used transposed
+        c, _ = matmul(device(a), device(b.T, True), tile=default_tile())
+        check(host(c), a @ b.T, np.float32, 7)
+
+
+# ------------------------------------------------------------------ choosing
+class TestChoices:
+    __test__ = ON_DEVICE
+
+    def test_splits_cover_k_in_whole_steps(self):
+        from minaot.kernels.matmul_cuda import choose_splits
+        for k in (1, 7, 8, 9, 100, 4096):
+            for bk in (2, 8):
+                for split_k in (1, 2, 3, 5, 64):
+                    splits, k_split = choose_splits(1, k, bk, split_k)
+                    assert k_split % bk == 0 or splits == 1
+                    assert (splits - 1) * k_split < k <= splits * k_split
+                    assert splits <= max(1, -(-k // bk))
+
+    def test_small_grids_split_k_and_full_grids_do_not(self, monkeypatch):
+        from minaot.kernels import matmul_cuda as mc
+        monkeypatch.setattr(mc, "_target_blocks", lambda: 264)
+        monkeypatch.setattr(mc, "_simulator", lambda: False)
+        assert mc.choose_splits(256, 4096, 8) == (1, 4096)          # (4096, 1024) outputs
+        assert mc.choose_splits(140, 4096, 8) == (1, 4096)          # over half a wave
+        assert mc.choose_splits(56, 4096, 8) == (4, 1024)           # (1024, 784) outputs
+        assert mc.choose_splits(16, 4096, 8) == (16, 256)           # (10, 1024) outputs
+        assert mc.choose_splits(8, 300, 8) == (1, 300)              # K too short to split
+
+    def test_narrow_products_take_the_narrow_blocking(self, monkeypatch):
+        from minaot.kernels import matmul_cuda as mc
+        monkeypatch.setattr(mc, "_simulator", lambda: False)
+        wide, narrow = mc.BLOCKINGS_F32
+        assert mc.choose_blocking(np.float32, 4096, 1024) == wide
+        assert mc.choose_blocking(np.float32, 1024, 784) == wide
+        assert mc.choose_blocking(np.float32, 4096, 10) == narrow
+        assert mc.choose_blocking(np.float64, 4096, 1024) == mc.BLOCKINGS_WIDE[0]
