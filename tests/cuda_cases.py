@@ -25,7 +25,7 @@ import minaot
 import minaot.nn.functional as F
 from minaot.codegen.cuda_runtime import cuda_module, run_loop_function_cuda
 from minaot.codegen.numba_cuda import emit_numba_cuda
-from minaot.ir import interpret, run_op
+from minaot.ir import interpret, parse, run_op
 from minaot.passes.fuse import fuse
 from minaot.passes.lower_to_loops import lower_kernel
 
@@ -172,6 +172,83 @@ def test_column_sum_chunked_two_kernels_and_scratch():
     # one thread per (chunk, column), the partial sums in registers while the rows go by
     assert "c = flat // 12" in src and "tmp1_elem = tmp1[c, i1]" in src
     check(lambda x, y: (x * y, (x * y).sum(dim=0)), t(32, 5), t(32, 5), rtol=1e-5, atol=1e-5)
+
+
+def test_column_walk_shared_by_several_threads_per_column():
+    # 64 rows: chunks of 8 rows, each (chunk, column) walk shared by 2 threads (rows 0, 2, ...
+    # and 1, 3, ...), the parts combined in shared memory and added to the scratch's fill
+    def f(x, y):
+        return (x * y).sum(dim=0), x.amax(dim=0)
+    src = check(f, t(64, 12), t(64, 12), rtol=1e-5, atol=1e-5, column_lanes_min=4)
+    assert "lane = tid // 4" in src and "for k in range(4):" in src and "r = lane + 2 * k" in src
+    assert "j = tmp0[c, i1]" in src and "tmp0[c, i1] = j + tmp0_part" in src
+    assert "tmp1[c, i1] = j if (j > tmp1_part or j != j) else tmp1_part" in src   # amax: NaN wins
+    same = check(f, t(64, 12), t(64, 12), rtol=1e-5, atol=1e-5, column_lanes_min=1000)
+    assert "lane" not in same and "tmp0_elem = tmp0[c, i1]" in same     # one thread per walk
+
+
+def test_rows_read_again_stay_in_shared_memory():
+    src = check(lambda x: minaot.softmax(x, dim=-1), t(4, 32))
+    # three walks over each row of x: global memory is read in the first only
+    assert "row_in0 = cuda.shared.array(32, np.float32)" in src
+    assert src.count("= in0[i0, ") == 1 and src.count("= row_in0[") == 2
+    plain = check(lambda x: minaot.softmax(x, dim=-1), t(4, 32), row_cache_bytes=0)
+    assert "row_in0" not in plain and plain.count("= in0[i0, ") == 3
+    # layer_norm forward and backward: x in the forward; the gradient and x-hat in the backward
+    src = check(lambda x, w, b: F.layer_norm(x, (32,), w, b, 1e-5),
+                t(5, 32).requires_grad_(), t(32).requires_grad_(), t(32).requires_grad_(),
+                grad=True, rtol=1e-4, atol=1e-5)
+    assert src.count("cuda.shared.array(32, np.float32)   # a row read again") == 3
+
+
+ROW_REWRITTEN = """
+func.func @k0(%0: memref<4x64xf32>, %1: memref<4x64xf32>, %2: memref<4x64xf32>) -> () {
+  %3 = arith.constant {type = "f32", value = 0.0} : () -> f32
+  scf.parallel {lower = 0, upper = 4} ({
+  ^bb0(%4: index):
+    scf.for {lower = 0, upper = 64} ({
+    ^bb0(%5: index):
+      %6 = memref.load %0, %4, %5 : (memref<4x64xf32>, index, index) -> f32
+      %7 = math.exp %6 : (f32) -> f32
+      memref.store %7, %1, %4, %5 : (f32, memref<4x64xf32>, index, index) -> ()
+      scf.yield : () -> ()
+    }) : () -> ()
+    %8 = scf.for %3 {lower = 0, upper = 64} ({
+    ^bb0(%9: index, %10: f32):
+      %11 = memref.load %1, %4, %9 : (memref<4x64xf32>, index, index) -> f32
+      %12 = arith.addf %10, %11 : (f32, f32) -> f32
+      scf.yield %12 : (f32) -> ()
+    }) : (f32) -> f32
+    scf.for {lower = 0, upper = 64} ({
+    ^bb0(%13: index):
+      %14 = memref.load %1, %4, %13 : (memref<4x64xf32>, index, index) -> f32
+      %15 = arith.divf %14, %8 : (f32, f32) -> f32
+      memref.store %15, %1, %4, %13 : (f32, memref<4x64xf32>, index, index) -> ()
+      %16 = arith.mulf %15, %15 : (f32, f32) -> f32
+      memref.store %16, %2, %4, %13 : (f32, memref<4x64xf32>, index, index) -> ()
+      scf.yield : () -> ()
+    }) : () -> ()
+    scf.yield : () -> ()
+  }) : () -> ()
+  func.return
+}
+"""
+
+
+def test_a_row_written_then_read_and_rewritten_goes_to_global_memory_once():
+    # out0 = exp(x) is written, summed, read back and overwritten by out0 / sum: in shared
+    # memory the first write is never seen, so only the last walk writes global memory
+    fn = parse(ROW_REWRITTEN)
+    src = emit_numba_cuda(fn, **SMALL)
+    # (a parsed function's buffers are named v0: x, v1: out0, v2: out1)
+    assert "row_v1 = cuda.shared.array(64, np.float32)" in src
+    assert src.count("v1[v3, ") == 1 and "row_v0" not in src          # x is read once anyway
+    assert src.count("= row_v1[") == 2
+    x = R.standard_normal((4, 64)).astype(np.float32)
+    out0, out1 = run_loop_function_cuda(fn, x, **SMALL)
+    want = np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(out0, want, rtol=1e-5)
+    np.testing.assert_allclose(out1, want * want, rtol=1e-5)
 
 
 def test_column_sum_one_chunk_in_one_block():

@@ -35,7 +35,19 @@ become threads (MLIR's ``map-to-gpu``):
   value afterwards, as on the CPU.  Independent ``scf.for`` loops in the row
   (softmax's final normalize-and-store loop) are split over the threads;
   stores of row values are done by thread 0.  Shorter reductions run one
-  thread per row, serially, as on the CPU.
+  thread per row, serially, as on the CPU.  Every loop of a row is split the
+  same way (thread ``t`` takes elements ``t, t + 256, ...``), so a buffer the
+  row walks several times (softmax's input: max, sum, normalize) is read from
+  global memory once and kept in a shared array of one row: each thread reads
+  back only what it kept itself, no barrier needed (:meth:`plan_row_cache`).
+  A walk that reads global memory counts its iterations
+  (``for k in range(16): i1 = tid + 256 * k``) so that the compiler unrolls
+  it and each thread has several loads in flight.
+* A column walk (the first loop of a chunked column reduction, after the
+  interchange) is shared by several threads per work item when it is long:
+  a block takes 32 neighbouring columns, 8 threads per column each reduce
+  every 8th row, and the parts are combined in shared memory
+  (:meth:`column_kernel`): 8 times the threads, each with loads in flight.
 * Code outside every ``scf.parallel`` (full reductions: ``x.sum()``) runs as
   one kernel of a single block, in block context: correct and simple, but a
   large full reduction uses one SM (a two-pass grid reduction is still to
@@ -89,6 +101,8 @@ MAX_BLOCKS = 65535         # blocks of a grid, at most (grid-stride loops do the
 BLOCK_ROWS_MIN = 32        # a reduction this long or longer gets a block of threads
 GRID_REDUCE_MIN = 1 << 16  # a full reduction this long or longer runs in two passes over a grid
 MAX_PARTIALS = 1024        # blocks of a full reduction's first pass, at most
+ROW_CACHE_BYTES = 32768    # shared memory a row kernel may use to keep rows it reads again
+COLUMN_LANES_MIN = 16      # a column walk this long or longer is shared by several threads
 
 
 def _identity(combiner: str, dtype: str):
@@ -307,6 +321,18 @@ def _unflatten(flat, levels, names):
     # END TASK 9.1
 
 
+NP_ITEMSIZE = {"f32": 4, "f64": 8, "i32": 4, "i64": 8, "i1": 1}
+
+
+class _RowCache:
+    """A buffer's row kept in the shared array ``name`` while a row kernel runs a row."""
+
+    def __init__(self, name, last_store):
+        self.name = name
+        self.last_store = last_store    # the loop whose stores go to global memory too
+        self.filled = False             # has a walk over the row been emitted (values kept)?
+
+
 class _Kernel:
     """One ``@cuda.jit`` function being written."""
 
@@ -319,11 +345,17 @@ class _Kernel:
         self.blocks = 1
         self.uses_tid = False
         self.grid = False       # do loops and stores go over all the blocks' threads (grid context)?
+        self.caches = []        # (shared array name, length, dtype): rows kept in shared memory
 
 
 class _CudaEmitter:
-    def __init__(self, fn: Function, max_threads, max_blocks, block_rows_min, grid_reduce_min):
+    def __init__(self, fn: Function, max_threads, max_blocks, block_rows_min, grid_reduce_min,
+                 row_cache_bytes=ROW_CACHE_BYTES, column_lanes_min=COLUMN_LANES_MIN, unroll=True):
         self.fn = fn
+        self.unroll = unroll
+        self.row_cache_bytes = row_cache_bytes
+        self.column_lanes_min = column_lanes_min
+        self.cached = {}                    # buffer -> its _RowCache, in the row kernel being written
         self.max_threads, self.max_blocks, self.block_rows_min = max_threads, max_blocks, block_rows_min
         self.grid_reduce_min = grid_reduce_min
         for op in fn.walk():
@@ -350,8 +382,8 @@ class _CudaEmitter:
         self.partials = []                  # (name, blocks, dtype): first-pass results of full reductions
         self.finished = {}                  # full reduction -> (its partial buffers, their number)
         # names the kernels' own code uses, kept apart from the values' names
-        self._tid, self._flat, self._width, self._j, self._gtid = (
-            self.fresh(n) for n in ("tid", "flat", "width", "j", "gtid"))
+        self._tid, self._flat, self._width, self._j, self._gtid, self._k = (
+            self.fresh(n) for n in ("tid", "flat", "width", "j", "gtid", "k"))
 
     def fresh(self, base):
         n, k = base, 1
@@ -377,6 +409,16 @@ class _CudaEmitter:
         T = NP_TYPE.get(t)
         if n == "memref.load" and op.operands[0] in self.promoted:
             expr = self.promoted[op.operands[0]]
+        elif n == "memref.load" and op.operands[0] in self.cached:
+            c = self.cached[op.operands[0]]
+            i = self.names[op.operands[-1]]
+            if c.filled:
+                expr = f"{c.name}[{i}]"
+            else:                   # the first walk over the row: read it, keep it
+                self.emit(depth, f"{self.names[r]} = {ops[0]}[{self.index(op.operands[1:])}]")
+                expr = self.names[r]
+                self.emit(depth, f"{c.name}[{i}] = {expr}")
+                return
         elif n == "memref.load":
             expr = f"{ops[0]}[{self.index(op.operands[1:])}]"
         elif n in BINARY:
@@ -421,6 +463,11 @@ class _CudaEmitter:
                 for arg, v in zip(blk.args[1:], blk.ops[-1].operands):
                     if self.names[arg] != self.names[v]:
                         self.emit(depth + 1, f"{self.names[arg]} = {self.names[v]}")
+            elif op.name == "memref.store" and op.operands[1] in self.cached:
+                c = self.cached[op.operands[1]]
+                self.emit(depth, f"{c.name}[{self.names[op.operands[-1]]}] = {self.names[op.operands[0]]}")
+                if op.parent_op is c.last_store:    # earlier walks' stores are overwritten
+                    self.emit(depth, self.store_text(op))
             elif op.name == "memref.store":
                 self.emit(depth, self.store_text(op))
             else:
@@ -443,6 +490,7 @@ class _CudaEmitter:
                 self.finish_reduction(op, depth)
             elif _carried(op):
                 self.block_reduction(op, depth)
+                self.walked(op)
             elif op.name in LOOPS:
                 blk = _body(op)
                 iv, lo, hi = self.names[blk.args[0]], op.attributes["lower"], op.attributes["upper"]
@@ -455,9 +503,9 @@ class _CudaEmitter:
                 if _independent(op):        # the block's (or grid's) threads share the iterations
                     levels, around = _work_items(op)
                     if len(levels) == 1 and around is None:
-                        self.emit(depth, f"for {iv} in range({f'{lo} + ' if lo else ''}{self.lane()}, "
-                                         f"{hi}, {self.lanes()}):")
-                        self.serial(blk.ops, depth + 1, pad=True)
+                        at = self.shared_loop(depth, iv, lo, hi, self.lane(), self.lanes(), op)
+                        self.serial(blk.ops, at, pad=True)
+                        self.walked(op)
                     else:
                         work = math.prod(_trip(lv) for lv in levels)
                         self.emit(depth, f"for {self._j} in range({self.lane()}, {work}, {self.lanes()}):")
@@ -475,6 +523,32 @@ class _CudaEmitter:
     def tid(self):
         self.k.uses_tid = True
         return self._tid
+
+    def shared_loop(self, depth, iv, lo, hi, lane, lanes, loop) -> int:
+        """Emit the head of ``loop`` over ``range(lo, hi)``, whose iterations ``lanes`` threads
+        share (this one starting at ``lane``); returns the depth of its body.
+
+        When the loop reads rows from global memory and every thread has the same number of
+        iterations, the loop counts them, ``for k in range(16): i1 = tid + 256 * k``: a
+        constant trip count that the compiler unrolls, so a thread issues several loads
+        before it waits for the first (one load in flight per thread is not enough to keep
+        HBM busy).  Loops that read only shared memory (rows kept by ``plan_row_cache``) or
+        one row every work item shares (a weight, in the GPU's caches) stay rolled: unrolled,
+        they cost registers, and registers are what limits the blocks an SM can run."""
+        n = hi - lo
+        if self.unroll == "all":
+            reads = True
+        else:
+            reads = self.unroll and any(
+                o.name == "memref.load" and math.prod(o.operands[0].type.shape) > n
+                and not (o.operands[0] in self.cached and self.cached[o.operands[0]].filled)
+                for o in _inside(loop))
+        if reads and n % lanes == 0 and n // lanes > 1:
+            self.emit(depth, f"for {self._k} in range({n // lanes}):")
+            self.emit(depth + 1, f"{iv} = {f'{lo} + ' if lo else ''}{lane} + {lanes} * {self._k}")
+        else:
+            self.emit(depth, f"for {iv} in range({f'{lo} + ' if lo else ''}{lane}, {hi}, {lanes}):")
+        return depth + 1
 
     def lane(self):
         """This thread's number among the threads that share a loop: its block's, or in
@@ -512,8 +586,7 @@ class _CudaEmitter:
         lane, lanes = self.lane(), self.lanes()
         if len(levels) == 1:
             lo, hi = loop.attributes["lower"], loop.attributes["upper"]
-            self.emit(depth, f"for {self.names[_body(loop).args[0]]} in range("
-                             f"{f'{lo} + ' if lo else ''}{lane}, {hi}, {lanes}):")
+            self.shared_loop(depth, self.names[_body(loop).args[0]], lo, hi, lane, lanes, loop)
         else:
             flat = self._j
             total = math.prod(_trip(lv) for lv in levels)
@@ -720,6 +793,8 @@ class _CudaEmitter:
             k.blocks = max(1, min(work, self.max_blocks))
             self.k.lines.extend(self.lines_for_needed([par], depth=1, uniform=True))
             self.emit(1, f"for {flat} in range(cuda.blockIdx.x, {work}, cuda.gridDim.x):")
+        elif (split := self.lane_split(levels, around)) is not None:
+            return self.column_kernel(name, par, levels, around, split, work)
         else:
             k = self.start_kernel(name, f"one thread per work item ({work})")
             k.threads = max(1, min(self.max_threads, work))
@@ -728,8 +803,200 @@ class _CudaEmitter:
             self.emit(1, f"for {flat} in range(cuda.grid(1), {work}, cuda.gridsize(1)):")
         for line in _unflatten(flat, levels, self.names):
             self.emit(2, line)
+        if row and around is None:
+            self.plan_row_cache(_body(levels[-1]).ops)
         self.work_item(levels, around, 2, row)
+        self.cached = {}
         return k
+
+    # --- column walks shared by several threads ----------------------------------------
+    def lane_split(self, levels, around):
+        """May the rows of an interchanged column walk be shared by several threads per work
+        item?  ``{buffer: (indices, combiner)}`` for the elements it updates, or None.
+
+        Yes when the walk is long enough (``column_lanes_min`` rows), the block has room for
+        two or more threads per work item, every element it updates in registers is a plain
+        reduction (``elem = combine(elem, x)``, the loaded value used by that combine only)
+        and it stores nothing else, and the levels above it only compute indices.  Then
+        each thread can reduce every ``S``-th row from the identity, and the parts be
+        combined in any order afterwards."""
+        if around is None or _trip(around) < self.column_lanes_min or self.max_threads < 4:
+            return None
+        lv = levels[-1]
+        for d, level in enumerate(levels[:-1]):
+            nxt = around if d == len(levels) - 2 else levels[d + 1]
+            if any(o.name in LOOPS or o.name == "memref.store" for o in _body(level).ops[:-1]
+                   if o is not nxt):
+                return None
+        promoted = _promotable(around, [_body(lv).args[0]])
+        inside = _inside(around)
+        if not promoted or any(o.name == "memref.store" and o.operands[1] not in promoted
+                               for o in inside):
+            return None
+        out = {}
+        for buf, idx in promoted.items():
+            loads = [o for o in inside if o.name == "memref.load" and o.operands[0] is buf]
+            stores = [o for o in inside if o.name == "memref.store" and o.operands[1] is buf]
+            if len(loads) != 1 or len(stores) != 1:
+                return None
+            old, new = loads[0].result, stores[0].operands[0]
+            comb = new.defining_op
+            if (comb is None or comb.name not in COMBINERS or len(old.uses) != 1 or len(new.uses) != 1
+                    or old.uses[0][0] is not comb or str(new.type) not in NP_TYPE):
+                return None
+            out[buf] = (idx, comb.name)
+        return out
+
+    def column_kernel(self, name, par, levels, around, split, work):
+        """A column walk (the first pass of a chunked column reduction) with ``S`` threads per
+        work item: a block takes ``W`` neighbouring work items (neighbouring columns: each
+        row's loads are coalesced), thread ``lane * W + col`` walks the rows ``lane, lane + S,
+        ...`` of work item ``col`` from the reductions' identities, the ``S`` parts of each
+        work item meet in shared memory and its first thread adds them to the element (the
+        value before the walk: the scratch buffer's fill)."""
+        threads = self.max_threads
+        width = min(32, threads // 2)
+        lanes = min(threads // width, _pow2ceil(_trip(around)))
+        groups = -(-work // width)
+        k = self.start_kernel(name, f"column walk: {width} work items ({work} in all) per block, "
+                                    f"each shared by {lanes} threads taking every {lanes}th row")
+        k.threads = width * lanes
+        k.blocks = max(1, min(groups, self.max_blocks))
+        tid = self.tid()
+        lane, col, group, flat = (self.fresh(n) for n in ("lane", "col", "group", "item"))
+        self.k.lines.extend(self.lines_for_needed([par], depth=1, uniform=False))
+        self.emit(1, f"{lane} = {tid} // {width}")
+        self.emit(1, f"{col} = {tid} % {width}")
+        self.emit(1, f"for {group} in range(cuda.blockIdx.x, {groups}, cuda.gridDim.x):")
+        self.emit(2, f"{flat} = {group} * {width} + {col}")
+        for line in _unflatten(flat, levels, self.names):
+            self.emit(2, line)
+        parts = {}
+        for buf, (idx, comb) in split.items():
+            t = str(buf.type.dtype)
+            parts[buf] = self.fresh(f"{self.names[buf]}_part")
+            self.promoted[buf] = parts[buf]
+            self.emit(2, f"{parts[buf]} = {literal(_identity(comb, t), t)}")
+        self.emit(2, f"if {flat} < {work}:")
+        for d, level in enumerate(levels[:-1]):
+            nxt = around if d == len(levels) - 2 else levels[d + 1]
+            self.serial([o for o in _body(level).ops[:-1] if o is not nxt], 3)
+        lo, hi = around.attributes["lower"], around.attributes["upper"]
+        self.shared_loop(3, self.names[_body(around).args[0]], lo, hi, lane, lanes, around)
+        self.serial([o for o in _body(around).ops[:-1] if o is not levels[-1]], 4)
+        self.serial(_body(levels[-1]).ops[:-1], 4, pad=True)
+        self.promoted = {}
+        count, sms = {}, {}
+        for buf in split:
+            t = str(buf.type.dtype)
+            sms[buf] = self.shared(t, count.get(t, 0))
+            count[t] = count.get(t, 0) + 1
+            self.emit(2, f"{sms[buf]}[{tid}] = {parts[buf]}")
+        self.emit(2, "cuda.syncthreads()")
+        self.emit(2, f"if {lane} == 0 and {flat} < {work}:")
+        for buf, (idx, comb) in split.items():
+            T = NP_TYPE[str(buf.type.dtype)]
+            part, j = parts[buf], self._j
+            self.emit(3, f"for {j} in range(1, {lanes}):")
+            self.emit(4, f"{part} = {BINARY[comb].format(part, f'{sms[buf]}[{j} * {width} + {col}]', T=T)}")
+            elem = f"{self.names[buf]}[{self.index(idx)}]"
+            self.emit(3, f"{self._j} = {elem}      # the value before the walk")
+            self.emit(3, f"{elem} = {BINARY[comb].format(self._j, part, T=T)}")
+        self.emit(2, "cuda.syncthreads()     # the shared parts are read: the next group may write")
+        return k
+
+    # --- rows kept in shared memory ---------------------------------------------------
+    def split_loop(self, op) -> bool:
+        """Is ``op`` a loop of a row's code that the block's threads share one level deep,
+        ``for i in range(tid, n, threads)``: a one-level reduction, or an independent loop
+        with no loop inside?"""
+        if op.name != "scf.for" or op.attributes["lower"] != 0:
+            return False
+        if any(o.name in LOOPS for o in _inside(op)):
+            return False
+        if _carried(op):
+            return op not in self.finished
+        return _independent(op)
+
+    def plan_row_cache(self, ops):
+        """Pick the buffers that a row's code walks more than once, to keep in shared memory.
+
+        Every loop of a row is split over the block's threads the same way (thread ``t``
+        takes elements ``t, t + threads, ...``), so a thread reads in a later walk exactly
+        the elements it read, or wrote, in an earlier one.  A buffer every access of which
+        is ``buf[row indices..., i]`` in such a loop over ``range(n)`` (``i`` the loop's
+        index, the row indices the same values everywhere) can then live in a shared array
+        of ``n`` elements for the row: the first walk reads global memory and keeps the
+        values, later walks read the shared array, and only the last walk that writes the
+        buffer writes global memory (the earlier writes are overwritten anyway).  No barrier
+        is needed: each thread reads back only its own elements.  A buffer of one row in all
+        (a weight every row reads) stays in the caches of the GPU; the others are taken by
+        how many walks they save while they fit in ``row_cache_bytes``."""
+        loops = [op for op in ops if self.split_loop(op)]
+        where = {}                              # buffer -> [(loop, op)]
+        for op in ops:
+            for o in walk(op):
+                if o.name not in ("memref.load", "memref.store"):
+                    continue
+                buf = o.operands[0] if o.name == "memref.load" else o.operands[1]
+                loop = o.parent_op
+                where.setdefault(buf, []).append((loop if loop in loops else None, o))
+        picks = []
+        for buf, uses in where.items():
+            saved = self.cache_saving(buf, uses)
+            if saved:
+                n = uses[0][0].attributes["upper"]
+                picks.append((-saved, len(picks), buf, n))
+        budget = self.row_cache_bytes
+        for _, _, buf, n in sorted(picks):
+            nbytes = n * int(NP_ITEMSIZE[str(buf.type.dtype)])
+            if nbytes > budget:
+                continue
+            budget -= nbytes
+            name = self.fresh(f"row_{self.names[buf]}")
+            stores = [loop for loop, o in where[buf] if o.name == "memref.store"]
+            self.cached[buf] = _RowCache(name, stores[-1] if stores else None)
+            self.k.caches.append((name, n, str(buf.type.dtype)))
+
+    def cache_saving(self, buf, uses) -> int:
+        """Global-memory walks saved by keeping ``buf``'s row in shared memory (0: it cannot be,
+        or nothing is saved); ``uses`` are its ``(loop, access)`` pairs in one row's code."""
+        if any(loop is None for loop, _ in uses) or buf.type.rank < 1:
+            return 0
+        n = uses[0][0].attributes["upper"]
+        if math.prod(buf.type.shape) <= n:       # one row for every work item: the GPU caches it
+            return 0
+        row = None
+        order = {}
+        for loop, o in uses:
+            idx = o.operands[1:] if o.name == "memref.load" else o.operands[2:]
+            if loop.attributes["upper"] != n or not idx or idx[-1] is not _body(loop).args[0]:
+                return 0
+            inner = {id(v) for x in [loop] + _inside(loop) for v in x.results}
+            if any(id(v) in inner or v.defining_op is None and v is _body(loop).args[0]
+                   for v in idx[:-1]):
+                return 0
+            if row is None:
+                row = idx[:-1]
+            elif len(row) != len(idx) - 1 or any(a is not b for a, b in zip(row, idx[:-1])):
+                return 0
+            kinds = order.setdefault(id(loop), [])
+            if o.name == "memref.load" and "store" in kinds:
+                return 0                        # read back in the walk that wrote it
+            kinds.append(o.name.split(".")[1])
+        walks = list(order.values())
+        loads = sum("load" in k for k in walks)
+        stores = sum("store" in k for k in walks)
+        first_reads = "load" in walks[0] and "store" not in walks[0]
+        # walks that read global memory without the cache, and stores overwritten later
+        return (loads - (1 if first_reads else 0)) + max(stores - 1, 0)
+
+    def walked(self, loop):
+        """After a walk over the row: the cached buffers it touched are in shared memory."""
+        touched = _buffers_touched(_inside(loop))
+        for buf, c in self.cached.items():
+            if buf in touched[0] or buf in touched[1]:
+                c.filled = True
 
     def work_item(self, levels, around, depth, row):
         """The code of one work item (its indices are bound): each level's own ops, outermost
@@ -818,6 +1085,8 @@ def _kernel_text(k: _Kernel, params, tid, gtid) -> list[str]:
     for dtype, count in sorted(k.shared.items()):
         for i in range(count):
             lines.append(f"    sm_{dtype}_{i} = cuda.shared.array({k.threads}, {NP_TYPE[dtype]})")
+    for name, n, dtype in k.caches:
+        lines.append(f"    {name} = cuda.shared.array({n}, {NP_TYPE[dtype]})   # a row read again")
     return lines + (k.lines or ["    pass"]) + ["", ""]
 
 
@@ -825,13 +1094,17 @@ def launch_config(fn: Function, **options) -> list[tuple[str, int, int]]:
     """(kernel name, blocks, threads per block) of each kernel ``emit_numba_cuda`` makes."""
     e = _CudaEmitter(fn, options.get("max_threads", MAX_THREADS), options.get("max_blocks", MAX_BLOCKS),
                      options.get("block_rows_min", BLOCK_ROWS_MIN),
-                     options.get("grid_reduce_min", GRID_REDUCE_MIN))
+                     options.get("grid_reduce_min", GRID_REDUCE_MIN),
+                     options.get("row_cache_bytes", ROW_CACHE_BYTES),
+                     options.get("column_lanes_min", COLUMN_LANES_MIN), options.get("unroll", True))
     return [(k.name, k.blocks, k.threads) for k in e.kernels()]
 
 
 def emit_numba_cuda(fn: Function, header: str = "", *, max_threads: int = MAX_THREADS,
                     max_blocks: int = MAX_BLOCKS, block_rows_min: int = BLOCK_ROWS_MIN,
-                    grid_reduce_min: int = GRID_REDUCE_MIN) -> str:
+                    grid_reduce_min: int = GRID_REDUCE_MIN,
+                    row_cache_bytes: int = ROW_CACHE_BYTES,
+                    column_lanes_min: int = COLUMN_LANES_MIN, unroll: bool = True) -> str:
     """Python source of a module defining ``fn``'s CUDA kernels and ``launch(*arrays)``.
 
     ``max_threads`` caps the threads of a block (a power of two is used for reductions),
@@ -840,7 +1113,8 @@ def emit_numba_cuda(fn: Function, header: str = "", *, max_threads: int = MAX_TH
     reductions of ``grid_reduce_min`` iterations or more run in two passes over a grid."""
     if max_threads < 1 or max_threads & (max_threads - 1):
         raise ValueError(f"emit-numba-cuda: max_threads must be a power of two, got {max_threads}")
-    e = _CudaEmitter(fn, max_threads, max_blocks, block_rows_min, grid_reduce_min)
+    e = _CudaEmitter(fn, max_threads, max_blocks, block_rows_min, grid_reduce_min, row_cache_bytes,
+                     column_lanes_min, unroll)
     kernels = e.kernels()
     lines = [f"# {line}" for line in header.splitlines()]
     lines += ["import math", "", "import numpy as np", "from numba import config, cuda", "",
