@@ -18,6 +18,12 @@ against PyTorch's (or numpy's under the simulator) before its time is reported.
     python benchmarks/matmul_cuda.py --quick    # fewer repeats
     python benchmarks/matmul_cuda.py --sim      # tiny sizes under Numba's simulator: a
                                                 # correctness check, no timings to keep
+
+Measured 2026-11-23 on an NVIDIA H100 80GB HBM3 (numba-cuda 0.30.4, torch 2.11.0+cu130):
+the register-blocked kernel runs the large products at 16-22 TF/s (tiled kernel: 5.3-6.5,
+cuBLAS: 38-49); the 8 products of the train step take 2.28 ms (tiled: 7.08 ms, cuBLAS:
+0.90 ms).  The products with a dimension of 10 take 60-110 us, mostly the host's time to
+launch Numba kernels (about 30 us a launch; split-K launches two); cuBLAS takes 15-24 us.
 """
 
 from __future__ import annotations
@@ -130,9 +136,7 @@ KERNELS = {"minaot tiled": {"tile": matmul_cuda.default_tile()}, "minaot blocked
 
 def plan(m, k, n, z):
     """The blocked kernel's choice for this product: ``"128x128x8, 4 splits"``."""
-    bl = matmul_cuda.choose_blocking(np.float32, m, n)
-    tiles = z * -(-m // bl.bm) * -(-n // bl.bn)
-    splits, _ = matmul_cuda.choose_splits(tiles, k, bl.bk)
+    bl, splits, _ = matmul_cuda.plan(np.float32, z, m, k, n)
     return f"{bl.bm}x{bl.bn}x{bl.bk}" + (f", K/{splits}" if splits > 1 else "")
 
 
