@@ -95,7 +95,9 @@ per process; float32 sums in float32, float64 in float64 (the zero that starts
 every sum is passed in with the array's dtype: a Python ``0.0`` would make the
 sums float64).  Float64 and other dtypes use a 64 x 64 tile with 4 x 4 patches
 (their registers are twice as wide); float32 products too narrow for a
-128-wide tile (the last layer's 10 outputs) use it as well.
+128-wide tile (the last layer's 10 outputs) use it as well, and so do products
+whose 128 x 128 tiles fill under half the GPU when K is too short to split
+(16 products of 256 x 256: :func:`plan`).
 
 Numba's simulator runs one Python thread per CUDA thread, so there the
 blockings are tiny (4 threads a block: ``SIMULATOR_BLOCKINGS``) and split-K
