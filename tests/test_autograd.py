@@ -151,3 +151,73 @@ def test_backward_inputs_argument():
     b = minaot.ones(2, requires_grad=True)
     (a * b * 3).sum().backward(inputs=[a])
     assert a.grad.tolist() == [3.0, 3.0] and b.grad is None
+
+
+class TestGradientStealing:
+    """A leaf's first gradient is taken without a copy when nothing else can see it (as
+    PyTorch's AccumulateGrad does); every case that could share memory still copies."""
+
+    @pytest.fixture
+    def steals(self, monkeypatch):
+        from minaot.autograd import engine
+        log, orig = [], engine.AccumulateGrad.steal
+
+        def spy(node, buf):
+            log.append(orig(node, buf))
+            return log[-1]
+        monkeypatch.setattr(engine.AccumulateGrad, "steal", spy)
+        return log
+
+    def test_a_fresh_gradient_is_taken(self, steals):
+        x = minaot.randn(4, 5, requires_grad=True)
+        (x * 3).sum().backward()
+        assert steals == [True]
+        np.testing.assert_allclose(x.grad.numpy(), 3)
+        (x * 3).sum().backward()                    # the second one adds into it
+        np.testing.assert_allclose(x.grad.numpy(), 6)
+
+    def test_one_gradient_for_two_leaves_is_copied(self, steals):
+        a, b = minaot.randn(3, requires_grad=True), minaot.randn(3, requires_grad=True)
+        (a + b).sum().backward()
+        assert a.grad._storage is not b.grad._storage
+        a.grad.add_(1)
+        np.testing.assert_allclose(b.grad.numpy(), 1)
+        np.testing.assert_allclose(a.grad.numpy(), 2)
+
+    def test_the_users_gradient_is_copied(self, steals):
+        x, g = minaot.randn(3, requires_grad=True), minaot.ones(3)
+        x.backward(g)
+        x.grad.add_(1)
+        np.testing.assert_allclose(g.numpy(), 1)
+        assert steals == [False]
+
+    def test_a_gradient_the_backward_keeps_is_copied(self, steals):
+        kept = []
+
+        class Keep(minaot.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * 1
+
+            @staticmethod
+            def backward(ctx, g):
+                out = g * 2
+                kept.append(out)
+                return out
+
+        x = minaot.randn(3, requires_grad=True)
+        Keep.apply(x).sum().backward()
+        assert steals == [False]
+        x.grad.add_(1)
+        np.testing.assert_allclose(kept[0].numpy(), 2)
+
+    def test_compiled_gradients_are_taken(self, steals):
+        f = minaot.compile(lambda x, w: (x @ w).relu().sum())
+        x = minaot.randn(4, 5, requires_grad=True)
+        w = minaot.randn(5, 6, requires_grad=True)
+        f(x, w).backward()
+        assert steals == [True, True]
+        xe, we = x.detach().requires_grad_(), w.detach().requires_grad_()
+        (xe @ we).relu().sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), xe.grad.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(w.grad.numpy(), we.grad.numpy(), rtol=1e-5, atol=1e-6)

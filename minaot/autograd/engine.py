@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import sys
 
 from .._errors import op_error
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -171,6 +172,38 @@ class AccumulateGrad(Node):
             leaf.grad.add_(g.detach())
         return ()
 
+    def steal(self, buf) -> bool:
+        """Take the arriving gradient as ``leaf.grad`` without a copy, if nothing else
+        can see it (PyTorch's AccumulateGrad does the same when the gradient's use count
+        says the engine holds the only reference).  ``buf`` is the engine's buffer of
+        this node, its only holder inside the engine; returns False (and leaves ``buf``
+        as it was) when a copy is needed.
+
+        Stolen only when: no ``.grad`` yet and grad mode off; the gradient is a plain
+        tensor no one else references (not the user's, not another leaf's, not held by
+        a hook), not a view, the only tensor over its memory, contiguous, and of the
+        leaf's shape, dtype and device.  Reference counts are CPython's
+        (``sys.getrefcount``): every extra holder only makes the engine copy."""
+        leaf = self.variable
+        g = buf.get(0)
+        if (g is None or leaf.grad is not None or is_grad_enabled() or g.requires_grad
+                or g._base is not None or g.shape != leaf.shape or g.dtype != leaf.dtype
+                or g.device != leaf.device or not g.is_contiguous()):
+            return False
+        storage = g._storage
+        root = storage.root
+        if getattr(root, "base", None) is not None and g._data is not root:
+            return False                      # a numpy root that is itself a view
+        # holders of g: the buffer, the local ``g`` and getrefcount's argument; of the
+        # storage: ``g``, the local and the argument; of the root: the storage, ``g._data``
+        # (the root itself or a view of it), the local and the argument
+        if (sys.getrefcount(g) > 3 or sys.getrefcount(storage) > 3
+                or sys.getrefcount(root) > 4):
+            return False
+        del buf[0]
+        leaf.grad = g
+        return True
+
 
 def replay_views(chain, base):
     """Apply the recorded view ops ``chain`` to ``base`` (view replay)."""
@@ -287,6 +320,8 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
                         captured[capture[(id(node), nr)]] = g
             if isinstance(node, AccumulateGrad) and not accumulate:
                 grads_out = ()
+            elif isinstance(node, AccumulateGrad) and capture is None and node.steal(buf):
+                grads_out = ()
             elif any(g is not None for g in buf.values()):
                 n_out = getattr(node, "num_outputs", 1)
                 grads_out = node.apply([buf.get(i) for i in range(n_out)])
@@ -304,6 +339,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
                 deps[id(nxt)] -= 1
                 if deps[id(nxt)] == 0:
                     heapq.heappush(heap, (-nxt.seq, id(nxt), nxt))
+            grads_out = g = buf = None        # drop this step's references (see steal)
     return captured
 
 
