@@ -145,6 +145,10 @@ class CompiledEntry:
             from .passes.strip_autograd import strip_autograd_ops
             strip_autograd_ops(graph)
             PassManager(["dce"]).run(graph)
+            # which results are the new data of which input: a backend may write them
+            # into the input's own memory (the numba backend's reinplacing)
+            graph.reinplace = {info.graph_output: i for i, info in enumerate(meta.inputs)
+                               if info.mutates_data and not info.mutates_metadata}
             self.compiled = self.inference_compiler(graph, args)
             counters["aot"]["compiled_graphs"] += 1
 

@@ -21,16 +21,20 @@ import numpy as np
 from .ir import interpret
 
 
-def fresh_results(results, inputs, wrap=False):
+def fresh_results(results, inputs, wrap=False, reused=()):
     """Results as arrays no other result or input shares memory with: a graph may return
     one value twice (after CSE), or an input, but the caller gets distinct tensors, as
-    in eager.  A copy keeps the layout."""
+    in eager.  A copy keeps the layout.  ``reused``: positions of results a backend wrote
+    into the memory of the input they are the new value of, on purpose (the epilogue's
+    copy back then moves nothing); they stay as they are."""
     from .tensor import Tensor
     seen = list(inputs)
     out = []
-    for r in results:
+    for pos, r in enumerate(results):
         r = np.asarray(r)
-        if not r.flags.writeable or any(np.may_share_memory(r, a) for a in seen):
+        if pos in reused and any(r is a for a in inputs):
+            pass
+        elif not r.flags.writeable or any(np.may_share_memory(r, a) for a in seen):
             r = np.array(r, order="K")
         seen.append(r)
         out.append(Tensor._wrap(r) if wrap else r)

@@ -252,13 +252,19 @@ def check_writable(name: str, target: Tensor, new_meta):
                        "single memory location; clone() the tensor first")
 
 
+def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
+    """``a`` and ``b`` are the same elements of the same memory (same start, shape, strides)."""
+    return a is b or (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+                      and a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype)
+
+
 def commit_inplace(name: str, target: Tensor, new: Tensor):
     """Write ``new`` into ``target``'s memory and move autograd history over."""
     check_writable(name, target, new)
     if target.is_cuda:
         from .cuda_eager import copy_into
         copy_into(target._data, new._data)
-    else:
+    elif not _same_array(target._data, new._data):     # a copy onto itself moves nothing
         np.copyto(target._data, new._data, casting="unsafe")
     target._storage.bump()
     if is_grad_enabled() and (new.requires_grad or target.requires_grad):

@@ -16,13 +16,24 @@ outputs were views is recorded in a :class:`ViewAndMutationMeta`
 from __future__ import annotations
 
 from .autograd.engine import replay_views
-from .dispatch import set_metadata_inplace
+from .autograd.grad_mode import is_grad_enabled
+from .dispatch import check_inplace_allowed, commit_inplace, set_metadata_inplace
 
 
 def copy_back_mutations(meta, args, outs):
     for info, arg in zip(meta.inputs, args):
         if info.mutates_data:
-            arg.copy_(outs[info.graph_output])
+            new = outs[info.graph_output]
+            if (new.shape == arg.shape and new.dtype == arg.dtype and new.device == arg.device
+                    and not (is_grad_enabled() and (arg.requires_grad or new.requires_grad))):
+                # what ``arg.copy_(new)`` does without autograd, minus its first copy (the
+                # pure ``copy`` twin would copy ``new`` only to copy it again); when a
+                # backend wrote the new value into ``arg``'s own memory (``reinplace``)
+                # nothing moves and only the version counter is bumped
+                check_inplace_allowed("copy_", arg)
+                commit_inplace("copy_", arg, new)
+            else:
+                arg.copy_(new)
 
 
 def user_outputs(meta, args, outs):
