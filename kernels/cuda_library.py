@@ -35,13 +35,24 @@ THREADS = 32 if config.ENABLE_CUDASIM else 256     # the simulator runs one OS t
 MAX_BLOCKS = 4 if config.ENABLE_CUDASIM else 1024
 
 
+_LAUNCHERS = {}         # (kernel, blocks, threads) -> its Launcher
+
+
 def launch_1d(kernel, n, *args):
-    """Run ``kernel`` over ``n`` work items (grid-stride: any grid covers them all)."""
+    """Run ``kernel`` over ``n`` work items (grid-stride: any grid covers them all), through
+    a kept :class:`~minaot.codegen.cuda_runtime.Launcher` (Numba's argument typing once per
+    argument geometry, not at every call)."""
     if n == 0:
         return
     threads = min(THREADS, n)
     blocks = min(MAX_BLOCKS, -(-n // threads))
-    kernel[blocks, threads](*args, n)
+    run = _LAUNCHERS.get((kernel, blocks, threads))
+    if run is None:
+        from minaot.codegen.cuda_runtime import Launcher
+        if len(_LAUNCHERS) > 1024:
+            _LAUNCHERS.clear()
+        run = _LAUNCHERS[(kernel, blocks, threads)] = Launcher(kernel, blocks, threads)
+    run(*args, n)
 
 
 @cuda.jit(cache=True)

@@ -444,6 +444,21 @@ def scratch(shape, dtype):
     return view
 
 
+_LAUNCHERS = {}         # (kernel, grid, block) -> its kept launch
+_PLANS = {}             # (dtype, z, m, k, n, a_k_fast, b_n_fast) -> (launch, splits, k_split, sum launch)
+
+
+def _launcher(kernel, grid, block):
+    """``kernel[grid, block]`` as a :class:`~minaot.codegen.cuda_runtime.Launcher`, made once:
+    Numba's per-call argument typing runs once per argument geometry, not at every product."""
+    key = (kernel, grid, block)
+    run = _LAUNCHERS.get(key)
+    if run is None:
+        from minaot.codegen.cuda_runtime import Launcher
+        run = _LAUNCHERS[key] = Launcher(kernel, grid, block)
+    return run
+
+
 def matmul_3d(a, b, c, tile: int | None = None, *, blocking: Blocking | None = None,
               split_k: int | None = None):
     """``c[z] = a[z] @ b[z]`` on device arrays of shapes (Z, M, K), (Z, K, N), (Z, M, N),
@@ -457,19 +472,29 @@ def matmul_3d(a, b, c, tile: int | None = None, *, blocking: Blocking | None = N
     zero = c.dtype.type(0)
     if tile is not None:
         grid = (-(-n // tile), -(-m // tile), min(z, MAX_GRID_Z))
-        tiled_kernel(c.dtype, tile)[grid, (tile, tile)](a, b, c, zero)
+        _launcher(tiled_kernel(c.dtype, tile), grid, (tile, tile))(a, b, c, zero)
         return
-    blocking, splits, k_split = plan(c.dtype, z, m, k, n, blocking, split_k)
     a_k_fast = abs(a.strides[2]) <= abs(a.strides[1])
     b_n_fast = abs(b.strides[2]) <= abs(b.strides[1])
-    kernel = blocked_kernel(c.dtype, blocking, a_k_fast, b_n_fast)
-    out = c if splits == 1 else scratch((z * splits, m, n), c.dtype)
-    grid = (-(-n // blocking.bn), -(-m // blocking.bm), min(z * splits, MAX_GRID_Z))
-    kernel[grid, blocking.block](a, b, out, zero, splits, k_split)
-    if splits > 1:
+    key = (c.dtype, z, m, k, n, a_k_fast, b_n_fast)
+    auto = blocking is None and split_k is None
+    chosen = _PLANS.get(key) if auto else None
+    if len(_PLANS) > 4096:                      # shapes that keep changing: start again
+        _PLANS.clear()
+    if chosen is None:      # the blocking, split and grids depend only on the key: made once
+        blocking, splits, k_split = plan(c.dtype, z, m, k, n, blocking, split_k)
+        kernel = blocked_kernel(c.dtype, blocking, a_k_fast, b_n_fast)
+        grid = (-(-n // blocking.bn), -(-m // blocking.bm), min(z * splits, MAX_GRID_Z))
         threads = 32 if _simulator() else 256
-        blocks = min(-(-c.size // threads), 8 * 1024)
-        sum_splits[blocks, threads](out, c, splits)
+        sum_launch = _launcher(sum_splits, min(-(-c.size // threads), 8 * 1024), threads)
+        chosen = (_launcher(kernel, grid, blocking.block), splits, k_split, sum_launch)
+        if auto:
+            _PLANS[key] = chosen
+    launch, splits, k_split, sum_launch = chosen
+    out = c if splits == 1 else scratch((z * splits, m, n), c.dtype)
+    launch(a, b, out, zero, splits, k_split)
+    if splits > 1:
+        sum_launch(out, c, splits)
 
 
 def matmul(a, b, tile: int | None = None, **options):
@@ -481,6 +506,8 @@ def matmul(a, b, tile: int | None = None, **options):
     def as_view(arr, name, **attrs):
         return view_array(arr, name, attrs)[0]
 
+    if a.ndim == 2 and b.ndim == 2:     # the common case, without the generic view ops
+        return _matmul_2d(a, b, tile, **options)
     vec_a, vec_b = a.ndim == 1, b.ndim == 1
     if vec_a:
         a = as_view(a, "unsqueeze", dim=0)              # (K,) -> (1, K)
@@ -497,3 +524,18 @@ def matmul(a, b, tile: int | None = None, **options):
     matmul_3d(a3, b3, as_view(c, "reshape", shape=(z, m, n)), tile, **options)
     shape = batch + ((m,) if not vec_a else ()) + ((n,) if not vec_b else ())
     return as_view(c, "reshape", shape=shape), root
+
+
+def _matmul_2d(a, b, tile, **options):
+    """:func:`matmul` of two matrices: the (1, M, K), (1, K, N) and (1, M, N) views that
+    :func:`matmul_3d` takes are made directly over the operands' memory (one device array
+    each), not by the generic view ops (which cost tens of microseconds of host time each)."""
+    from minaot.cuda import empty, strided
+    (m, k), n = tuple(a.shape), int(b.shape[1])
+    item = a.dtype.itemsize
+    c, root = empty((m, n), a.dtype)
+    a3 = strided(a, 0, (1, m, k), (m * k * item,) + tuple(a.strides))
+    b3 = strided(b, 0, (1, k, n), (k * n * item,) + tuple(b.strides))
+    c3 = strided(c, 0, (1, m, n), (m * n * item,) + tuple(c.strides))
+    matmul_3d(a3, b3, c3, tile, **options)
+    return c, root

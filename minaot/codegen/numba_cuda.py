@@ -61,10 +61,13 @@ become threads (MLIR's ``map-to-gpu``):
   scratch buffer and read it later in the same kernel, a
   ``cuda.syncthreads()`` separates the two.
 
-The module holds the kernels and ``launch(*arrays)``, a plain Python function
-that takes the buffers (inputs then outputs, device arrays or host arrays),
-fills the scratch buffers and launches each kernel with its grid and
-block sizes, which are fixed numbers computed here from the static shapes.
+The module holds the kernels, one :class:`~minaot.codegen.cuda_runtime.Launcher`
+per kernel (``k0_launch = Launcher(k0, blocks, threads)``: the kernel with its
+grid and block sizes, fixed numbers computed here from the static shapes,
+configured once; it skips Numba's per-call argument typing after the first
+call) and ``launch(*arrays)``, a plain Python function that takes the buffers
+(inputs then outputs, device arrays or host arrays), fills the scratch buffers
+and calls each kernel's launcher in order.
 Rank-0 buffers travel as shape-(1,) arrays.  Under the simulator
 (``NUMBA_ENABLE_CUDASIM=1``), where kernels run as Python, ``math`` is
 swapped for numpy's functions so that ``log(0)`` is ``-inf`` as on the GPU
@@ -1112,6 +1115,7 @@ def emit_numba_cuda(fn: Function, header: str = "", *, max_threads: int = MAX_TH
     kernels = e.kernels()
     lines = [f"# {line}" for line in header.splitlines()]
     lines += ["import math", "", "import numpy as np", "from numba import config, cuda", "",
+              "from minaot.codegen.cuda_runtime import Launcher", "",
               "if config.ENABLE_CUDASIM:   # kernels run as Python: IEEE results (log(0) = -inf), "
               "not exceptions",
               "    from minaot.codegen.cuda_runtime import SIM_MATH as math",
@@ -1142,7 +1146,23 @@ def emit_numba_cuda(fn: Function, header: str = "", *, max_threads: int = MAX_TH
             lines.append(f"            cuda.device_array(({shape},), {NP_TYPE[t.dtype]}),   # {name}")
         for name, count, dtype in e.partials:
             lines.append(f"            cuda.device_array({count}, {NP_TYPE[dtype]}),   # {name}")
-        lines += ["        ]", "    return _SCRATCH", "", ""]
+        lines.append("        ]")
+        if e.scratch:
+            lines += ["        # flat views of the buffers that are filled, made once too",
+                      f"        _SCRATCH.extend([buf.reshape(buf.size) for buf in _SCRATCH[:{len(e.scratch)}]])"]
+        lines += ["    return _SCRATCH", "", ""]
+    lines += ["# each launch kept configured: Numba types the arguments once per geometry, not",
+              "# at every call (minaot.codegen.cuda_runtime.Launcher)"]
+    fills = []
+    for name, t, value in e.scratch:
+        size = math.prod(t.shape)
+        threads = min(e.max_threads, size)
+        fills.append((f"{fill}_{name}", name, literal(value, t.dtype)))
+        lines.append(f"{fill}_{name} = Launcher({fill}, {min(e.max_blocks, -(-size // threads))}, "
+                     f"{threads})")
+    for k in kernels:
+        lines.append(f"{k.name}_launch = Launcher({k.name}, {k.blocks}, {k.threads})")
+    lines += ["", ""]
     lines.append(f"def launch({', '.join(args)}):")
     lines.append(f'    """Run {fn.name} on its buffers (inputs, then outputs): {len(kernels)} kernel'
                  f'{"s" if len(kernels) != 1 else ""}, in order."""')
@@ -1150,13 +1170,11 @@ def emit_numba_cuda(fn: Function, header: str = "", *, max_threads: int = MAX_TH
         if v.type.rank == 0:
             lines.append(f"    {name} = {name}.reshape(1)     # rank 0 travels as shape (1,)")
     if scratch:
-        lines.append(f"    {', '.join(scratch)}{',' if len(scratch) == 1 else ''} = scratch()")
-    for name, t, value in e.scratch:
-        size = math.prod(t.shape)
-        threads = min(e.max_threads, size)
-        lines.append(f"    {fill}[{min(e.max_blocks, -(-size // threads))}, {threads}]"
-                     f"({name}.reshape({size}), {literal(value, t.dtype)})")
+        names = scratch + [f"{name}_flat" for name, _, _ in e.scratch]
+        lines.append(f"    {', '.join(names)}{',' if len(names) == 1 else ''} = scratch()")
+    for launcher, name, value in fills:
+        lines.append(f"    {launcher}({name}_flat, {value})")
     for k in kernels:
-        lines.append(f"    {k.name}[{k.blocks}, {k.threads}]({', '.join(e.params)})")
+        lines.append(f"    {k.name}_launch({', '.join(e.params)})")
     lines.append("")
     return "\n".join(lines)
