@@ -49,9 +49,11 @@ become threads (MLIR's ``map-to-gpu``):
   every 8th row, and the parts are combined in shared memory
   (:meth:`column_kernel`): 8 times the threads, each with loads in flight.
 * Code outside every ``scf.parallel`` (full reductions: ``x.sum()``) runs as
-  one kernel of a single block, in block context: correct and simple, but a
-  large full reduction uses one SM (a two-pass grid reduction is still to
-  do).
+  one kernel of a single block, in block context, while it is small; a full
+  reduction of ``grid_reduce_min`` (2^16) or more iterations runs in two
+  passes over a grid: every block reduces its share into a partial value,
+  then a second kernel combines the partials (and the loops after the
+  reduction use every block's threads).
 * ``memref.alloc`` scratch buffers (the partial results of a chunked column
   reduction) are device arrays made at the module's first launch and kept
   for the launches after (stream order makes the reuse safe); each launch
