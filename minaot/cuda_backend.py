@@ -57,6 +57,7 @@ from .counters import counters
 from .dtypes import from_ir
 from .ir import PassManager, run_op, verify
 from .passes.lower_to_loops import lower_kernel
+from .program_plan import plan_slots
 
 
 # --------------------------------------------------------------------------- device arrays
@@ -251,15 +252,7 @@ class CudaProgram:
         self.errors = cuda.to_device(np.zeros(1, np.int32)) if any(
             op.opname in ("gather", "scatter_add") for op in g.ops if op.dialect == "prim") else None
         self.steps = []
-        slot = {v: i for i, v in enumerate(g.args)}
-        for op in g.ops:
-            for r in op.results:
-                slot[r] = len(slot)
-        last_use = {}
-        for k, op in enumerate(g.ops):
-            for v in op.operands:
-                last_use[v] = k
-        keep = set(g.results)
+        plan = plan_slots(g)
         for k, op in enumerate(g.ops):
             if op.name == "kernel.fused":
                 kern = CudaKernel(op, g.name, options)
@@ -272,11 +265,9 @@ class CudaProgram:
                         f"cuda backend: no device implementation of {op.name} (at {op.loc}); "
                         f"prim ops it runs outside fused kernels: {', '.join(sorted(LIBRARY))}")
                 run = build(op, self)
-            drop = [slot[v] for v in dict.fromkeys(op.operands) if last_use[v] == k and v not in keep]
-            self.steps.append((run, [slot[v] for v in op.operands], [slot[r] for r in op.results], drop))
-        self.n_slots = len(slot)
-        self.arg_slots = [slot[v] for v in g.args]
-        self.result_slots = [slot[v] for v in g.results]
+            self.steps.append((run, *plan.step(k, op)))
+        self.n_slots, self.arg_slots, self.result_slots = \
+            plan.n_slots, plan.arg_slots, plan.result_slots
         self.compile_time = time.perf_counter() - t0
         counters["cuda"]["graphs"] += 1
         counters["cuda"]["kernels"] += len(self.kernels)

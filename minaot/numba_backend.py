@@ -37,6 +37,7 @@ from .ir import PassManager, run_op, verify
 from .ir.core import walk
 from .ops.registry import get_op
 from .passes.lower_to_loops import lower_kernel
+from .program_plan import plan_slots
 from .tensor import Tensor
 
 
@@ -142,17 +143,10 @@ class NumbaProgram:
         self.graph = g
         self.kernels = {}
         self.steps = []
-        slot = {v: i for i, v in enumerate(g.args)}
-        for op in g.ops:
-            for r in op.results:
-                slot[r] = len(slot)
-        last_use = {}
-        for k, op in enumerate(g.ops):
-            for v in op.operands:
-                last_use[v] = k
-        keep = set(g.results)
+        plan = plan_slots(g)
         self.reinplaced = set()             # result positions written into their input
-        into_of = self._reinplace(g, getattr(graph, "reinplace", None) or {}, last_use, keep)
+        into_of = self._reinplace(g, getattr(graph, "reinplace", None) or {}, plan.last_use,
+                                  plan.keep)
         for k, op in enumerate(g.ops):
             if op.name == "kernel.fused":
                 kern = Kernel(op, g.name)
@@ -163,11 +157,9 @@ class NumbaProgram:
                 run = (lambda ins, kern=kern, into=into: kern(ins, into)) if into else kern
             else:
                 run = _library_call(op)
-            drop = [slot[v] for v in dict.fromkeys(op.operands) if last_use[v] == k and v not in keep]
-            self.steps.append((run, [slot[v] for v in op.operands], [slot[r] for r in op.results], drop))
-        self.n_slots = len(slot)
-        self.arg_slots = [slot[v] for v in g.args]
-        self.result_slots = [slot[v] for v in g.results]
+            self.steps.append((run, *plan.step(k, op)))
+        self.n_slots, self.arg_slots, self.result_slots = \
+            plan.n_slots, plan.arg_slots, plan.result_slots
         self.compile_time = time.perf_counter() - t0
         counters["numba"]["graphs"] += 1
         counters["numba"]["kernels"] += len(self.kernels)
