@@ -12,16 +12,19 @@ For each parameter ``p`` with gradient ``g``, at step ``t = 1, 2, ...``::
 compiled function: ``minaot.compile`` traces the in-place update above,
 functionalizes it and fuses it into one kernel (Numba on the CPU, CUDA for
 parameters on the GPU) that reads ``p, g, m, v`` once and writes ``p, m, v``
-(the epilogue copies the new values in).  The
-per-step scalars travel as 0-d tensors, so every step reuses the compiled
-entry of its parameter's shape.
+(the epilogue copies the new values in, or the kernel writes them in place).
+The per-step scalars travel as 0-d tensors, so every step reuses the compiled
+entry of its parameter's shape; on the GPU the step counter itself is a 0-d
+device tensor and the bias corrections are computed on the device, so a step
+copies nothing from the host (PyTorch's "capturable" Adam).
 """
 
 from __future__ import annotations
 
 import math
 
-from ..ops import tensor, zeros_like
+from ..dtypes import float64
+from ..ops import tensor, zeros, zeros_like
 from .optimizer import Optimizer
 
 
@@ -41,6 +44,7 @@ class Adam(Optimizer):
                                       weight_decay=weight_decay))
         self.fused = fused
         self._compiled = None
+        self._compiled_device = None
 
     def _update(self, p, grad, group, state):
         if not state:
@@ -54,10 +58,22 @@ class Adam(Optimizer):
             grad = grad + p * group["weight_decay"]
         m, v = state["exp_avg"], state["exp_avg_sq"]
         step_size = group["lr"] / (1 - beta1 ** t)
+        if self.fused and p.is_cuda:
+            # the step counter lives on the device and the bias corrections are computed
+            # there (PyTorch's "capturable" Adam): a host-to-device copy of the per-step
+            # scalars would wait for every kernel queued before it
+            if "step_t" not in state:
+                state["step_t"] = zeros((), dtype=float64, device=p.device)
+            if self._compiled_device is None:
+                from ..aot import compile
+                self._compiled_device = compile(_adam_step_on_device)
+            self._compiled_device(p, grad, m, v, state["step_t"], group["lr"], beta1, beta2,
+                                  group["eps"])
+            return
         if self.fused:
             if self._compiled is None:
                 from ..aot import compile
-                self._compiled = compile(_adam_step)     # numba on the CPU, cuda on the GPU
+                self._compiled = compile(_adam_step)     # numba on the CPU
             scalars = tensor([step_size, 1 / math.sqrt(1 - beta2 ** t)], dtype=p.dtype,
                              device=p.device)
             self._compiled(p, grad, m, v, scalars, beta1, beta2, group["eps"])
@@ -66,6 +82,17 @@ class Adam(Optimizer):
         v.mul_(beta2).add_(grad * grad * (1 - beta2))
         denom = v.sqrt() / math.sqrt(1 - beta2 ** t) + group["eps"]
         p.sub_(m / denom * step_size)
+
+
+def _adam_step_on_device(p, g, m, v, step, lr, beta1, beta2, eps):
+    """One parameter's Adam update in place, the step counter ``step`` a float64 0-d tensor
+    on the parameter's device (counted up here), the bias corrections computed from it."""
+    step.add_(1)
+    step_size = lr / (1 - beta1 ** step)
+    inv_bc2_sqrt = 1 / (1 - beta2 ** step).sqrt()
+    m.mul_(beta1).add_(g * (1 - beta1))
+    v.mul_(beta2).add_(g * g * (1 - beta2))
+    p.sub_(m / (v.sqrt() * inv_bc2_sqrt.to(p.dtype) + eps) * step_size.to(p.dtype))
 
 
 def _adam_step(p, g, m, v, scalars, beta1, beta2, eps):
