@@ -34,6 +34,9 @@ and copied when it is (a view of) an input, of another result or of a
 program constant, or a broadcast view: results never share memory with the
 inputs or with each other, as for every compiler (:mod:`minaot.compilers`).
 The copy keeps the layout (numpy's ``order="K"``, like the CPU backend's).
+The one exception is *reinplacing* (:mod:`minaot.reinplace`), shared with the
+numba backend: the new value of a mutated input may be written into that
+input's own memory, and the epilogue's copy back then moves nothing.
 
 An op with no device implementation raises ``NotImplementedError`` naming it
 when the program is built.  Gather and scatter_add cannot raise inside a
@@ -58,6 +61,7 @@ from .dtypes import from_ir
 from .ir import PassManager, run_op, verify
 from .passes.lower_to_loops import lower_kernel
 from .program_plan import plan_slots
+from .reinplace import reinplace_plan, writes_in_place
 
 
 # --------------------------------------------------------------------------- device arrays
@@ -187,6 +191,11 @@ LIBRARY.update({name: _view for name in VIEWS})
 
 
 # --------------------------------------------------------------------------- the program
+class OperandMemory(int):
+    """The root of a kernel result written into the memory of operand number ``self``
+    (reinplacing): the result's root is that operand's."""
+
+
 class CudaKernel:
     """One generated kernel module: its loop IR, its CUDA source and its ``launch``."""
 
@@ -209,8 +218,26 @@ class CudaKernel:
         from .codegen.numba_cuda import launch_config
         return launch_config(self.loop, **self.options)
 
-    def __call__(self, ins):
-        outs = [_cuda.empty(s, d) for s, d in self.out_specs]
+    def writes_in_place(self, operand: int, result: int) -> bool:
+        """May result ``result`` be stored into the buffer of operand ``operand``?  (See
+        :func:`minaot.reinplace.writes_in_place`.)"""
+        return writes_in_place(self.op, self.loop, operand, result)
+
+    def __call__(self, ins, into=None):
+        """Run on ``ins``; ``into`` maps a result index to the operand index whose array the
+        result is written into (reinplacing, see :class:`CudaProgram`): that result comes
+        back as ``(operand's array, OperandMemory(operand))``."""
+        if into:
+            outs = []
+            for r, (s, d) in enumerate(self.out_specs):
+                i = into.get(r)
+                a = ins[i] if i is not None else None
+                if a is not None and 0 not in a.strides:
+                    outs.append((a, OperandMemory(i)))
+                else:
+                    outs.append(_cuda.empty(s, d))
+        else:
+            outs = [_cuda.empty(s, d) for s, d in self.out_specs]
         if not any(math.prod(s) for s, _ in self.out_specs):
             return outs
         try:
@@ -253,11 +280,17 @@ class CudaProgram:
             op.opname in ("gather", "scatter_add") for op in g.ops if op.dialect == "prim") else None
         self.steps = []
         plan = plan_slots(g)
+        self.reinplaced = set()             # result positions written into their input
+        into_of = reinplace_plan(g, getattr(graph, "reinplace", None) or {}, plan.last_use,
+                                 plan.keep)
         for k, op in enumerate(g.ops):
             if op.name == "kernel.fused":
                 kern = CudaKernel(op, g.name, options)
                 self.kernels[kern.name] = kern
-                run = kern
+                into = {r: i for r, i in into_of.get(k, {}).items() if kern.writes_in_place(i, r)}
+                for r in into:
+                    self.reinplaced.add(g.results.index(op.results[r]))
+                run = (lambda ins, kern=kern, into=into: kern(ins, into)) if into else kern
             else:
                 build = LIBRARY.get(op.opname) if op.dialect == "prim" else None
                 if build is None:
@@ -303,14 +336,20 @@ class CudaProgram:
                 record.append((run, [env[i] for i in ins], [arr for arr, _ in res]))
             for s, (arr, root) in zip(outs, res):
                 env[s] = arr
-                roots[s] = root if root is not None else roots[ins[0]] if ins else None
+                if root is None:                    # a view of the first operand
+                    root = roots[ins[0]] if ins else None
+                elif root.__class__ is OperandMemory:   # written into an operand's memory
+                    root = roots[ins[root]]
+                roots[s] = root
             for s in drop:
                 env[s] = roots[s] = None
         self._check_errors()
         out, used = [], set()
-        for s in self.result_slots:
+        for pos, s in enumerate(self.result_slots):
             arr, root = env[s], roots[s]
-            if root is None or id(root) in used or id(root) in self.constants or _broadcast(arr):
+            if pos in self.reinplaced and any(arr is a for a in arrays):
+                pass                                # the new value of that input, on purpose
+            elif root is None or id(root) in used or id(root) in self.constants or _broadcast(arr):
                 arr, root = copy_keep_order(arr)
             used.add(id(root))
             out.append((arr, root))

@@ -136,6 +136,9 @@ def copy_into(dst, src) -> None:
         raise ValueError(f"copy_into: shapes {tuple(src.shape)} and {tuple(dst.shape)} differ")
     if dst.size == 0:
         return
+    if (src is dst or (dst.dtype == src.dtype and tuple(dst.strides) == tuple(src.strides)
+                       and _cuda.pointer(dst) == _cuda.pointer(src))):
+        return                          # the same memory: a copy onto itself moves nothing
     key = (tuple(dst.shape), np.dtype(src.dtype).str, np.dtype(dst.dtype).str)
     launch = _COPIES.get(key)
     if launch is None:

@@ -15,7 +15,7 @@ length.  Results never share memory with the inputs (as for every compiler:
 see :mod:`minaot.compilers`), except the new value of a mutated input that a
 kernel wrote into that input's own memory (*reinplacing*, for inference graphs
 whose ``graph.reinplace`` says which result is which input's new data; see
-:meth:`NumbaProgram._reinplace`): the runtime's copy back then moves nothing.
+:mod:`minaot.reinplace`): the runtime's copy back then moves nothing.
 
 ``MINAOT_PRINT_KERNELS=1`` prints each kernel's source as it is built; every
 stage is kept on the returned callable (``.stages``) for ``explain``.
@@ -34,10 +34,10 @@ from .codegen.numba_cpu import emit_numba_cpu
 from .counters import counters
 from .dtypes import from_ir
 from .ir import PassManager, run_op, verify
-from .ir.core import walk
 from .ops.registry import get_op
 from .passes.lower_to_loops import lower_kernel
 from .program_plan import plan_slots
+from .reinplace import reinplace_plan, writes_in_place
 from .tensor import Tensor
 
 
@@ -70,31 +70,9 @@ class Kernel:
         self.called = False
 
     def writes_in_place(self, operand: int, result: int) -> bool:
-        """May result ``result`` be stored into the buffer of operand ``operand``?  Yes when
-        the kernel is pointwise (no reductions), reads the operand with the identity index
-        map and the result's type, and in the loop IR every load of the operand comes
-        before the first store of the result, at the same indices: each element is read
-        before it is overwritten, and by the iteration that overwrites it."""
-        kop = self.op
-        if kop.attributes.get("reduce") or list(kop.operands).count(kop.operands[operand]) != 1:
-            return False
-        if kop.operands[operand].type != kop.results[result].type:
-            return False
-        if list(kop.attributes["in_maps"][operand]) != list(range(len(kop.attributes["domain"]))):
-            return False
-        src, dst = self.loop.args[operand], self.loop.args[len(kop.operands) + result]
-        loads, stores = [], []
-        for pos, op in enumerate(walk(self.loop)):
-            if op.name == "memref.load" and op.operands[0] is src:
-                loads.append((pos, tuple(op.operands[1:])))
-            elif op.name == "memref.store" and op.operands[1] is dst:
-                stores.append((pos, tuple(op.operands[2:])))
-        if not stores:
-            return False
-        first_store = min(p for p, _ in stores)
-        index = stores[0][1]
-        return (all(i == index for _, i in loads + stores)
-                and all(p < first_store for p, _ in loads))
+        """May result ``result`` be stored into the buffer of operand ``operand``?  (See
+        :func:`minaot.reinplace.writes_in_place`.)"""
+        return writes_in_place(self.op, self.loop, operand, result)
 
     def __call__(self, ins, into=None):
         """Run on ``ins``; ``into`` maps a result index to the operand index whose array
@@ -145,8 +123,8 @@ class NumbaProgram:
         self.steps = []
         plan = plan_slots(g)
         self.reinplaced = set()             # result positions written into their input
-        into_of = self._reinplace(g, getattr(graph, "reinplace", None) or {}, plan.last_use,
-                                  plan.keep)
+        into_of = reinplace_plan(g, getattr(graph, "reinplace", None) or {}, plan.last_use,
+                                 plan.keep)
         for k, op in enumerate(g.ops):
             if op.name == "kernel.fused":
                 kern = Kernel(op, g.name)
@@ -163,43 +141,6 @@ class NumbaProgram:
         self.compile_time = time.perf_counter() - t0
         counters["numba"]["graphs"] += 1
         counters["numba"]["kernels"] += len(self.kernels)
-
-    @staticmethod
-    def _reinplace(g, hint, last_use, keep):
-        """``{step: {kernel result: kernel operand}}``: the graph results that are the new
-        value of a mutated input (``hint``: graph result position -> argument position,
-        set by ``aot_function`` for inference graphs) and may be written straight into that
-        input's memory, so the epilogue's copy back moves nothing (Inductor's reinplacing).
-
-        Safe when nothing reads the input's old value later: the input (and every view
-        of it made by a library op) has its last use in the producing kernel, is not
-        itself a result, and the kernel reads it only element by element
-        (:meth:`Kernel.writes_in_place`, checked when the kernel is built)."""
-        out = {}
-        results = list(g.results)
-        for res_pos, arg_pos in hint.items():
-            r, a = results[res_pos], g.args[arg_pos]
-            op = r.defining_op
-            if (op is None or op.name != "kernel.fused" or results.count(r) != 1 or a in keep
-                    or a.type != r.type or a not in op.operands):
-                continue
-            k = g.ops.index(op)
-            aliases, ok = {a}, True
-            for j, other in enumerate(g.ops):        # views of the input made by library ops
-                if any(v in aliases for v in other.operands):
-                    if other is op:
-                        if sum(v in aliases for v in other.operands) != 1 or a not in other.operands:
-                            ok = False
-                    elif other.name != "kernel.fused" and get_op(other.opname).kind == "view":
-                        aliases.update(other.results)
-                        if any(x in keep for x in other.results):
-                            ok = False
-                    elif j >= k:
-                        ok = False
-            if ok and all(last_use.get(v, -1) <= k for v in aliases) and \
-                    all(last_use.get(v, -1) < k for v in aliases if v is not a):
-                out.setdefault(k, {})[op.results.index(r)] = list(op.operands).index(a)
-        return out
 
     def run_arrays(self, arrays):
         env = [None] * self.n_slots
