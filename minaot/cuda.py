@@ -292,8 +292,62 @@ def strided(base, byte_start: int, shape, strides):
     cls = _array_class()
     if span == 0:
         return cls(shape, strides, dtype)
-    out = cls(shape, strides, dtype, gpu_data=base.gpu_data.view(byte_start, byte_start + span))
-    out._minaot_root = getattr(base, "_minaot_root", base)   # numba's views hold it weakly
+    root = base.__dict__.get("_minaot_root", base)
+    out = None
+    if _FAST_VIEWS:
+        out = _fast_view(cls, root, base.device_ctypes_pointer.value + byte_start, shape, strides,
+                         dtype, span)
+    if out is None:
+        out = cls(shape, strides, dtype, gpu_data=base.gpu_data.view(byte_start, byte_start + span))
+    out._minaot_root = root             # the memory stays in use while a view lives
+    return out
+
+
+# Making a view the ordinary way (``DeviceNDArray(..., gpu_data=mem.view(a, b))``) costs
+# several microseconds of host time: Numba wraps the view's pointer in an ``OwnedPointer``
+# (a weak proxy, a reference count and a finalizer, to keep the allocation alive) and
+# builds a ``dummyarray`` description of the geometry.  minaot's views keep their root
+# array alive themselves (``_minaot_root``), and a compiled program makes a hundred views
+# per training step, so on a GPU they are made directly: a bare ``MemoryPointer`` and the
+# array's attributes set as ``DeviceNDArrayBase.__init__`` would set them, the dummyarray
+# made only when Numba asks for it.  The first view is made both ways and compared; if this
+# Numba sets other attributes, every view is made the ordinary way.
+_FAST_VIEWS = True                  # True: not tried yet; "checked"; False: the ordinary way
+_DRIVER = None
+
+
+def _fast_view(cls, root, address, shape, strides, dtype, span):
+    """The view (see above), or None where this Numba's arrays are not what it assumes."""
+    global _FAST_VIEWS, _DRIVER
+    if _FAST_VIEWS is True:             # the first one: check it against Numba's own
+        try:
+            from numba.cuda.cudadrv import driver
+            _DRIVER = driver
+            out = _fast_view_unchecked(cls, root, address, shape, strides, dtype, span)
+            ordinary = cls(shape, strides, dtype, gpu_data=out.gpu_data)
+            made = {"_dummy", "_dummy_array"}
+            same = (set(vars(ordinary)) - made == set(vars(out)) - made
+                    and all(getattr(ordinary, k) == getattr(out, k)
+                            for k in ("ndim", "shape", "strides", "dtype", "size", "alloc_size"))
+                    and ordinary._numba_type_ == out._numba_type_
+                    and ordinary.device_ctypes_pointer.value == address)
+        except Exception:
+            same = False
+        _FAST_VIEWS = "checked" if same else False
+        return out if same else None
+    return _fast_view_unchecked(cls, root, address, shape, strides, dtype, span)
+
+
+def _fast_view_unchecked(cls, root, address, shape, strides, dtype, span):
+    mem = root.gpu_data
+    gpu_data = _DRIVER.MemoryPointer(mem.context, _DRIVER.binding.CUdeviceptr(address), span,
+                                     owner=mem.owner)
+    out = cls.__new__(cls)
+    size = 1
+    for n in shape:
+        size *= n
+    out.__dict__.update(ndim=len(shape), shape=shape, strides=strides, dtype=dtype, size=size,
+                        alloc_size=span, gpu_data=gpu_data, stream=0)
     return out
 
 
@@ -340,6 +394,21 @@ def _array_class():
     from numba.cuda.cudadrv.devicearray import DeviceNDArray
 
     class CudaArray(DeviceNDArray):
+        @property
+        def _dummy(self):
+            # Numba's geometry helper, made on first use (views made by ``_fast_view``
+            # skip it: most are never asked)
+            d = self.__dict__.get("_dummy_array")
+            if d is None:
+                from numba.cuda.cudadrv import dummyarray
+                d = self.__dict__["_dummy_array"] = dummyarray.Array.from_desc(
+                    0, self.shape, self.strides, self.dtype.itemsize)
+            return d
+
+        @_dummy.setter
+        def _dummy(self, value):
+            self.__dict__["_dummy_array"] = value
+
         def reshape(self, *shape, order="C", copy=None):
             if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
                 shape = tuple(shape[0])
