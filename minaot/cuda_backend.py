@@ -301,6 +301,9 @@ class CudaProgram:
             self.steps.append((run, *plan.step(k, op)))
         self.n_slots, self.arg_slots, self.result_slots = \
             plan.n_slots, plan.arg_slots, plan.result_slots
+        # results returned as they are even when they are an input: the reinplaced ones, and
+        # a training forward's saved inputs (``graph.may_return_inputs``, see training.py)
+        self.as_is = self.reinplaced | set(getattr(graph, "may_return_inputs", ()))
         self.compile_time = time.perf_counter() - t0
         counters["cuda"]["graphs"] += 1
         counters["cuda"]["kernels"] += len(self.kernels)
@@ -347,8 +350,8 @@ class CudaProgram:
         out, used = [], set()
         for pos, s in enumerate(self.result_slots):
             arr, root = env[s], roots[s]
-            if pos in self.reinplaced and any(arr is a for a in arrays):
-                pass                                # the new value of that input, on purpose
+            if pos in self.as_is and any(arr is a for a in arrays):
+                pass                                # that input, on purpose
             elif root is None or id(root) in used or id(root) in self.constants or _broadcast(arr):
                 arr, root = copy_keep_order(arr)
             used.add(id(root))

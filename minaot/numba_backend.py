@@ -138,6 +138,9 @@ class NumbaProgram:
             self.steps.append((run, *plan.step(k, op)))
         self.n_slots, self.arg_slots, self.result_slots = \
             plan.n_slots, plan.arg_slots, plan.result_slots
+        # results returned as they are even when they are an input: the reinplaced ones, and
+        # a training forward's saved inputs (``graph.may_return_inputs``, see training.py)
+        self.as_is = self.reinplaced | set(getattr(graph, "may_return_inputs", ()))
         self.compile_time = time.perf_counter() - t0
         counters["numba"]["graphs"] += 1
         counters["numba"]["kernels"] += len(self.kernels)
@@ -156,7 +159,7 @@ class NumbaProgram:
 
     def __call__(self, *args):
         arrays = [a._data if isinstance(a, Tensor) else np.asarray(a) for a in args]
-        return fresh_results(self.run_arrays(arrays), arrays, wrap=True, reused=self.reinplaced)
+        return fresh_results(self.run_arrays(arrays), arrays, wrap=True, reused=self.as_is)
 
     def stage_text(self) -> str:
         parts = [f"== kernel level\n{self.graph}"]

@@ -14,7 +14,7 @@ input's copy-back and the views rebuilt on inputs get their usual history.
 
 from __future__ import annotations
 
-from .autograd.engine import Node, edge
+from .autograd.engine import Node, SavedTensors, edge
 from .autograd.grad_mode import is_grad_enabled, no_grad
 from .counters import counters
 from .ir import PassManager
@@ -29,7 +29,7 @@ class CompiledFunctionBackward(Node):
     def __init__(self, program, saved, args):
         super().__init__()
         self.program = program
-        self.saved = saved
+        self.saved = SavedTensors("CompiledFunctionBackward", "saved tensor", saved)
         self.next_functions = tuple(edge(a) if need else None
                                     for a, need in zip(args, program.info.grad_mask))
         self.num_outputs = program.info.num_tangents
@@ -48,7 +48,7 @@ class CompiledFunctionBackward(Node):
         tangents = [(g if g is not None else zeros(shape, dtype=dtype, device=self.program.device))
                     .contiguous() for g, (shape, dtype) in zip(grads, self.tangent_metas)]
         bw = self.program.backward()
-        out = bw(*self.saved, *tangents)
+        out = bw(*self.saved, *tangents)        # SavedTensors: an input changed in place raises
         out = [out] if not isinstance(out, (list, tuple)) else list(out)
         it = iter(out)
         return [next(it) if need else None for need in self.program.info.grad_mask]
@@ -73,6 +73,18 @@ class TrainingProgram:
         for g in (fw, bw):
             PassManager(["canonicalize", "cse", "dce"]).run(g)
         self.fw_graph, self.bw_graph = fw, bw
+        # saved values that are inputs themselves (a matmul's operands): the backward gets
+        # the caller's tensor, not a copy, and its version counter is checked when the
+        # backward reads it, as PyTorch's save_for_backward does; the compiler may return
+        # the input as is (``graph.may_return_inputs``).  Not for inputs the function
+        # mutates: there the saved value is the old data, which the epilogue overwrites.
+        n = info.num_fwd_outputs
+        untouched = {i for i, m in enumerate(meta.inputs)
+                     if not (m.mutates_data or m.mutates_metadata)}
+        fw_args = list(fw.args)
+        self.saved_inputs = {j - n: fw_args.index(r) for j, r in enumerate(fw.results)
+                             if j >= n and r in fw_args and fw_args.index(r) in untouched}
+        fw.may_return_inputs = {j + n for j in self.saved_inputs}
         self.report = getattr(fw, "partition_report", None)
         self.tangent_metas = [(tuple(r.type.shape), _dtype(r.type.dtype))
                               for r, t in zip(graph.results, info.tangent_mask) if t]
@@ -93,6 +105,8 @@ class TrainingProgram:
         n = self.info.num_fwd_outputs
         fw_outs, saved = outs[:n], outs[n:]
         if is_grad_enabled() and any(self.info.tangent_mask):
+            for j, i in self.saved_inputs.items():
+                saved[j] = args[i].detach()         # shares the caller's version counter
             node = CompiledFunctionBackward(self, saved, args)
             k = 0
             for o, t in zip(fw_outs, self.info.tangent_mask):

@@ -332,6 +332,32 @@ def test_a_reinplaced_input_that_is_a_non_contiguous_view():
     np.testing.assert_allclose(dev.cpu().numpy(), eager.numpy(), rtol=1e-6)
 
 
+def test_saved_inputs_are_the_callers_device_tensors():
+    """A saved input (a matmul operand) is the caller's CUDA tensor, not a device copy, and an
+    in-place change before backward raises, as in eager (tests/test_joint.py on the CPU)."""
+    def f(a, b):
+        return (a @ b).relu().sum()
+
+    a = minaot.randn(4, 5).cuda().requires_grad_()
+    b = minaot.randn(5, 3).cuda().requires_grad_()
+    ea = a.detach().cpu().requires_grad_()
+    eb = b.detach().cpu().requires_grad_()
+    cf = minaot.aot_function(f)
+    out = cf(a, b)
+    saved = [out.grad_fn.saved.items[j][0] for j in range(len(out.grad_fn.saved))]
+    inputs = {mc.pointer(a._data), mc.pointer(b._data)}
+    assert sum(mc.pointer(t._data) in inputs for t in saved) == 2
+    out.backward()
+    f(ea, eb).backward()
+    assert_same(a.grad, ea.grad, "a.grad")
+    assert_same(b.grad, eb.grad, "b.grad")
+    out = cf(a, b)
+    with minaot.no_grad():
+        b.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.backward()
+
+
 def test_gradients_through_a_compiled_cuda_function():
     def f(x, w, b):
         return F.gelu(x @ w + b).sum(dim=1), (x @ w).amax()

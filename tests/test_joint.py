@@ -159,6 +159,68 @@ def test_gradients_accumulate_and_mutation_epilogue_with_grads():
     assert_close(gc, ge)
 
 
+@pytest.mark.parametrize("backend", ["numba", "nop"])
+def test_saved_inputs_are_the_callers_tensors_checked_by_version(backend):
+    """A saved value that is an input (a matmul's operands) is the caller's tensor, not a copy:
+    the numba backend returns it as is, and changing it in place before backward raises, as
+    eager autograd and PyTorch's save_for_backward do; an untouched input gives eager's grads."""
+    def f(a, b):
+        return (a @ b).relu().sum()
+
+    kw = {} if backend == "numba" else dict(fw_compiler=minaot.nop, bw_compiler=minaot.nop)
+    seen = []
+
+    def partition(joint, n):
+        fw, bw = minaot.default_partition(joint, n)
+        seen.append(fw)
+        return fw, bw
+    cf = minaot.aot_function(f, partition_fn=partition, **kw)
+    a = minaot.randn(4, 5, requires_grad=True)
+    b = minaot.randn(5, 3, requires_grad=True)
+    ea, eb = (t.detach().clone().requires_grad_() for t in (a, b))
+    out = cf(a, b)
+    node = out.grad_fn
+    saved = [node.saved.items[j][0] for j in range(len(node.saved))]
+    fw_args = list(seen[0].args)
+    n_saved_inputs = sum(1 for r in list(seen[0].results)[1:] if r in fw_args)
+    assert n_saved_inputs == 2
+    if backend == "numba":                  # no copy: the saved tensors share a's and b's memory
+        assert sum(np.shares_memory(t.numpy(), a.detach().numpy()) or
+                   np.shares_memory(t.numpy(), b.detach().numpy()) for t in saved) == 2
+    out.backward()
+    f(ea, eb).backward()
+    assert_close(a.grad, ea.grad)
+    assert_close(b.grad, eb.grad)
+
+    out = cf(a, b)
+    with minaot.no_grad():
+        a.mul_(2)
+    with pytest.raises(RuntimeError, match=r"modified by an inplace operation: \[float32 \[4, 5\]\]"):
+        out.backward()
+    eager = f(ea, eb)
+    with minaot.no_grad():
+        ea.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        eager.backward()
+
+
+def test_a_saved_input_the_function_mutates_keeps_its_old_value():
+    """An input the compiled function changes in place is saved as its old value (a copy), so
+    the epilogue's write does not trip the version check and the gradient uses the old data
+    (eager raises here: its MulBackward saved the tensor itself)."""
+    def f(a, w):
+        y = (a * w).sum()
+        a.mul_(2)
+        return y
+
+    w = minaot.randn(4, requires_grad=True)
+    a = minaot.randn(4)
+    old = a.clone()
+    minaot.aot_function(f)(a, w).backward()
+    assert_close(a, old * 2)
+    assert_close(w.grad, old)
+
+
 DIFF = [(op, i, s) for op in ops_with_samples() for i, s in enumerate(op_samples(op))
         if (op.vjp is not None or op.composite) and op.kind != "random"]
 
