@@ -37,7 +37,7 @@ from .ir import PassManager, run_op, verify
 from .ops.registry import get_op
 from .passes.lower_to_loops import lower_kernel
 from .program_plan import plan_slots
-from .reinplace import reinplace_plan, writes_in_place
+from .reinplace import kernel_step, reinplace_plan, returned_as_is, writes_in_place
 from .tensor import Tensor
 
 
@@ -129,18 +129,13 @@ class NumbaProgram:
             if op.name == "kernel.fused":
                 kern = Kernel(op, g.name)
                 self.kernels[kern.name] = kern
-                into = {r: i for r, i in into_of.get(k, {}).items() if kern.writes_in_place(i, r)}
-                for r in into:
-                    self.reinplaced.add(g.results.index(op.results[r]))
-                run = (lambda ins, kern=kern, into=into: kern(ins, into)) if into else kern
+                run = kernel_step(g, k, kern, into_of, self.reinplaced)
             else:
                 run = _library_call(op)
             self.steps.append((run, *plan.step(k, op)))
         self.n_slots, self.arg_slots, self.result_slots = \
             plan.n_slots, plan.arg_slots, plan.result_slots
-        # results returned as they are even when they are an input: the reinplaced ones, and
-        # a training forward's saved inputs (``graph.may_return_inputs``, see training.py)
-        self.as_is = self.reinplaced | set(getattr(graph, "may_return_inputs", ()))
+        self.as_is = returned_as_is(graph, self.reinplaced)
         self.compile_time = time.perf_counter() - t0
         counters["numba"]["graphs"] += 1
         counters["numba"]["kernels"] += len(self.kernels)

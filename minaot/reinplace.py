@@ -90,3 +90,21 @@ def writes_in_place(kop, loop, operand: int, result: int) -> bool:
     index = stores[0][1]
     return (all(i == index for _, i in loads + stores)
             and all(p < first_store for p, _ in loads))
+
+
+def kernel_step(g, k, kern, into_of, reinplaced: set):
+    """The ``run`` of step ``k``, the fused kernel ``kern``: the kernel itself, or a call that
+    writes some results into operands (``into_of`` from :func:`reinplace_plan`, kept where
+    :func:`writes_in_place` agrees); those results' graph positions join ``reinplaced``."""
+    into = {r: i for r, i in into_of.get(k, {}).items() if kern.writes_in_place(i, r)}
+    results = list(g.results)
+    for r in into:
+        reinplaced.add(results.index(kern.op.results[r]))
+    return (lambda ins: kern(ins, into)) if into else kern
+
+
+def returned_as_is(graph, reinplaced: set) -> set:
+    """Result positions a backend returns as they are even when they are an input: the
+    reinplaced ones, and a training forward's saved inputs (``graph.may_return_inputs``,
+    set by :mod:`minaot.training`)."""
+    return reinplaced | set(getattr(graph, "may_return_inputs", ()))
