@@ -32,29 +32,16 @@ reductions 0.85 or more.
 from __future__ import annotations
 
 import math
-import os
-import statistics
 import sys
 import time
 
-SIM = "--sim" in sys.argv
-if SIM:
-    os.environ["NUMBA_ENABLE_CUDASIM"] = "1"      # before numba is imported
-    sys.setswitchinterval(1e-4)                   # the simulator's threads hand over faster
-QUICK = SIM or "--quick" in sys.argv
+from _cuda_common import QUICK, SIM, cuda, gpu_time, torch  # noqa: E402  (first: --sim)
 
 import numpy as np  # noqa: E402
 
 import minaot  # noqa: E402
 import minaot.nn.functional as MF  # noqa: E402
 from minaot import nn  # noqa: E402
-
-try:
-    import torch
-    if SIM or not torch.cuda.is_available():
-        torch = None
-except ImportError:
-    torch = None
 
 from _common import fmt_time, table  # noqa: E402
 
@@ -68,41 +55,7 @@ COLUMNS = ["minaot cuda", "torch eager", "torch.compile"]
 TORCH_COMPILE = "--no-torch-compile" not in sys.argv
 
 
-# --- timing ----------------------------------------------------------------------------
-def cuda():
-    from numba import cuda as numba_cuda
-    return numba_cuda
-
-
-def gpu_time(fn, warmup=3, repeat=20):
-    """Seconds per call of ``fn()``: CUDA events around ``repeat`` calls (wall clock and the
-    median of single calls under the simulator)."""
-    if QUICK:
-        warmup, repeat = (0, 1) if SIM else (1, 3)
-    for _ in range(warmup):
-        fn()
-    if SIM:
-        samples = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            fn()
-            samples.append(time.perf_counter() - t0)
-        return statistics.median(samples)
-    c = cuda()
-    c.synchronize()
-    if torch is not None:
-        torch.cuda.synchronize()
-    start, end = c.event(), c.event()
-    start.record()
-    for _ in range(repeat):
-        fn()
-    if torch is not None:
-        torch.cuda.synchronize()            # PyTorch's work may sit on its own stream
-    end.record()
-    end.synchronize()
-    return c.event_elapsed_time(start, end) / 1e3 / repeat
-
-
+# --- timing (gpu_time: _cuda_common.py) ------------------------------------------------
 def copy_bandwidth():
     """Bytes per second of a device-to-device copy (read + write counted)."""
     c = cuda()

@@ -28,29 +28,15 @@ launch Numba kernels (about 30 us a launch; split-K launches two); cuBLAS takes 
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 
-SIM = "--sim" in sys.argv
-if SIM:
-    os.environ["NUMBA_ENABLE_CUDASIM"] = "1"      # before numba is imported
-    sys.setswitchinterval(1e-4)                   # the simulator's threads hand over faster
-QUICK = SIM or "--quick" in sys.argv
+from _cuda_common import QUICK, SIM, cuda, torch  # noqa: E402  (first: --sim)
+from _cuda_common import gpu_time as _gpu_time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 import minaot  # noqa: E402
 from minaot.kernels import matmul_cuda  # noqa: E402
-
-try:
-    import torch
-    if SIM or not torch.cuda.is_available():
-        torch = None
-    else:
-        torch.backends.cuda.matmul.allow_tf32 = False
-except ImportError:
-    torch = None
 
 if SIM:
     B, D, H, O = 12, 9, 8, 3                      # batch, in, hidden, out
@@ -75,36 +61,9 @@ WORKLOADS = [
 ]
 
 
-def cuda():
-    from numba import cuda as numba_cuda
-    return numba_cuda
-
-
-def gpu_time(fn, warmup=3, repeat=20):
-    """Seconds per call of ``fn()``: CUDA events around ``repeat`` calls (the wall clock of
-    one call under the simulator)."""
-    if QUICK:
-        warmup, repeat = (0, 1) if SIM else (1, 5)
-    for _ in range(warmup):
-        fn()
-    if SIM:
-        t0 = time.perf_counter()
-        for _ in range(repeat):
-            fn()
-        return (time.perf_counter() - t0) / repeat
-    c = cuda()
-    c.synchronize()
-    if torch is not None:
-        torch.cuda.synchronize()
-    start, end = c.event(), c.event()
-    start.record()
-    for _ in range(repeat):
-        fn()
-    if torch is not None:
-        torch.cuda.synchronize()            # PyTorch's work may sit on its own stream
-    end.record()
-    end.synchronize()
-    return c.event_elapsed_time(start, end) / 1e3 / repeat
+def gpu_time(fn):
+    """Seconds per product (see ``_cuda_common.gpu_time``; ``--quick``: 5 calls)."""
+    return _gpu_time(fn, quick_repeat=5)
 
 
 def operand(rng, batch, rows, cols, transposed):
