@@ -44,17 +44,10 @@ the generated kernel modules live in the on-disk kernel cache
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from . import cuda as _cuda
 from .counters import counters, register_cache
-
-# An eager op on a small tensor launches a small grid, and Numba warns at each such launch
-# ("Grid size 1 will likely result in GPU under-utilization"); in eager mode that is the
-# nature of the call, not a mistake, so that one warning is silenced.
-warnings.filterwarnings("ignore", message=r".*[Gg]rid size .* under-utilization")
 
 _PROGRAMS: dict = {}
 _COPIES: dict = {}

@@ -21,6 +21,8 @@ raises.
 
 from __future__ import annotations
 
+import warnings
+
 import math
 import os
 import types
@@ -122,12 +124,12 @@ class Launcher:
         self.simulator = _simulator()
         # (the simulator's kernel[...] sets the configuration on the kernel itself and
         # returns it, so there a configured kernel cannot be kept: it is made at each call)
-        self.configured = None if self.simulator else kernel[self.config]
+        self.configured = None if self.simulator else _configure(kernel, self.config)
         self.plans = {}                 # geometry -> _Plan, or None (use the ordinary call)
 
     def __call__(self, *args):
         if self.simulator:
-            return self.kernel[self.config](*args)
+            return _configure(self.kernel, self.config)(*args)
         key = tuple([_geometry(a) for a in args])
         plan = self.plans.get(key, False)
         if plan:
@@ -152,6 +154,17 @@ def _geometry(a):
 def _simulator() -> bool:
     from numba import config
     return bool(config.ENABLE_CUDASIM)
+
+
+def _configure(kernel, config):
+    """``kernel[config]`` without Numba's low-occupancy warning ("Grid size 1 will likely
+    result in GPU under-utilization"), which it gives when the configuration is made: an
+    eager op on a small tensor, or a small program, launches a small grid by nature, and
+    the warning would name our launch, not the user's.  Only these launches are quiet;
+    the filter is restored at once, so the user's own kernels still warn."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*[Gg]rid size .* under-utilization")
+        return kernel[config]
 
 
 class _Plan:
