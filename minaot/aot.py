@@ -163,7 +163,7 @@ class CompiledEntry:
             with no_grad():
                 outs = _as_list(self.compiled(*args))
             from .runtime import epilogue
-            user = epilogue(self.meta, args, outs)
+            user = epilogue(self.meta, args, outs, self.trace_info.out_layouts)
         it = iter(user)
         out_leaves = [next(it) if k is TENSOR_OUTPUT else k for k in self.trace_info.out_leaves]
         return pytree.unflatten(out_leaves, self.trace_info.out_spec)

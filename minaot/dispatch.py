@@ -24,6 +24,7 @@ import numpy as np
 from . import dtypes as dt
 from ._errors import DeviceError, DTypeError, ShapeError, op_error
 from .autograd.grad_mode import is_grad_enabled
+from .layout import conform
 from .ops.registry import Meta, OpDef, get_op
 from .tensor import Tensor
 
@@ -141,11 +142,13 @@ def _run_eager(op: OpDef, inputs, attrs, meta):
         return _make_view(inputs[0], arr, op, attrs)
     res = op.impl(*arrays, **attrs)
     if op.num_outputs == 1:
-        return _wrap_result(res, meta, arrays)
-    return tuple(_wrap_result(r, m, arrays) for r, m in zip(res, meta))
+        return _wrap_result(res, meta, arrays, op, attrs)
+    return tuple(_wrap_result(r, m, arrays, op, attrs) for r, m in zip(res, meta))
 
 
-def _wrap_result(res, meta: Meta, arrays) -> Tensor:
+def _wrap_result(res, meta: Meta, arrays, op: OpDef, attrs) -> Tensor:
+    """The op's numpy result as a fresh tensor with PyTorch's dtype and strides
+    (:mod:`minaot.layout`)."""
     r = np.asarray(res)
     if r.dtype != meta.dtype.np:
         r = r.astype(meta.dtype.np)
@@ -153,7 +156,7 @@ def _wrap_result(res, meta: Meta, arrays) -> Tensor:
         r = r.copy()
     if r.shape != tuple(meta.shape):
         raise AssertionError(f"op result shape {r.shape} differs from its meta rule {meta.shape}")
-    return Tensor._wrap(r)
+    return Tensor._wrap(conform(r, op, attrs, arrays))
 
 
 def _make_view(src: Tensor, arr, op: OpDef, attrs, storage=None) -> Tensor:

@@ -11,13 +11,23 @@ outputs were views is recorded in a :class:`ViewAndMutationMeta`
    view of another output's base (so the outputs share storage as in eager);
 3. inputs whose metadata changed (``t_``, ``unsqueeze_``) get the same view
    ops replayed in place.
+
+Before that, a fresh result is given the dense layout its eager version had
+(``x.t() * 2`` keeps ``x.t()``'s column-major strides in eager, ``softmax`` is
+C-contiguous: :mod:`minaot.layout`), with one copy when it differs, because
+compilers write C order and ``nop`` numpy's order, and ``torch.compile`` too gives
+its outputs eager's strides.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from .autograd.engine import replay_views
 from .autograd.grad_mode import is_grad_enabled
 from .dispatch import check_inplace_allowed, commit_inplace, set_metadata_inplace
+from .layout import empty_with, same_layout
+from .storage import Storage
 
 
 def copy_back_mutations(meta, args, outs):
@@ -56,7 +66,26 @@ def replay_metadata_mutations(meta, args):
             set_metadata_inplace(arg, replay_views(info.meta_chain, arg))
 
 
-def epilogue(meta, args, outs):
+def match_eager_layouts(meta, outs, layouts):
+    """Give each fresh result the dense layout its eager version had (``layouts``:
+    :attr:`minaot.tracing.TraceInfo.out_layouts`), keeping the tensor object, and so its
+    ``grad_fn``.  CPU tensors only: on CUDA eager ops write C order too."""
+    for o, want in zip(meta.outputs, layouts):
+        if want is None or o.kind != "non_alias":
+            continue
+        t = outs[o.index]
+        a = t._data
+        if not isinstance(a, np.ndarray) or (a.flags.c_contiguous if want == "C"
+                                             else same_layout(a, want)):
+            continue
+        new = empty_with(a.shape, a.dtype, None if want == "C" else want)
+        new[...] = a
+        t._data, t._storage = new, Storage(new)
+
+
+def epilogue(meta, args, outs, layouts=None):
+    if layouts is not None:
+        match_eager_layouts(meta, outs, layouts)
     copy_back_mutations(meta, args, outs)
     user = user_outputs(meta, args, outs)
     replay_metadata_mutations(meta, args)

@@ -37,6 +37,7 @@ from .autograd.grad_mode import is_grad_enabled
 from .dialects import type_of_meta
 from .ir import Builder, Function, Location
 from .ir.types import TensorType
+from .layout import empty_with, follows_operands, result_strides
 from .storage import Storage
 from .tensor import Tensor
 
@@ -149,15 +150,16 @@ def _fake_memory(meta_shape, dtype) -> np.ndarray:
     return np.empty(meta_shape, dtype=dtype.np)     # never read: only its geometry matters
 
 
-def _result_memory(op, inputs, meta) -> np.ndarray:
-    """Fake memory laid out as eager's result would be: numpy gives a pointwise result the
-    memory order of its (first full-shape) operand, so ``x.t() * 2`` is column-major, and a
-    later ``reshape`` copies in the trace exactly when it copies in eager."""
+def _result_memory(op, inputs, meta, attrs) -> np.ndarray:
+    """Fake memory laid out as eager's result would be (PyTorch's rule,
+    :mod:`minaot.layout`): a pointwise result takes its operands' memory order, so
+    ``x.t() * 2`` is column-major, and a later ``reshape`` copies in the trace exactly
+    when it copies in eager; other results are C-contiguous."""
     shape = tuple(meta.shape)
-    if op.kind == "pointwise":
-        for t in inputs:
-            if getattr(t, "_is_fake", False) and tuple(t.shape) == shape:
-                return np.empty_like(t._data, dtype=meta.dtype.np)
+    if follows_operands(op, attrs):
+        strides = result_strides(shape, np.dtype(meta.dtype.np).itemsize,
+                                 [t._data for t in inputs if getattr(t, "_is_fake", False)])
+        return empty_with(shape, meta.dtype.np, strides)
     return _fake_memory(shape, meta.dtype)
 
 
@@ -226,7 +228,7 @@ class Tracer:
                     out._base = src._base if src._base is not None else src
                     out._view_chain = src._view_chain + ((op.name, dict(attrs)),)
             else:
-                arr = _result_memory(op, inputs, m)
+                arr = _result_memory(op, inputs, m, attrs)
                 out = FakeTensor._make(arr, Storage(arr), value, rg, leaf=not rg)
             outs.append(out)
         return outs[0] if op.num_outputs == 1 else tuple(outs)
@@ -268,6 +270,7 @@ class TraceInfo:
     out_leaves: list        # non-tensor output leaves as they are; tensors as TENSOR_OUTPUT
     arg_of_leaf: list       # per flat input leaf: the function argument it is, or None
     final_values: list      # per function argument: the IR value its tensor stands for at the end
+    out_layouts: list = None  # per tensor result: its eager layout (:func:`dense_layout`)
 
 
 def _fake_inputs(leaves, func: Function):
@@ -325,12 +328,14 @@ def trace(fn, *example_inputs, name: str | None = None) -> Function:
     out_leaves, out_spec = pytree.flatten(out)
     results = []
     kept = []
+    layouts = []
     for x in out_leaves:
         if isinstance(x, Tensor):
             if not x._is_fake:
                 raise TraceError(f"the traced function returned a tensor of shape {x.shape} that "
                                  "it did not compute from its inputs")
             results.append(x._value)
+            layouts.append(dense_layout(x._data))
             kept.append(TENSOR_OUTPUT)
         else:
             kept.append(x)
@@ -340,5 +345,23 @@ def trace(fn, *example_inputs, name: str | None = None) -> Function:
         if a is not None:
             arg_fakes[a] = x
     final = [arg_fakes[a]._value for a in range(len(func.args))]
-    func.trace_info = TraceInfo(in_spec, out_spec, kept, arg_of_leaf, final)
+    func.trace_info = TraceInfo(in_spec, out_spec, kept, arg_of_leaf, final, layouts)
     return func
+
+
+def dense_layout(arr: np.ndarray):
+    """``"C"`` if ``arr`` is C-contiguous; its byte strides if it is dense (its elements
+    fill a block of memory with no gaps and no overlaps) in another order, such as the
+    ``(1, 4)`` strides of ``x.t() * 2`` for a ``(3, 4)`` ``x`` (eager keeps its input's
+    layout); ``None`` otherwise (a view into a larger buffer).  A compiler writes its
+    results in C order and ``nop`` in numpy's; the runtime gives a result the layout
+    its eager version had, as ``torch.compile`` keeps eager's strides for outputs."""
+    if arr.flags.c_contiguous:
+        return "C"
+    dims = sorted((st, n) for st, n in zip(arr.strides, arr.shape) if n != 1)
+    step = arr.itemsize
+    for st, n in dims:
+        if st != step:
+            return None
+        step *= n
+    return tuple(arr.strides)

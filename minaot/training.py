@@ -113,7 +113,7 @@ class TrainingProgram:
                 if t:
                     o._grad_fn, o._output_nr = node, k
                     k += 1
-        return epilogue(self.meta, args, fw_outs)
+        return epilogue(self.meta, args, fw_outs, self.entry.trace_info.out_layouts)
 
 
 def _dtype(ir):

@@ -51,7 +51,9 @@ def _layer_norm_meta(x, *params, normalized_shape, eps):
 def _layer_norm_decomp(x, *params, normalized_shape, eps):
     from .pointwise import add, mul, rsqrt, sub
     from .reductions import mean
+    from .views import contiguous
     dims = tuple(range(x.ndim - len(normalized_shape), x.ndim))
+    x = contiguous(x)           # PyTorch's layer_norm result is C-contiguous (minaot.layout)
     mu = mean(x, dims, keepdim=True)
     xc = sub(x, mu)
     var = mean(mul(xc, xc), dims, keepdim=True)

@@ -77,7 +77,7 @@ def reshape(input, *shape):
     if shape == input.shape:
         return dispatch("reshape", input, shape=shape)
     if not _viewable(input, shape):
-        input = clone(input)
+        input = dispatch("clone", input)            # a C-contiguous copy
     return dispatch("reshape", input, shape=shape)
 
 
@@ -295,13 +295,19 @@ def unbind(input, dim=0):
 
 
 def clone(input):
-    """A copy of ``input`` in fresh memory (same shape and layout; gradient flows through)."""
-    return dispatch("clone", input)
+    """A copy of ``input`` in fresh memory (same shape and layout; gradient flows through).
+
+    As PyTorch's ``clone()`` (``memory_format=torch.preserve_format``), the copy keeps
+    the memory order of the input: ``x.t().clone()`` is column-major, with ``x.t()``'s
+    strides (see :mod:`minaot.layout`).  :func:`contiguous` copies into C order."""
+    if input.is_contiguous():
+        return dispatch("clone", input)
+    return dispatch("clone", input, memory_format="preserve")
 
 
 def contiguous(input):
     """``input`` itself if it is contiguous (row-major, no gaps), else a contiguous copy."""
-    return input if input.is_contiguous() else clone(input)
+    return input if input.is_contiguous() else dispatch("clone", input)
 
 
 def slice_scatter(input, src, dim=0, start=None, end=None, step=1):
@@ -485,8 +491,10 @@ register(OpDef("select_scatter", "other", _scatter_meta("select_scatter", _selec
                _np_select_scatter, vjp=_slice_scatter_vjp("select"),
                samples=lambda rng: [SampleInput((rng.standard_normal((3, 4)), rng.standard_normal((4,))),
                                                 {"dim": 0, "index": 2})]))
-register(OpDef("clone", "other", lambda x: Meta(x.shape, x.dtype, device_of(x)),
-               lambda x: np.array(x, copy=True, order="C"), vjp=lambda ctx, g: (g,),
+register(OpDef("clone", "other", lambda x, **_: Meta(x.shape, x.dtype, device_of(x)),
+               lambda x, memory_format="contiguous": np.array(
+                   x, copy=True, order="K" if memory_format == "preserve" else "C"),
+               vjp=lambda ctx, g: (g,),
                scalar="{0}", samples=_view_samples(((3, 4), {}))))
 
 # ``detach``: the same memory, cut from autograd.  A view op with no VJP rule:
