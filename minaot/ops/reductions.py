@@ -297,6 +297,10 @@ register(OpDef("var", "reduction", reduction("var", float_only=True), _np_var, v
                samples=lambda rng: [
                    SampleInput((rng.standard_normal((3, 4)),), {"dim": (0, 1), "correction": 1, "keepdim": False}),
                    SampleInput((rng.standard_normal((3, 4)),), {"dim": (1,), "correction": 0, "keepdim": True}),
+                   # over leading axes: the sum of squares needs the mean of the same columns
+                   SampleInput((rng.standard_normal((4, 3)),), {"dim": (0,), "correction": 1, "keepdim": False}),
+                   SampleInput((rng.standard_normal((4, 3, 2)),), {"dim": (0, 1), "correction": 1,
+                                                                   "keepdim": True}),
                ]))
 register(OpDef("argmax", "reduction", _arg_meta("argmax"), _np_arg(np.argmax),
                samples=lambda rng: [SampleInput((rng.standard_normal((3, 4)),), {"dim": 1, "keepdim": False}),

@@ -411,7 +411,12 @@ class KernelLowering:
         # full-domain outputs are stored while the rows stream by: only if they need no
         # reduction of this kernel (softmax over dim 0 does: it takes the row schedule)
         streamable = not any(self.is_inner(v) and self.after_reduction(v) for v, _ in outputs)
-        if leading and streamable and self.domain[0] > 1:
+        # the chunks accumulate every reduction in one pass over the rows: a reduction of
+        # a value that needs another reduction of this kernel first (the variance's sum of
+        # (x - mean)^2 over dim 0) cannot be, and takes the row schedule too
+        one_pass = not any(self.after_reduction(op.operands[0]) for op in self.block.ops[:-1]
+                           if op.opname in REDUCE)
+        if leading and streamable and one_pass and self.domain[0] > 1:
             self.columns(top, outer_axes, outputs)
         else:
             self.rows(top, outer_axes, outputs)
