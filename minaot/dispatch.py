@@ -80,6 +80,7 @@ def _promote(op: OpDef, inputs):
                 raise op_error(TypeError, op.name,
                                f"expected tensors, got {type(x).__name__} ({x!r})")
         return inputs
+    inputs = tuple(_from_numpy_operand(x) for x in inputs)
     idx = range(1, len(inputs)) if mode == "where" else range(len(inputs))
     args = [inputs[i] for i in idx]
     for x in args:
@@ -104,6 +105,17 @@ def _promote(op: OpDef, inputs):
         if not isinstance(out[0], Tensor) or out[0].dtype is not dt.bool_:
             raise op_error(DTypeError, op.name, "condition must be a bool tensor")
     return tuple(out)
+
+
+def _from_numpy_operand(x):
+    """A numpy scalar counts as the Python number it holds (``x / np.sqrt(d)`` stays
+    float32, as in PyTorch); a numpy array operand becomes a tensor (a copy)."""
+    if isinstance(x, (np.number, np.bool_)):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        from .ops.creation import tensor
+        return tensor(x)
+    return x
 
 
 def _check_devices(op: OpDef, inputs):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .autograd.engine import replay_views
-from .autograd.grad_mode import is_grad_enabled
+from .autograd.grad_mode import is_grad_enabled, no_grad
 from .dispatch import check_inplace_allowed, commit_inplace, set_metadata_inplace
 from .layout import empty_with, same_layout
 from .storage import Storage
@@ -34,6 +34,10 @@ def copy_back_mutations(meta, args, outs):
     for info, arg in zip(meta.inputs, args):
         if info.mutates_data:
             new = outs[info.graph_output]
+            if info.mutations_hidden_from_autograd and is_grad_enabled():
+                with no_grad():         # written under no_grad: autograd must not see it
+                    copy_back_mutations(_only(meta, info), [arg], outs)
+                continue
             if (new.shape == arg.shape and new.dtype == arg.dtype and new.device == arg.device
                     and not (is_grad_enabled() and (arg.requires_grad or new.requires_grad))):
                 # what ``arg.copy_(new)`` does without autograd, minus its first copy (the
@@ -44,6 +48,12 @@ def copy_back_mutations(meta, args, outs):
                 commit_inplace("copy_", arg, new)
             else:
                 arg.copy_(new)
+
+
+def _only(meta, info):
+    """``meta`` reduced to the one input ``info`` (for a copy back under ``no_grad``)."""
+    from dataclasses import replace
+    return replace(meta, inputs=[replace(info, mutations_hidden_from_autograd=False)])
 
 
 def user_outputs(meta, args, outs):

@@ -338,7 +338,7 @@ def _install_methods():
         # pointwise
         "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sin", "cos", "tanh",
         "sqrt", "rsqrt", "abs", "sigmoid", "relu", "maximum", "minimum", "clamp",
-        "eq", "ne", "lt", "le", "gt", "ge", "where", "reciprocal", "square", "erf",
+        "eq", "ne", "lt", "le", "gt", "ge", "reciprocal", "square", "erf",
         "logical_not", "sign",
         # reductions
         "sum", "mean", "amax", "amin", "max", "min", "var", "std", "argmax", "argmin",
@@ -376,7 +376,10 @@ def _install_methods():
     Tensor.__le__ = lambda a, b: ops.le(a, b)
     Tensor.__gt__ = lambda a, b: ops.gt(a, b)
     Tensor.__ge__ = lambda a, b: ops.ge(a, b)
-    Tensor.__invert__ = lambda a: ops.logical_not(a)
+    Tensor.where = lambda self, condition, other: ops.where(condition, self, other)
+    Tensor.where.__doc__ = "``x.where(condition, y)`` is ``where(condition, x, y)`` (PyTorch's order)."
+    Tensor.__invert__ = _invert
+    Tensor.__format__ = _format
     Tensor.__iadd__ = lambda a, b: ops.add_(a, b)
     Tensor.__isub__ = lambda a, b: ops.sub_(a, b)
     Tensor.__imul__ = lambda a, b: ops.mul_(a, b)
@@ -386,3 +389,22 @@ def _install_methods():
     Tensor.T = property(lambda a: ops.permute(a, tuple(reversed(range(a.ndim)))))
     Tensor.mT = property(lambda a: ops.transpose(a, -2, -1))
     Tensor.__hash__ = lambda a: id(a)
+
+
+def _invert(a):
+    """``~a``: logical not of a bool tensor, bitwise not (``-a - 1``) of an int64 one."""
+    from . import ops
+    if a.dtype is _dt.bool_:
+        return ops.logical_not(a)
+    if a.dtype is _dt.int64:
+        return ops.sub(ops.neg(a), 1)
+    from ._errors import op_error
+    raise op_error(TypeError, "bitwise_not", f"not defined for {a.dtype.name} tensors "
+                   "(only bool and int64)")
+
+
+def _format(a, spec):
+    """``f"{t:.2f}"`` formats the number of a one-element 0-d tensor, as in PyTorch."""
+    if a.ndim == 0:
+        return format(a.item(), spec)
+    return object.__format__(a, spec)

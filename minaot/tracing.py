@@ -173,6 +173,7 @@ class Tracer:
 
     def __init__(self, func: Function, input_storages=()):
         self.func = func
+        func.no_grad_writes = set()     # in-place ops recorded under no_grad
         self.builder = Builder.at_end(func.body)
         self.input_storages = set(input_storages)   # ids of the inputs' fake storages
 
@@ -253,6 +254,8 @@ class Tracer:
         # the target keeps its own history (as in eager); only what is written is cut
         operands = self._cut_under_no_grad(pure, operands, self._values(op, operands), first=1)
         irop = self._record(op.name, operands, [target._value.type], attrs)
+        if not is_grad_enabled():       # a write autograd does not see (functionalize)
+            self.func.no_grad_writes.add(irop)
         target._value = irop.result
         target._storage.bump()
         if is_grad_enabled() and any(getattr(t, "requires_grad", False) for t in promoted):

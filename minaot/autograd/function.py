@@ -63,11 +63,8 @@ class FunctionNode(Node):
         out = self.cls.backward(self.ctx, *grads)
         if not isinstance(out, tuple):
             out = (out,)
-        if len(out) < len(self.next_functions):
-            out = out + (None,) * (len(self.next_functions) - len(out))
-        if len(out) != len(self.next_functions):
-            raise RuntimeError(f"{self.cls.__name__}.backward returned {len(out)} gradients, "
-                               f"expected {len(self.next_functions)} (one per forward input)")
+        _check_count(self.cls, out, len(self.next_functions))
+        out = out[:len(self.next_functions)]
         result = []
         for g, meta, e in zip(out, self.metas, self.next_functions):
             if g is None or e is None:
@@ -123,6 +120,14 @@ class Function:
         return outs[0] if single else outs
 
 
+def _check_count(cls, grads, n_inputs):
+    """``backward`` returns one gradient per ``forward`` argument (``None`` for those that
+    need none); more is allowed only when the extra ones are ``None`` (PyTorch's rule)."""
+    if len(grads) < n_inputs or any(g is not None for g in grads[n_inputs:]):
+        raise RuntimeError(f"function {cls.__name__}Backward returned an incorrect number of "
+                           f"gradients (expected {n_inputs}, got {len(grads)})")
+
+
 # ---------------------------------------------------------------- inside traced programs
 #
 # While tracing, ``Function.apply`` records the user's forward inline and then,
@@ -152,7 +157,7 @@ def trace_function(tracer, cls, args):
     saved = [t for t, _ in ctx._saved.items] if ctx._saved is not None else []
     tensor_outs = [o for o in outs if isinstance(o, Tensor)]
     key = len(_TRACED)
-    _TRACED[key] = (cls, ctx, [(o.shape, o.dtype) for o in tensor_outs], positions)
+    _TRACED[key] = (cls, ctx, [(o.shape, o.dtype) for o in tensor_outs], positions, len(args))
     requires = any(ctx.needs_input_grad) and is_grad_enabled()
     new_outs, k = [], 0
     for o in outs:
@@ -179,7 +184,7 @@ def _custom_vjp(vctx, g):
 
     from ..ops import zeros
     a = vctx.attrs
-    cls, fctx, out_metas, positions = _TRACED[a["key"]]
+    cls, fctx, out_metas, positions, n_args = _TRACED[a["key"]]
     n_in = a["n_in"]
     operands = list(vctx.inputs)
     ctx = copy.copy(fctx)
@@ -188,6 +193,7 @@ def _custom_vjp(vctx, g):
              for j, (shape, dtype) in enumerate(out_metas)]
     res = cls.backward(ctx, *grads)
     res = res if isinstance(res, tuple) else (res,)
+    _check_count(cls, res, n_args)
     tensor_grads = [res[p] if p < len(res) else None for p in positions]
     return tuple(tensor_grads) + (None,) * (len(operands) - n_in)
 

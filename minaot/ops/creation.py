@@ -153,7 +153,7 @@ def _array_from_data(data, dtype):
     arr = np.array(data, copy=True)
     if dtype is not None:
         d = dt.to_dtype(dtype)
-    elif arr.dtype.kind == "f" and not isinstance(data, np.ndarray):
+    elif arr.dtype.kind == "f" and not isinstance(data, (np.ndarray, np.floating)):
         d = dt.default_float
     elif arr.dtype.kind == "f" and arr.dtype.itemsize < 4:
         d = dt.float32

@@ -234,6 +234,9 @@ def clamp(input, min=None, max=None):
     """Each element limited to ``[min, max]`` (either bound may be ``None``)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
+    if not input.dtype.is_floating_point and any(isinstance(b, builtins.float)
+                                                 for b in (min, max)):
+        input = input.to(dt.float32)        # a float bound makes the result float (PyTorch)
     return dispatch("clamp", input, min=None if min is None else builtins.float(min),
                     max=None if max is None else builtins.float(max))
 
@@ -314,23 +317,44 @@ def _mul_vjp(ctx, g):
 
 
 def _div_vjp(ctx, g):
-    """Gradients of ``out = a / b``: ``g / b`` and ``-g * out / b`` (reuse the output)."""
+    """Gradients of ``out = a / b``: ``g / b`` and ``-g * a / b**2``.  From the inputs, not
+    the output, as PyTorch's ``DivBackward0``: the caller may change ``out`` in place."""
     # BEGIN TASK 1.1
     b = ctx.inputs[1]
     ga = div(g, b) if _need(ctx, 0) else None
-    gb = neg(div(mul(g, ctx.outputs[0]), b)) if _need(ctx, 1) else None
+    gb = neg(div(div(mul(g, ctx.inputs[0]), b), b)) if _need(ctx, 1) else None
     return ga, gb
     # END TASK 1.1
 
 
 def _pow_vjp(ctx, g):
-    """Gradients of ``out = a ** b``: ``g * b * a ** (b - 1)`` and ``g * out * log(a)``."""
+    """Gradients of ``out = a ** b``: ``g * b * a ** (b - 1)`` and ``g * out * log(a)``,
+    with PyTorch's zeros where those are ``0 * inf``: ``a`` gets 0 where ``b == 0``
+    (``x ** 0`` at 0), ``b`` gets 0 where ``a == 0`` and ``b >= 0`` (``0 ** x``)."""
     # BEGIN TASK 1.1
     a, b = ctx.inputs[0], ctx.inputs[1]
-    ga = mul(mul(g, b), pow(a, sub(b, 1))) if _need(ctx, 0) else None
-    gb = mul(mul(g, ctx.outputs[0]), log(a)) if _need(ctx, 1) else None
+    ga = gb = None
+    if _need(ctx, 0):
+        ga = mul(mul(g, b), pow(a, sub(b, 1)))
+        if _known_scalar(b) in (None, 0):       # x ** 2: no mask in the graph
+            ga = where(eq(b, 0), 0.0, ga)
+    if _need(ctx, 1):
+        gb = mul(mul(g, ctx.outputs[0]), log(a))
+        if _known_scalar(a) in (None, 0):
+            gb = where(eq(a, 0), where(ge(b, 0), 0.0, gb), gb)
     return ga, gb
     # END TASK 1.1
+
+
+def _known_scalar(t):
+    """The value of a 0-d tensor known without running anything: a constant while
+    tracing (``x ** 2``'s exponent), the tensor's item in eager; else None."""
+    if t.ndim != 0:
+        return None
+    if getattr(t, "_is_fake", False):
+        op = t._value.defining_op
+        return op.attributes.get("value") if op is not None and op.opname == "constant" else None
+    return t.item() if not t.is_cuda else None
 
 
 def _minmax_vjp(pick):
@@ -504,11 +528,14 @@ def _gelu_decomp(x, *, approximate):
 
 
 def _clamp_decomp(x, *, min, max):
+    # where, not maximum/minimum: a value on a bound keeps its whole gradient (PyTorch's
+    # clamp backward), where maximum's VJP would split it between the two sides of a tie;
+    # NaN stays NaN (both comparisons are false)
     out = x
     if min is not None:
-        out = maximum(out, min)
+        out = where(lt(out, min), min, out)
     if max is not None:
-        out = minimum(out, max)
+        out = where(gt(out, max), max, out)
     return out
 
 

@@ -9,6 +9,7 @@ spelling per meaning.  VJP rules first put the reduced dims back
 from __future__ import annotations
 
 import builtins
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -58,20 +59,30 @@ def amin(input, dim=None, keepdim=False):
     return dispatch("amin", input, dim=wrap_dims("amin", dim, input.ndim), keepdim=builtins.bool(keepdim))
 
 
-def var(input, dim=None, *, correction=1, keepdim=False, unbiased=None):
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """The variance over ``dim``, divided by ``N - correction`` (unbiased by default).
 
-    ``unbiased=False`` is the old spelling of ``correction=0``."""
-    if unbiased is not None:
-        correction = 1 if unbiased else 0
+    ``unbiased=False`` is the old spelling of ``correction=0`` (PyTorch's older overloads
+    ``x.var(1, False)`` and ``x.var(False)`` work too)."""
+    if isinstance(dim, builtins.bool):          # var(x, unbiased)
+        dim, unbiased = None, dim
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    elif unbiased is not None:
+        raise TypeError("var: give unbiased or correction, not both")
     return dispatch("var", input, dim=wrap_dims("var", dim, input.ndim),
                     correction=int(correction), keepdim=builtins.bool(keepdim))
 
 
-def std(input, dim=None, *, correction=1, keepdim=False, unbiased=None):
-    """The standard deviation over ``dim``: ``sqrt(var(input, dim, correction=...))``."""
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """The standard deviation over ``dim``: ``sqrt(var(input, dim, correction=...))``.
+
+    Where the deviation is 0 its gradient is 0, as in PyTorch (``sqrt``'s own would be
+    ``0 * inf = nan``): the square root only sees the nonzero variances."""
     from .pointwise import sqrt
-    return sqrt(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased))
+    v = var(input, dim, unbiased, keepdim, correction=correction)
+    zero = eq(v, 0.0)
+    return where(zero, 0.0, sqrt(where(zero, 1.0, v)))
 
 
 def argmax(input, dim=None, keepdim=False):
@@ -96,7 +107,7 @@ def max(input, dim=None, keepdim=False):
         return maximum(input, dim)
     if dim is None:
         return amax(input)
-    return values_indices(amax(input, dim, keepdim), argmax(input, dim, keepdim))
+    return _value_at_index(input, argmax, dim, keepdim)
 
 
 def min(input, dim=None, keepdim=False):
@@ -107,7 +118,22 @@ def min(input, dim=None, keepdim=False):
         return minimum(input, dim)
     if dim is None:
         return amin(input)
-    return values_indices(amin(input, dim, keepdim), argmin(input, dim, keepdim))
+    return _value_at_index(input, argmin, dim, keepdim)
+
+
+def _value_at_index(input, arg, dim, keepdim):
+    """``max(x, dim)``'s values and indices: the values are read at the indices, so the
+    gradient goes to the element the index names, even on a tie (PyTorch's
+    ``max``/``min`` with ``dim``; ``amax`` splits it between ties instead)."""
+    from .other import gather
+    dim = wrap_dim("max" if arg is argmax else "min", dim, input.ndim)
+    if input.ndim == 0:
+        return values_indices(amax(input) if arg is argmax else amin(input), arg(input))
+    idx = arg(input, dim, keepdim=True)
+    values = gather(input, dim, idx)
+    if keepdim:
+        return values_indices(values, idx)
+    return values_indices(values.squeeze(dim), idx.squeeze(dim))
 
 
 def softmax(input, dim, dtype=None):
@@ -129,6 +155,10 @@ def logsumexp(input, dim, keepdim=False):
     from .pointwise import log
     dims = wrap_dims("logsumexp", dim, input.ndim)
     m = amax(input, dims, keepdim=True).detach()
+    # an infinite max is not subtracted (inf - inf is nan): a row of -inf gives -inf and a
+    # row holding +inf gives +inf, as in PyTorch
+    from .pointwise import abs as _abs
+    m = where(eq(_abs(m), math.inf), 0.0, m)
     out = add(log(sum(exp(sub(input, m)), dims, keepdim=True)), m)
     return out if keepdim else out.reshape(reduced_shape(input.shape, dims, False))
 

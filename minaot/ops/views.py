@@ -255,8 +255,15 @@ def getitem(input, index):
 
 
 def setitem(input, index, value):
-    """``t[index] = value``: a copy into the view ``t[index]``."""
+    """``t[index] = value``: a copy into the view ``t[index]``.  Leading size-1 axes of
+    ``value`` beyond the view's rank are dropped first (``x[0] = t.unsqueeze(0)``), as
+    PyTorch's indexing does."""
+    from ..tensor import Tensor
     target = getitem(input, index)
+    if isinstance(value, Tensor) and value.ndim > target.ndim:
+        extra = value.ndim - target.ndim
+        if all(n == 1 for n in value.shape[:extra]):
+            value = value.reshape(value.shape[extra:])
     target.copy_(value)
 
 

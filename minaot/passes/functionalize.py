@@ -45,6 +45,10 @@ class InputInfo:
     mutates_metadata: bool = False
     meta_chain: tuple = ()          # view ops to replay on the caller's tensor afterwards
     graph_output: int | None = None  # which graph output holds the new data
+    # every write happened under no_grad or through a detached alias: the runtime copies
+    # the new data in without autograd (PyTorch's mutations_hidden_from_autograd), so a
+    # leaf that requires grad may be updated (a hand-written optimizer step)
+    mutations_hidden_from_autograd: bool = False
 
 
 @dataclass
@@ -98,6 +102,8 @@ class _Functionalizer:
         self.cur = {}       # base -> current functional value
         self.version = {}   # base -> number of writes so far
         self.cache = {}     # mt value -> (version, functional value)
+        self.seen_writes = set()    # bases written by an in-place op autograd sees
+        self.hidden = getattr(fn, "no_grad_writes", set())
         for a, na in zip(fn.args, self.out.args):
             self._new_base(a, na)
 
@@ -225,6 +231,8 @@ class _Functionalizer:
         if new.type.dtype != target.type.dtype:
             new = self.emit("to", [new], {"dtype": _dtype_name(target.type.dtype)}, op.loc)
         self.write(base, self.chain[target], new, op.loc)
+        if op not in self.hidden and not _has_detach(self.chain[target]):
+            self.seen_writes.add(base)
         self.base[r], self.chain[r] = base, self.chain[target]
         if self.chain[target] and not _has_detach(self.chain[target]):
             self.cache[r] = self.cache[target] = (self.version[base], new)
@@ -239,6 +247,7 @@ class _Functionalizer:
             info = InputInfo()
             if self.version[a] > 0:
                 info.mutates_data = True
+                info.mutations_hidden_from_autograd = a not in self.seen_writes
                 info.graph_output = len(graph_outputs)
                 graph_outputs.append(self.cur[a])
             fv = finals[i]

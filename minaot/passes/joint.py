@@ -141,13 +141,13 @@ def build_joint(fw: Function, input_mask, name=None):
                 g = fake(next(tangents))
                 grads[r] = g if r not in grads else grads[r] + g
         _backpropagate(fw.ops, rg, grads, lambda v: fake(mapping[v]))
-        from ..ops import zeros
-        grad_values = []
+        grad_values, grad_mask = [], []
         for a, need in zip(fw.args, input_mask):
-            if need:
-                g = grads.get(a)
-                if g is None:
-                    g = zeros(a.type.shape, dtype=from_ir(a.type.dtype))
+            g = grads.get(a) if need else None
+            # an input no gradient reaches (unused, or used through argmax, detach or a
+            # where's condition only) gets none: its .grad stays None, as in PyTorch
+            grad_mask.append(g is not None)
+            if g is not None:
                 grad_values.append(g._value)
     finally:
         _dispatch._tracer = previous
@@ -155,6 +155,6 @@ def build_joint(fw: Function, input_mask, name=None):
     decompose(joint)
     strip_autograd_ops(joint)       # detach / custom_vjp: identities from here on
     DCE().run(joint)
-    info = JointInfo(len(fw.args), len(fw.results), tangent_mask, list(map(bool, input_mask)))
+    info = JointInfo(len(fw.args), len(fw.results), tangent_mask, grad_mask)
     joint.joint_info = info
     return joint, info

@@ -1,0 +1,172 @@
+"""Behaviours where minaot once differed from PyTorch (found by differential runs against
+torch 2.x), each checked against the value PyTorch gives, written out (no torch needed):
+eager, and compiled where the compiled path had its own way to go wrong."""
+
+import math
+
+import numpy as np
+import pytest
+
+import minaot
+from minaot.testing import assert_close
+
+T = minaot.tensor
+
+
+def compiled(fn):
+    return minaot.compile(fn, backend="numba")
+
+
+# ------------------------------------------------------------------ operands and methods
+def test_numpy_scalars_are_python_numbers_and_arrays_are_tensors():
+    x = minaot.ones(2)
+    y = x / np.sqrt(np.float64(4.0))
+    assert y.dtype is minaot.float32 and y.tolist() == [0.5, 0.5]
+    assert (np.float32(1) - x).tolist() == [0.0, 0.0]
+    assert (minaot.ones(2, dtype=minaot.int64) * np.int64(3)).dtype is minaot.int64
+    z = x + np.array([1.0, 2.0])
+    assert z.dtype is minaot.float64 and z.tolist() == [2.0, 3.0]
+
+
+def test_where_method_takes_the_condition_first():
+    x = T([-1.0, 2.0])
+    assert x.where(x > 0, 0.0).tolist() == [0.0, 2.0]
+    assert compiled(lambda x: x.where(x > 0, 0.0) * 2)(x).tolist() == [0.0, 4.0]
+
+
+def test_invert_is_bitwise_on_int64_and_logical_on_bool():
+    assert (~T([0, 1, 2])).tolist() == [-1, -2, -3]
+    assert (~T([True, False])).tolist() == [False, True]
+    with pytest.raises(TypeError, match="bitwise_not"):
+        ~T([1.0])
+
+
+def test_format_of_a_0d_tensor():
+    assert f"{T(1.5):.2f}" == "1.50"
+    assert f"{T([1.0])}" == str(T([1.0]))
+
+
+def test_setitem_drops_leading_size_one_axes_of_the_value():
+    x = minaot.zeros(3)
+    x[0] = T([9.0])
+    y = minaot.zeros(2, 3)
+    y[1] = minaot.ones(1, 1, 3)
+    assert x.tolist() == [9.0, 0.0, 0.0] and y.tolist() == [[0.0] * 3, [1.0] * 3]
+
+    def f(x, v):
+        x[0] = v
+        return x * 1
+    assert compiled(f)(minaot.zeros(3), T([5.0])).tolist() == [5.0, 0.0, 0.0]
+
+
+def test_clamp_of_an_int_tensor_with_float_bounds_is_float():
+    out = T([1, 2, 3]).clamp(min=1.5, max=2.5)
+    assert out.dtype is minaot.float32 and out.tolist() == [1.5, 2.0, 2.5]
+    assert T([1, 2, 3]).clamp(min=2).tolist() == [2, 2, 3]
+
+
+def test_var_and_std_take_unbiased_positionally():
+    a = np.array([[1.0, 2.0, 4.0], [0.0, 1.0, 5.0]])
+    assert_close(T(a).std(1, False), T(a.std(1)))
+    assert_close(T(a).var(False), T(a.var()))
+    assert_close(T(a).var(1, True, True), T(a.var(1, ddof=1, keepdims=True)))
+
+
+# ------------------------------------------------------------------ gradients
+def test_changing_a_quotient_in_place_keeps_its_backward():
+    a, b = T([1.0, 2.0], requires_grad=True), T([3.0, 4.0], requires_grad=True)
+    y = a / b
+    y += 1
+    y.sum().backward()
+    assert_close(a.grad, T([1 / 3, 1 / 4]))
+    assert_close(b.grad, T([-1 / 9, -2 / 16]))
+
+
+@pytest.mark.parametrize("run", ["eager", "compiled"])
+def test_max_with_dim_sends_the_gradient_to_the_returned_index(run):
+    x = T([[2.0, 2.0, 1.0], [0.0, 3.0, 3.0]], requires_grad=True)
+    fn = lambda x: x.max(1)[0].sum() + x.min(1, keepdim=True).values.sum()   # noqa: E731
+    (fn(x) if run == "eager" else compiled(fn)(x)).backward()
+    assert x.grad.tolist() == [[1.0, 0.0, 1.0], [1.0, 1.0, 0.0]]
+    v, i = x.max(1)
+    assert v.tolist() == [2.0, 3.0] and i.tolist() == [0, 1]
+    v = x.detach().requires_grad_().max(1).values
+    v.mul_(2)                       # allowed: max's backward reads the indices, not v
+    v.sum().backward()
+
+
+@pytest.mark.parametrize("run", ["eager", "compiled"])
+def test_std_where_the_deviation_is_zero_has_zero_gradient(run):
+    x = T([[1.0, 1.0, 1.0], [1.0, 2.0, 3.0]], requires_grad=True)
+    fn = lambda x: x.std(1).sum()    # noqa: E731
+    (fn(x) if run == "eager" else compiled(fn)(x)).backward()
+    assert_close(x.grad, T([[0.0, 0.0, 0.0], [-0.5, 0.0, 0.5]]))
+
+
+@pytest.mark.parametrize("run", ["eager", "compiled"])
+def test_logsumexp_of_infinite_rows(run):
+    x = T([[-math.inf, -math.inf], [math.inf, 1.0], [1.0, 2.0]])
+    fn = lambda x: x.logsumexp(1)    # noqa: E731
+    out = fn(x) if run == "eager" else compiled(fn)(x)
+    assert out.tolist()[:2] == [-math.inf, math.inf]
+    assert_close(out[2], T(np.log(np.exp(1.0) + np.exp(2.0)), dtype=minaot.float32))
+
+
+def test_pow_gradients_at_zero():
+    x = T([0.0, 2.0], requires_grad=True)
+    (x ** 0).sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0]
+    e = T([0.0, 2.0], requires_grad=True)
+    with np.errstate(all="ignore"):
+        (minaot.zeros(2) ** e).sum().backward()
+    assert e.grad.tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("run", ["eager", "compiled"])
+def test_clamp_passes_the_whole_gradient_on_its_bounds(run):
+    x = T([-0.5, 0.0, 0.5, 1.0, 2.0], requires_grad=True)
+    fn = lambda x: x.clamp(0.0, 1.0).sum()     # noqa: E731
+    (fn(x) if run == "eager" else compiled(fn)(x)).backward()
+    assert x.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
+
+
+def test_function_backward_must_return_a_gradient_per_input():
+    class Scale(minaot.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, k):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2                        # one gradient for two inputs
+
+    x = T([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"incorrect number of gradients \(expected 2, got 1\)"):
+        Scale.apply(x, 3.0).sum().backward()
+
+
+# ------------------------------------------------------------------ compiled functions
+@pytest.mark.parametrize("fn", [lambda a, b: a * 2, lambda a, b: a * b.argmax(),
+                                lambda a, b: a * b.detach()],
+                         ids=["unused", "argmax", "detach"])
+def test_an_input_no_gradient_reaches_keeps_grad_none(fn):
+    a, b = minaot.randn(3, requires_grad=True), minaot.randn(3, requires_grad=True)
+    compiled(fn)(a, b).sum().backward()
+    assert a.grad is not None and b.grad is None
+
+
+def test_a_compiled_optimizer_step_updates_a_leaf_under_no_grad():
+    def step(p, g, lr):
+        with minaot.no_grad():
+            p.sub_(lr * g)
+
+    def through_detach(p):
+        p.detach().mul_(2)
+
+    w = minaot.ones(3, requires_grad=True)
+    compiled(step)(w, minaot.ones(3), 0.5)
+    assert w.tolist() == [0.5] * 3 and w.is_leaf and w.requires_grad and w.grad_fn is None
+    compiled(through_detach)(w)
+    assert w.tolist() == [1.0] * 3 and w.is_leaf
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        compiled(lambda p: p.mul_(2))(w)        # with grad on: refused, as in eager
