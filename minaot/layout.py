@@ -19,7 +19,7 @@ order), so :func:`conform` copies a result into the right layout when they do.
 The common case, all operands C-contiguous, is checked first and costs nothing.
 The tracer lays out its fake results with the same rule, so a compiled function
 sees the strides eager sees (and its runtime gives its results those strides:
-:func:`minaot.tracing.dense_layout`).  On CUDA every result is C-contiguous.
+:func:`dense_layout`).  On CUDA every result is C-contiguous.
 """
 
 from __future__ import annotations
@@ -125,3 +125,21 @@ def conform(arr: np.ndarray, op, attrs, operands) -> np.ndarray:
     out = empty_with(arr.shape, arr.dtype, want)
     out[...] = arr
     return out
+
+
+def dense_layout(arr: np.ndarray):
+    """``"C"`` if ``arr`` is C-contiguous; its byte strides if it is dense (its elements
+    fill a block of memory with no gaps and no overlaps) in another order, such as the
+    ``(1, 4)`` strides of ``x.t() * 2`` for a ``(3, 4)`` ``x`` (eager keeps its input's
+    layout); ``None`` otherwise (a view into a larger buffer).  A compiler writes its
+    results in C order and ``nop`` in numpy's; the runtime gives a result the layout
+    its eager version had, as ``torch.compile`` keeps eager's strides for outputs."""
+    if arr.flags.c_contiguous:
+        return "C"
+    dims = sorted((st, n) for st, n in zip(arr.strides, arr.shape) if n != 1)
+    step = arr.itemsize
+    for st, n in dims:
+        if st != step:
+            return None
+        step *= n
+    return tuple(arr.strides)

@@ -78,17 +78,17 @@ def replay_metadata_mutations(meta, args):
 
 def match_eager_layouts(meta, outs, layouts):
     """Give each fresh result the dense layout its eager version had (``layouts``:
-    :attr:`minaot.tracing.TraceInfo.out_layouts`), keeping the tensor object, and so its
+    :attr:`minaot.tracing.TraceInfo.out_layouts`, from :func:`minaot.layout.dense_layout`), keeping the tensor object, and so its
     ``grad_fn``.  CPU tensors only: on CUDA eager ops write C order too."""
     for o, want in zip(meta.outputs, layouts):
         if want is None or o.kind != "non_alias":
             continue
         t = outs[o.index]
         a = t._data
-        if not isinstance(a, np.ndarray) or (a.flags.c_contiguous if want == "C"
-                                             else same_layout(a, want)):
+        strides = None if want == "C" else want        # layout.py's None is C order
+        if not isinstance(a, np.ndarray) or same_layout(a, strides):
             continue
-        new = empty_with(a.shape, a.dtype, None if want == "C" else want)
+        new = empty_with(a.shape, a.dtype, strides)
         new[...] = a
         t._data, t._storage = new, Storage(new)
 

@@ -37,7 +37,7 @@ from .autograd.grad_mode import is_grad_enabled
 from .dialects import type_of_meta
 from .ir import Builder, Function, Location
 from .ir.types import TensorType
-from .layout import empty_with, follows_operands, result_strides
+from .layout import dense_layout, empty_with, follows_operands, result_strides
 from .storage import Storage
 from .tensor import Tensor
 
@@ -273,7 +273,7 @@ class TraceInfo:
     out_leaves: list        # non-tensor output leaves as they are; tensors as TENSOR_OUTPUT
     arg_of_leaf: list       # per flat input leaf: the function argument it is, or None
     final_values: list      # per function argument: the IR value its tensor stands for at the end
-    out_layouts: list = None  # per tensor result: its eager layout (:func:`dense_layout`)
+    out_layouts: list = None  # per tensor result: its eager layout (:func:`minaot.layout.dense_layout`)
 
 
 def _fake_inputs(leaves, func: Function):
@@ -351,20 +351,3 @@ def trace(fn, *example_inputs, name: str | None = None) -> Function:
     func.trace_info = TraceInfo(in_spec, out_spec, kept, arg_of_leaf, final, layouts)
     return func
 
-
-def dense_layout(arr: np.ndarray):
-    """``"C"`` if ``arr`` is C-contiguous; its byte strides if it is dense (its elements
-    fill a block of memory with no gaps and no overlaps) in another order, such as the
-    ``(1, 4)`` strides of ``x.t() * 2`` for a ``(3, 4)`` ``x`` (eager keeps its input's
-    layout); ``None`` otherwise (a view into a larger buffer).  A compiler writes its
-    results in C order and ``nop`` in numpy's; the runtime gives a result the layout
-    its eager version had, as ``torch.compile`` keeps eager's strides for outputs."""
-    if arr.flags.c_contiguous:
-        return "C"
-    dims = sorted((st, n) for st, n in zip(arr.strides, arr.shape) if n != 1)
-    step = arr.itemsize
-    for st, n in dims:
-        if st != step:
-            return None
-        step *= n
-    return tuple(arr.strides)
