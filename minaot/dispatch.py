@@ -290,10 +290,16 @@ def commit_inplace(name: str, target: Tensor, new: Tensor):
 
 
 def set_metadata_inplace(target: Tensor, view: Tensor):
-    """``t_()``-style ops: the tensor takes the geometry of ``view``."""
+    """``t_()``-style ops: the tensor takes the geometry of ``view``.
+
+    Like every in-place op this bumps the version counter (as PyTorch does),
+    so a backward that saved the tensor in its old shape raises instead of
+    reading it transposed."""
     target._data = view._data
     if target._base is not None:
         target._view_chain = view._view_chain
     if view._grad_fn is not None:
         target._grad_fn = view._grad_fn
         target._output_nr = view._output_nr
+    target._storage.bump()
+    target._view_version = target._storage.version

@@ -145,6 +145,29 @@ def test_function_backward_must_return_a_gradient_per_input():
         Scale.apply(x, 3.0).sum().backward()
 
 
+@pytest.mark.parametrize("change", [lambda y: y.t_(), lambda y: y.transpose_(0, 1),
+                                    lambda y: y.unsqueeze_(0), lambda y: y.squeeze_()])
+def test_metadata_inplace_ops_bump_the_version(change):
+    x = T(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    y = x * 1
+    z = y * y                      # saves y as (2, 3)
+    change(y)
+    assert y._version == 1
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        z.sum().backward()
+
+
+def test_metadata_inplace_op_in_a_compiled_function_is_functional():
+    def f(x):
+        y = x * 1
+        z = y * y
+        y.t_()
+        return z.sum() + y.sum()
+    x = T(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    compiled(f)(x).backward()
+    assert_close(x.grad, T(2 * np.arange(6.0).reshape(2, 3) + 1))
+
+
 # ------------------------------------------------------------------ compiled functions
 @pytest.mark.parametrize("fn", [lambda a, b: a * 2, lambda a, b: a * b.argmax(),
                                 lambda a, b: a * b.detach()],
