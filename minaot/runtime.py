@@ -73,7 +73,9 @@ def user_outputs(meta, args, outs):
 def replay_metadata_mutations(meta, args):
     for info, arg in zip(meta.inputs, args):
         if info.mutates_metadata:
-            set_metadata_inplace(arg, replay_views(info.meta_chain, arg))
+            set_metadata_inplace(arg, replay_views(info.meta_chain, arg))   # bumps the version
+        elif info.bumps_version and not info.mutates_data:
+            arg._storage.bump()         # ``t_`` on a view of ``arg``, as eager counts it
 
 
 def match_eager_layouts(meta, outs, layouts):

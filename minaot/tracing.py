@@ -246,6 +246,7 @@ class Tracer:
             irop = self._record(op.name, self._values(op, [target]), [type_of_meta(meta)], attrs)
             target._data = pure.impl(target._data, **attrs)
             target._value = irop.result
+            target._storage.bump()
             return target
         promoted = _dispatch._promote(pure, inputs)
         meta = pure.meta(*promoted, **attrs)

@@ -414,3 +414,16 @@ def squeeze_(input, dim=None):
         d = wrap_dim("squeeze_", dim, input.ndim)
         dims = (d,) if input.shape[d] == 1 else ()
     return dispatch("squeeze_", input, dims=dims)
+
+
+# ---------------------------------------------------------------- straight_through
+# ``straight_through(new, old)``: the value of ``new``, the gradient of ``old``.
+# Functionalization emits it for an in-place write autograd does not see (under
+# ``no_grad``, or through ``x.detach()``): eager keeps the written tensor's
+# history, so its gradient passes straight to the value before the write, and
+# nothing reaches what was written.  Like ``detach`` it only steers the joint
+# pass and is removed afterwards (:mod:`minaot.passes.strip_autograd`).
+register(OpDef("straight_through", "other",
+               lambda new, old: Meta(new.shape, new.dtype, device_of(new)),
+               lambda new, old: new, vjp=lambda ctx, g: (None, g),
+               doc="the value of its first operand, the gradient of its second"))

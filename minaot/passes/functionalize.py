@@ -17,6 +17,10 @@ functional value and a version number.
 * A metadata op (``t_``, ``unsqueeze_``) only extends the tensor's view chain.
 * ``detach`` is a view like the others (an alias that stops gradients): reads
   replay it, and a write through it lands in the base unchanged.
+* A write autograd does not see (under ``no_grad`` or through a detached
+  alias) keeps the base's history, as in eager: the new base value is wrapped
+  as ``straight_through(new, old)``, whose gradient goes to the value before
+  the write and nothing to what was written.
 
 Afterwards no op mutates or aliases.  The graph returns, first, the new value
 of every graph input whose data was mutated (the runtime copies it into the
@@ -49,6 +53,9 @@ class InputInfo:
     # the new data in without autograd (PyTorch's mutations_hidden_from_autograd), so a
     # leaf that requires grad may be updated (a hand-written optimizer step)
     mutations_hidden_from_autograd: bool = False
+    # a metadata op (``t_``) ran on a view of this input: no data changed, but eager
+    # bumps the version counter the input shares with its views
+    bumps_version: bool = False
 
 
 @dataclass
@@ -104,6 +111,7 @@ class _Functionalizer:
         self.cache = {}     # mt value -> (version, functional value)
         self.seen_writes = set()    # bases written by an in-place op autograd sees
         self.hidden = getattr(fn, "no_grad_writes", set())
+        self.meta_written = set()   # bases a metadata op (t_, ...) ran on, or on a view of
         for a, na in zip(fn.args, self.out.args):
             self._new_base(a, na)
 
@@ -116,9 +124,8 @@ class _Functionalizer:
         types = _result_types(opdef, operands, attrs)
         return self.b.create(emit_name(opname), operands, types, dict(attrs), loc=loc).result
 
-    def read(self, v, through_detach=False):
-        """The functional value of mt value ``v`` now (``through_detach``: skip its
-        ``detach`` steps; see :meth:`_inplace`).
+    def read(self, v):
+        """The functional value of mt value ``v`` now.
 
         A base (empty chain) is its current value ``self.cur[base]``; a view replays its
         chain of ``(op name, attrs, loc)`` steps on that value with :meth:`emit`.  The
@@ -126,12 +133,6 @@ class _Functionalizer:
         and reused while ``self.version[base]`` has not changed (no write since)."""
         # BEGIN TASK 4.1: read a value: replay its view chain on its base's current value
         base, chain = self.base[v], self.chain[v]
-        if through_detach and _has_detach(chain):
-            value = self.cur[base]
-            for name, attrs, loc in chain:
-                if name != "detach":
-                    value = self.emit(name, [value], attrs, loc)
-            return value
         if not chain:
             return self.cur[base]
         hit = self.cache.get(v)
@@ -218,23 +219,26 @@ class _Functionalizer:
         pure = get_op(opdef.pure)
         base = self.base[target]
         if pure.kind == "view":                      # t_, unsqueeze_, ...: metadata only
+            self.meta_written.add(base)
             self.base[r] = base
             self.chain[r] = self.chain[target] + ((pure.name, attrs, op.loc),)
             return
-        # A write through a detached alias (``x.detach().mul_(2)``) changes the
-        # data of ``x``, not its history: eager passes the gradient of ``x``
-        # straight through.  A pure graph cannot say that; the twin reads its
-        # target without the detach, so the write is differentiated like a write
-        # into ``x`` itself (exact for add_/sub_, as for in-place ops under no_grad).
-        values = [self.read(v, through_detach=(i == 0)) for i, v in enumerate(op.operands)]
+        values = [self.read(v) for v in op.operands]
         new = self.emit(pure.name, values, attrs, op.loc)
         if new.type.dtype != target.type.dtype:
             new = self.emit("to", [new], {"dtype": _dtype_name(target.type.dtype)}, op.loc)
+        old = self.cur[base]
         self.write(base, self.chain[target], new, op.loc)
-        if op not in self.hidden and not _has_detach(self.chain[target]):
-            self.seen_writes.add(base)
         self.base[r], self.chain[r] = base, self.chain[target]
-        if self.chain[target] and not _has_detach(self.chain[target]):
+        if op in self.hidden or _has_detach(self.chain[target]):
+            # A write autograd does not see (under no_grad, or through
+            # ``x.detach()``) changes the data of the base, not its history:
+            # eager passes the base's gradient straight to its value before the
+            # write.  ``straight_through(new, old)`` says exactly that.
+            self.cur[base] = self.emit("straight_through", [self.cur[base], old], {}, op.loc)
+            return
+        self.seen_writes.add(base)
+        if self.chain[target]:
             self.cache[r] = self.cache[target] = (self.version[base], new)
 
     def _finish(self):
@@ -254,6 +258,7 @@ class _Functionalizer:
             if self.base[fv] is a and self.chain[fv]:
                 info.mutates_metadata = True
                 info.meta_chain = tuple((n, at) for n, at, _ in self.chain[fv])
+            info.bumps_version = a in self.meta_written
             meta.inputs.append(info)
         meta.num_mutated_inputs = len(graph_outputs)
         results = list(self.fn.results)

@@ -6,7 +6,9 @@ flow; their value is their operand:
 * ``detach`` (``x.detach()``, and the inputs of ops run under ``no_grad``): no
   VJP rule, so no gradient passes through it;
 * ``custom_vjp`` (a user ``autograd.Function``): its VJP calls the user's
-  backward instead of differentiating the inlined forward.
+  backward instead of differentiating the inlined forward;
+* ``straight_through(new, old)`` (an in-place write autograd does not see):
+  the value of ``new``, whose gradient goes to ``old``.
 
 Once the joint graph is built (or when no joint graph is needed, on the
 inference path) they have done their job, and the pass replaces each by the
@@ -22,11 +24,13 @@ from minaot.ir.pass_manager import Pass, register_pass
 _WRAPPED = {
     "detach": lambda op: op.operands[0],
     "custom_vjp": lambda op: op.operands[op.attributes["n_in"]],
+    "straight_through": lambda op: op.operands[0],
 }
 
 
 def strip_autograd_ops(fn: Function) -> int:
-    """Replace every ``detach`` and ``custom_vjp`` op by its wrapped operand; returns how many."""
+    """Replace every ``detach``, ``custom_vjp`` and ``straight_through`` op by the operand
+    it wraps; returns how many."""
     n = 0
     for op in list(fn.ops):
         wrapped = _WRAPPED.get(op.opname)
