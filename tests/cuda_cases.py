@@ -115,7 +115,34 @@ def test_gelu_erf():
 
 def test_softmax_block_per_row():
     src = check(lambda x: minaot.softmax(x, dim=1), t(5, 32))
-    assert ROW in src and src.count("cuda.syncthreads()") >= 4
+    # 8 threads, part of one warp: the row's max and sum are combined by shuffles alone
+    assert ROW in src and src.count("cuda.shfl_xor_sync(0xff, ") == 6
+    assert "sm_f32" not in src
+
+
+def test_block_reductions_over_several_warps():
+    """Two and four warps per block: shuffles in each warp, then the warps' values through
+    shared memory; max, min, sum, int sum and a float64 variance."""
+    x = t(3, 128)
+    for threads in (64, 128):
+        src = check(lambda x: (minaot.softmax(x, dim=1), x.amax(dim=1), x.amin(dim=1),
+                               (x > 0).sum(dim=1), x.double().var(dim=1)), x,
+                    max_threads=threads, rtol=1e-5, atol=1e-6)
+        assert f"sm_f32_0[{'tid'} // 32] = " in src and "cuda.shfl_xor_sync" in src
+
+
+def test_block_reductions_without_warp_shuffles():
+    """``warp_shuffle=False``: the shared-memory tree, a barrier per step."""
+    src = check(lambda x: (minaot.softmax(x, dim=1), (x > 0).sum(dim=1)), t(5, 64),
+                max_threads=64, warp_shuffle=False)
+    assert "shfl" not in src and src.count("cuda.syncthreads()") >= 8
+
+
+def test_full_reduction_in_half_a_warp():
+    """A block of fewer than 32 threads shuffles within its lanes only (mask 0xffff)."""
+    src = check(lambda x: x.sum() + x.amax(), t(16), block_rows_min=4, max_threads=16,
+                rtol=1e-5, atol=1e-6)
+    assert "cuda.shfl_xor_sync(0xffff, " in src
 
 
 def test_softmax_with_the_default_launch_configuration():
@@ -320,5 +347,5 @@ def test_nan_and_inf_follow_numpy():
     x = minaot.from_numpy(np.array([[1.0, np.nan, 3.0] + [0.5] * 13,
                                     [-np.inf, 2.0, 0.0] + [-1.0] * 13], dtype=np.float32))
     src = check(lambda x: (x.amax(dim=1), x / 0.0, minaot.maximum(x, x * 0.0), x.amin(dim=1)), x)
-    assert ROW in src                    # NaN goes through the shared-memory tree
+    assert ROW in src                    # NaN goes through the warp shuffles
     check(lambda x: x.abs().log(), minaot.from_numpy(np.array([0.0, 1.0, 2.0], np.float32)))

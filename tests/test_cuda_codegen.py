@@ -49,8 +49,26 @@ def test_source_uses_the_cpu_emitters_value_names():
     cpu, gpu = emit_numba_cpu(k), emit_numba_cuda(k)
     names = set(re.findall(r"^\s+((?:v|acc)\d+) = ", gpu, re.M))
     assert names and names <= set(re.findall(r"^\s+((?:v|acc)\d+) = ", cpu, re.M))
-    assert "@cuda.jit(cache=True)\ndef k0(in0, out0):" in gpu and "def launch(in0, out0):" in gpu
+    assert "@cuda.jit(cache=True, max_registers=48)\ndef k0(in0, out0):" in gpu
+    assert "def launch(in0, out0):" in gpu
     assert "np.float32(-np.inf)" in gpu and "math.exp(" in gpu and "np.exp(" not in gpu
+
+
+def test_row_kernels_unroll_light_walks_under_a_register_budget():
+    """plan_unroll: a row whose walks read at most two global buffers counts its iterations
+    (unrolled) and gets a register budget; a row reading three does neither."""
+    (light,) = loop_fns(lambda x, w: (x * w).sum(dim=1), (4, 1024), (1024,))
+    src = emit_numba_cuda(light)
+    assert "@cuda.jit(cache=True, max_registers=48)" in src and "for k in range(4):" in src
+    (heavy,) = loop_fns(lambda x, y, z: (x * y * z).sum(dim=1), (4, 1024), (4, 1024), (4, 1024))
+    src = emit_numba_cuda(heavy)
+    assert "max_registers" not in src and "in range(tid, 1024, 256):" in src
+    assert "for k in range(" not in src
+    # an explicit budget applies to every kernel; unroll=False unrolls nothing
+    src = emit_numba_cuda(heavy, max_registers=64)
+    assert "@cuda.jit(cache=True, max_registers=64)" in src
+    src = emit_numba_cuda(light, unroll=False)
+    assert "max_registers" not in src and "for k in range(" not in src
 
 
 def test_launch_configuration_follows_the_sizes():

@@ -417,19 +417,21 @@ class TestOps:
         assert minaot.counters["cuda_eager"]["program_misses"] == misses
 
     def test_small_launches_are_quiet_without_silencing_the_users_kernels(self):
+        # (matched by message: numba-cuda's NumbaPerformanceWarning is a class of its own,
+        # not numba.core.errors' one)
         import warnings
         from numba import cuda
-        from numba.core.errors import NumbaPerformanceWarning
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             minaot.ones(3, device="cuda") * 2.0          # a one-block eager op
-        assert not [w for w in seen if issubclass(w.category, NumbaPerformanceWarning)], seen
+            minaot.ones(5, device="cuda").sum()          # a new geometry: Numba's own call
+        assert not [w for w in seen if "under-utilization" in str(w.message)], seen
         assert not [f for f in warnings.filters if f[1] and "under-utilization" in f[1].pattern]
         if TARGET == "gpu":                 # the simulator never gives this warning
             @cuda.jit
             def users_kernel(a):
                 a[cuda.grid(1)] = 1.0
-            with pytest.warns(NumbaPerformanceWarning, match="under-utilization"):
+            with pytest.warns(Warning, match="under-utilization"):
                 users_kernel[1, 1](cuda.device_array(1, np.float32))
 
     def test_an_op_without_a_cuda_implementation_says_so(self):

@@ -195,11 +195,17 @@ simulate("""
 # of threads: blocks stride over the rows (``cuda.blockIdx.x``), and inside
 # a row the threads split each reduction loop (``range(tid, 64, 32)``), each
 # keeping its own partial max or sum in a register.  The partial values are
-# then combined in shared memory (``cuda.shared.array``) in a tree, half the
-# threads dropping out at every step, with ``cuda.syncthreads()`` between
-# steps; ``sm[0]`` is read by every thread, so the row's max is an ordinary
-# value afterwards, as in the CPU kernel.  The last loop, the normalized
-# row, is split over the threads too.
+# then combined by *warp shuffles*: ``cuda.shfl_xor_sync(mask, v, 16)`` hands
+# each thread the value of the lane 16 away, and after the steps 16, 8, 4, 2,
+# 1 every lane of a warp holds the warp's max.  A block of several warps
+# (256 threads on a GPU) then meets once in shared memory
+# (``cuda.shared.array``, one value per warp, one ``cuda.syncthreads()``), so
+# the row's max is an ordinary value in every thread afterwards, as in the
+# CPU kernel.  Here the block has 32 threads, one warp, and needs no shared
+# memory for it.  The last loop, the normalized row, is split over the
+# threads too.  The kernel carries ``@cuda.jit(max_registers=48)``: on a
+# GPU, a register budget that lets five blocks share a multiprocessor (see
+# :doc:`/concepts/cuda`); the simulator ignores it.
 
 simulate("""
     def softmax(x):

@@ -134,7 +134,9 @@ class Launcher:
         plan = self.plans.get(key, False)
         if plan:
             return plan.launch(args)
-        self.configured(*args)          # Numba's call: compiles if needed, then launches
+        with warnings.catch_warnings():     # Numba's call: compiles if needed, then launches
+            warnings.filterwarnings("ignore", message=_LOW_OCCUPANCY)
+            self.configured(*args)
         if plan is False:
             if len(self.plans) >= MAX_PLANS:    # shapes that keep changing: start again
                 self.plans.clear()
@@ -156,14 +158,19 @@ def _simulator() -> bool:
     return bool(config.ENABLE_CUDASIM)
 
 
+#: Numba's low-occupancy warning ("Grid size 1 will likely result in GPU under-utilization")
+_LOW_OCCUPANCY = r".*[Gg]rid size .* under-utilization"
+
+
 def _configure(kernel, config):
-    """``kernel[config]`` without Numba's low-occupancy warning ("Grid size 1 will likely
-    result in GPU under-utilization"), which it gives when the configuration is made: an
-    eager op on a small tensor, or a small program, launches a small grid by nature, and
-    the warning would name our launch, not the user's.  Only these launches are quiet;
-    the filter is restored at once, so the user's own kernels still warn."""
+    """``kernel[config]`` without Numba's low-occupancy warning, which Numba gives when the
+    configuration is made (numba 0.68's CUDA target) or when it is called (numba-cuda 0.30;
+    :meth:`Launcher.__call__` silences that call too): an eager op on a small tensor, or a
+    small program, launches a small grid by nature, and the warning would name our launch,
+    not the user's.  Only these launches are quiet; the filter is restored at once, so the
+    user's own kernels still warn."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*[Gg]rid size .* under-utilization")
+        warnings.filterwarnings("ignore", message=_LOW_OCCUPANCY)
         return kernel[config]
 
 

@@ -1,4 +1,4 @@
-"""A fix for Numba's CUDA simulator: shared arrays allocated under a lock.
+"""Two fixes for Numba's CUDA simulator: shared arrays allocated under a lock, warp shuffles.
 
 The simulator runs each CUDA thread of a block as a Python thread.  Its
 ``cuda.shared.array`` finds a block's array by the caller's file and line in a
@@ -8,9 +8,19 @@ and read different "shared" memory: a reduction through shared memory adds up
 the wrong numbers, now and then, more often on a loaded machine.  (Measured
 here: a few failures per hundred simulated op-database tests.)
 
-:func:`install` replaces the lookup by one that holds a lock.  Every module that
-``emit-numba-cuda`` generates calls it under the simulator, and so do the
-hand-written library kernels; on a GPU nothing changes.
+The simulator's ``cuda.jit`` takes no ``max_registers`` (a register budget
+means nothing to Python threads): it is dropped there.  The simulator also
+has no ``cuda.shfl_xor_sync``, which ``emit-numba-cuda``'s
+block reductions use (each warp combines its 32 values in registers).  Here it
+is a block-wide exchange: every thread puts its value in a slot, waits at the
+block's barrier, reads the slot of lane ``lane ^ lane_mask`` of its warp, and
+waits again before the slots are reused.  That is the GPU's result whenever
+all the block's threads make the call together, which is how the generated
+kernels call it (a reduction is run by every thread of the block).
+
+:func:`install` puts both in place.  Every module that ``emit-numba-cuda``
+generates calls it under the simulator, and so do the hand-written library
+kernels; on a GPU nothing changes.
 """
 
 from __future__ import annotations
@@ -42,12 +52,37 @@ def _shared_array(self, shape, dtype):
     return arr
 
 
+def _shfl_xor_sync(self, mask, value, lane_mask):
+    """``cuda.shfl_xor_sync`` for the simulator: the value of lane ``laneid ^ lane_mask``."""
+    me = threading.current_thread()
+    slots = me._manager.__dict__.setdefault("_minaot_shuffle_slots", {})
+    slots[me.thread_id] = value
+    me.syncthreads()
+    source = (me.thread_id & ~31) | ((me.thread_id & 31) ^ lane_mask)
+    if not (mask >> (source & 31)) & 1 or source not in slots:
+        raise RuntimeError(f"shfl_xor_sync: thread {me.thread_id} reads lane {source & 31}, "
+                           f"which is not in the mask {mask:#x} or not in the block")
+    other = slots[source]
+    me.syncthreads()
+    return other
+
+
 def install() -> None:
-    """Make the simulator's shared-array allocation thread-safe (once; no-op on a GPU)."""
+    """Make the simulator's shared-array allocation thread-safe, give it warp shuffles and
+    let its ``cuda.jit`` take (and ignore) ``max_registers`` (once; no-op on a GPU)."""
     from numba import config
     if not config.ENABLE_CUDASIM:
         return
+    from numba import cuda
+    if not getattr(cuda.jit, "minaot_registers", False):
+        simulator_jit = cuda.jit
+
+        def jit(*args, max_registers=None, **kwargs):
+            return simulator_jit(*args, **kwargs)
+        jit.minaot_registers = True
+        cuda.jit = jit
     from numba.cuda.simulator import kernelapi
+    kernelapi.FakeCUDAModule.shfl_xor_sync = _shfl_xor_sync
     shared = getattr(kernelapi, "FakeCUDAShared", None)
     if shared is None or shared.array is _shared_array:
         return

@@ -101,6 +101,9 @@ COMBINERS = {"arith.addf": (0.0, 0), "arith.addi": (0.0, 0),
              "arith.maximumf": (-math.inf, None), "arith.minimumf": (math.inf, None),
              "arith.maxsi": (None, "min"), "arith.minsi": (None, "max")}
 
+#: value types ``cuda.shfl_xor_sync`` moves between a warp's lanes
+SHUFFLE_TYPES = ("f32", "f64", "i32", "i64")
+
 MAX_THREADS = 256          # threads per block, at most
 MAX_BLOCKS = 65535         # blocks of a grid, at most (grid-stride loops do the rest)
 BLOCK_ROWS_MIN = 32        # a reduction this long or longer gets a block of threads
@@ -108,6 +111,8 @@ GRID_REDUCE_MIN = 1 << 16  # a full reduction this long or longer runs in two pa
 MAX_PARTIALS = 1024        # blocks of a full reduction's first pass, at most
 ROW_CACHE_BYTES = 32768    # shared memory a row kernel may use to keep rows it reads again
 COLUMN_LANES_MIN = 16      # a column walk this long or longer is shared by several threads
+ROW_UNROLL_LOADS = 2       # a row kernel unrolls its walks if none reads more global buffers
+ROW_REGISTERS = 48         # ... and is then held to this many registers per thread
 
 
 def _identity(combiner: str, dtype: str):
@@ -351,13 +356,18 @@ class _Kernel:
         self.uses_tid = False
         self.grid = False       # do loops and stores go over all the blocks' threads (grid context)?
         self.caches = []        # (shared array name, length, dtype): rows kept in shared memory
+        self.unroll = True      # may its walks over global memory count their iterations?
+        self.max_registers = None   # register budget per thread given to the compiler
 
 
 class _CudaEmitter:
     def __init__(self, fn: Function, max_threads, max_blocks, block_rows_min, grid_reduce_min,
-                 row_cache_bytes=ROW_CACHE_BYTES, column_lanes_min=COLUMN_LANES_MIN, unroll=True):
+                 row_cache_bytes=ROW_CACHE_BYTES, column_lanes_min=COLUMN_LANES_MIN, unroll=True,
+                 warp_shuffle=True, max_registers=None):
         self.fn = fn
+        self.max_registers = max_registers
         self.unroll = unroll
+        self.warp_shuffle = warp_shuffle
         self.row_cache_bytes = row_cache_bytes
         self.column_lanes_min = column_lanes_min
         self.cached = {}                    # buffer -> its _RowCache, in the row kernel being written
@@ -536,12 +546,11 @@ class _CudaEmitter:
         When every thread has the same number of iterations the loop counts them,
         ``for k in range(16): i1 = tid + 256 * k``: a constant trip count that the compiler
         unrolls, so a thread issues several loads before it waits for the first (one load
-        in flight per thread is not enough to keep HBM busy).  The price is registers
-        (measured on an H100: softmax 80 per thread, layer_norm's backward row kernel 238,
-        which leaves one block per SM); unrolling only the walks that read global memory
-        was slower on every kernel measured."""
+        in flight per thread is not enough to keep HBM busy).  The price is registers;
+        :meth:`plan_unroll` decides, per row kernel, whether to pay it.  (Unrolling only the
+        walks that read global memory was slower on every kernel measured.)"""
         n = hi - lo
-        reads = self.unroll
+        reads = self.unroll and self.k.unroll
         if reads and n % lanes == 0 and n // lanes > 1:
             self.emit(depth, f"for {self._k} in range({n // lanes}):")
             self.emit(depth + 1, f"{iv} = {f'{lo} + ' if lo else ''}{lane} + {lanes} * {self._k}")
@@ -599,13 +608,13 @@ class _CudaEmitter:
         innermost = _body(levels[-1])
         for name, v in zip(accs, innermost.ops[-1].operands):
             self.emit(depth + 1, f"{name} = {self.names[v]}")
-        sms = self.tree(accs, combiners, dtypes, depth)
+        results = self.tree(accs, combiners, dtypes, depth)
         if partials is not None:
             self.emit(depth, f"if {self.tid()} == 0:")
-            for sm, part in zip(sms, partials):
-                self.emit(depth + 1, f"{part}[cuda.blockIdx.x] = {sm}[0]")
+            for res, part in zip(results, partials):
+                self.emit(depth + 1, f"{part}[cuda.blockIdx.x] = {res}")
             return
-        self.publish(loop, sms, accs, combiners, dtypes, depth)
+        self.publish(loop, results, accs, combiners, dtypes, depth)
 
     def finish_reduction(self, loop, depth):
         """The second pass of a two-pass full reduction: the block combines the first pass's
@@ -619,23 +628,59 @@ class _CudaEmitter:
         self.emit(depth, f"for {self._j} in range({self.tid()}, {count}, {self.k.threads}):")
         for name, part, comb, t in zip(accs, partials, combiners, dtypes):
             self.emit(depth + 1, f"{name} = {BINARY[comb].format(name, f'{part}[{self._j}]', T=NP_TYPE[t])}")
-        sms = self.tree(accs, combiners, dtypes, depth)
-        self.publish(loop, sms, accs, combiners, dtypes, depth)
+        results = self.tree(accs, combiners, dtypes, depth)
+        self.publish(loop, results, accs, combiners, dtypes, depth)
 
     def tree(self, accs, combiners, dtypes, depth):
-        """Combine the block's threads' values of ``accs`` in shared memory: halve the active
-        threads each step, each adding its partner's part; the result is in ``sm[0]``."""
+        """Combine the block's threads' values of ``accs``; returns, for each, the expression
+        that holds the block's result (a register in every thread, or ``sm[0]``).
+
+        With warp shuffles (the default, for 32- and 64-bit values): each warp combines its
+        32 values in registers, ``v = v + cuda.shfl_xor_sync(mask, v, 16)``, then 8, 4, 2, 1
+        (after the five steps every lane holds the warp's value); lane 0 of each warp stores
+        it in shared memory, one barrier, and every thread combines the warps' values.  Two
+        barriers in all (the second, after the result is read, is :meth:`publish`'s).
+        Otherwise a shared-memory tree: halve the active threads each step, each adding its
+        partner's part, a barrier per step; the result is in ``sm[0]``."""
         tid = self.tid()
+        threads = self.k.threads
+        warps = -(-threads // 32)
+        shuffle = self.warp_shuffle and all(t in SHUFFLE_TYPES for t in dtypes)
         sms = []
         count = {}
-        for t in dtypes:
+        for t in dtypes if not shuffle or warps > 1 else ():
             sms.append(self.shared(t, count.get(t, 0)))
             count[t] = count.get(t, 0) + 1
+        if shuffle:
+            mask = 0xFFFFFFFF if threads >= 32 else (1 << threads) - 1
+            steps = []
+            o = min(16, threads // 2)
+            while o >= 1:
+                steps.append(o)
+                o //= 2
+            self.emit(depth, "# each warp combines its threads' values in registers (shuffles)")
+            for name, comb, t in zip(accs, combiners, dtypes):
+                other = self.fresh(f"other_{t}")
+                self.used.discard(other)        # the same name in every reduction of this type
+                for o in steps:
+                    self.emit(depth, f"{other} = cuda.shfl_xor_sync({mask:#x}, {name}, {o})")
+                    self.emit(depth, f"{name} = {BINARY[comb].format(name, other, T=NP_TYPE[t])}")
+            if warps == 1:
+                return list(accs)
+            self.emit(depth, f"if {tid} % 32 == 0:      # lane 0 of each warp")
+            for sm, name in zip(sms, accs):
+                self.emit(depth + 1, f"{sm}[{tid} // 32] = {name}")
+            self.emit(depth, "cuda.syncthreads()")
+            for sm, name, comb, t in zip(sms, accs, combiners, dtypes):
+                self.emit(depth, f"{name} = {sm}[0]")
+                for w in range(1, warps):
+                    self.emit(depth, f"{name} = {BINARY[comb].format(name, f'{sm}[{w}]', T=NP_TYPE[t])}")
+            return list(accs)
         for sm, name in zip(sms, accs):
             self.emit(depth, f"{sm}[{tid}] = {name}")
         self.emit(depth, "cuda.syncthreads()")
         width = self._width
-        self.emit(depth, f"{width} = {self.k.threads // 2}")
+        self.emit(depth, f"{width} = {threads // 2}")
         self.emit(depth, f"while {width} > 0:")
         self.emit(depth + 1, f"if {tid} < {width}:")
         for sm, comb, t in zip(sms, combiners, dtypes):
@@ -646,12 +691,13 @@ class _CudaEmitter:
             self.emit(depth + 2, f"{sm}[{tid}] = {BINARY[comb].format(left, right, T=NP_TYPE[t])}")
         self.emit(depth + 1, "cuda.syncthreads()")
         self.emit(depth + 1, f"{width} //= 2")
-        return sms
+        return [f"{sm}[0]" for sm in sms]
 
-    def publish(self, loop, sms, accs, combiners, dtypes, depth):
+    def publish(self, loop, results, accs, combiners, dtypes, depth):
         """Every thread reads the combined value (and adds the loop's initial value)."""
-        for sm, name, init, comb, t in zip(sms, accs, loop.operands, combiners, dtypes):
-            self.emit(depth, f"{name} = {sm}[0]")
+        for res, name, init, comb, t in zip(results, accs, loop.operands, combiners, dtypes):
+            if res != name:
+                self.emit(depth, f"{name} = {res}")
             ident = init.defining_op
             if not (ident is not None and ident.name == "arith.constant"
                     and ident.attributes["value"] == _identity(comb, t)):
@@ -804,6 +850,7 @@ class _CudaEmitter:
             self.emit(2, line)
         if row and around is None:
             self.plan_row_cache(_body(levels[-1]).ops)
+            self.plan_unroll(_body(levels[-1]).ops)
         self.work_item(levels, around, 2, row)
         self.cached = {}
         return k
@@ -916,6 +963,39 @@ class _CudaEmitter:
         if _carried(op):
             return op not in self.finished
         return _independent(op)
+
+    def plan_unroll(self, ops):
+        """Unroll a row kernel's walks, and budget its registers, by the loads of its walks.
+
+        An unrolled walk issues all its loads before it waits for the first, and the
+        compiler keeps them all in registers: softmax's kernel took 110 registers per
+        thread, so 2 blocks of 256 threads fit on an SM, and ran at 0.64 of copy speed on
+        the H100.  Held to ``ROW_REGISTERS`` (48) it took 40, with no spills, and ran at
+        0.89: more blocks per SM hide the barriers of the row reductions.  A walk that
+        reads more global buffers needs more registers for the same unrolling (layer_norm's
+        backward row kernel reads three: 240 registers unrolled, and spills under any
+        budget that leaves room for a second block); such a kernel is not unrolled, and
+        the compiler takes what it needs (72, no spills: 488 us against 645 unrolled).
+        So: a row kernel whose every walk reads at most ``ROW_UNROLL_LOADS`` buffers from
+        global memory (a row kept in shared memory counts on the walk that fills it) is
+        unrolled and given the budget; any other is not unrolled."""
+        filled, heaviest = set(), 0
+        for op in ops:
+            if op.name not in LOOPS:
+                continue
+            loads = {o.operands[0] for o in walk(op) if o.name == "memref.load"}
+            count = 0
+            for buf in loads:
+                if buf in self.cached:
+                    if buf in filled:
+                        continue
+                    filled.add(buf)
+                count += 1
+            heaviest = max(heaviest, count)
+        if heaviest > ROW_UNROLL_LOADS:
+            self.k.unroll = False
+        elif self.unroll:
+            self.k.max_registers = ROW_REGISTERS
 
     def plan_row_cache(self, ops):
         """Pick the buffers that a row's code walks more than once, to keep in shared memory.
@@ -1075,8 +1155,10 @@ class _CudaEmitter:
         return out
 
 
-def _kernel_text(k: _Kernel, params, tid, gtid) -> list[str]:
-    lines = ["@cuda.jit(cache=True)", f"def {k.name}({', '.join(params)}):"]
+def _kernel_text(k: _Kernel, params, tid, gtid, max_registers=None) -> list[str]:
+    registers = max_registers or k.max_registers
+    jit = "cache=True" + (f", max_registers={registers}" if registers else "")
+    lines = [f"@cuda.jit({jit})", f"def {k.name}({', '.join(params)}):"]
     if k.uses_tid:
         lines.append(f"    {tid} = cuda.threadIdx.x")
     if k.grid:
@@ -1095,7 +1177,8 @@ def launch_config(fn: Function, **options) -> list[tuple[str, int, int]]:
                      options.get("block_rows_min", BLOCK_ROWS_MIN),
                      options.get("grid_reduce_min", GRID_REDUCE_MIN),
                      options.get("row_cache_bytes", ROW_CACHE_BYTES),
-                     options.get("column_lanes_min", COLUMN_LANES_MIN), options.get("unroll", True))
+                     options.get("column_lanes_min", COLUMN_LANES_MIN), options.get("unroll", True),
+                     options.get("warp_shuffle", True))
     return [(k.name, k.blocks, k.threads) for k in e.kernels()]
 
 
@@ -1103,17 +1186,22 @@ def emit_numba_cuda(fn: Function, header: str = "", *, max_threads: int = MAX_TH
                     max_blocks: int = MAX_BLOCKS, block_rows_min: int = BLOCK_ROWS_MIN,
                     grid_reduce_min: int = GRID_REDUCE_MIN,
                     row_cache_bytes: int = ROW_CACHE_BYTES,
-                    column_lanes_min: int = COLUMN_LANES_MIN, unroll: bool = True) -> str:
+                    column_lanes_min: int = COLUMN_LANES_MIN, unroll: bool = True,
+                    warp_shuffle: bool = True, max_registers: int | None = None) -> str:
     """Python source of a module defining ``fn``'s CUDA kernels and ``launch(*arrays)``.
 
     ``max_threads`` caps the threads of a block (a power of two is used for reductions),
     ``max_blocks`` the blocks of a grid, reductions of ``block_rows_min`` iterations or
     more are split over a block's threads (shorter ones run in one thread per row), and full
-    reductions of ``grid_reduce_min`` iterations or more run in two passes over a grid."""
+    reductions of ``grid_reduce_min`` iterations or more run in two passes over a grid.
+    ``warp_shuffle=False`` combines a block's parts by the shared-memory tree alone (the
+    form before warp shuffles, kept to compare); ``max_registers`` gives every kernel
+    that register budget (by default only unrolled row kernels get one,
+    :meth:`_CudaEmitter.plan_unroll`)."""
     if max_threads < 1 or max_threads & (max_threads - 1):
         raise ValueError(f"emit-numba-cuda: max_threads must be a power of two, got {max_threads}")
     e = _CudaEmitter(fn, max_threads, max_blocks, block_rows_min, grid_reduce_min, row_cache_bytes,
-                     column_lanes_min, unroll)
+                     column_lanes_min, unroll, warp_shuffle, max_registers)
     kernels = e.kernels()
     lines = [f"# {line}" for line in header.splitlines()]
     lines += ["import math", "", "import numpy as np", "from numba import config, cuda", "",
@@ -1125,7 +1213,7 @@ def emit_numba_cuda(fn: Function, header: str = "", *, max_threads: int = MAX_TH
               "    install()                # shared arrays allocated under a lock", "", ""]
     for k in kernels:
         lines.append(f"# {k.comment}")
-        lines += _kernel_text(k, e.params, e._tid, e._gtid)
+        lines += _kernel_text(k, e.params, e._tid, e._gtid, e.max_registers)
     fill = e.fresh("fill")
     if e.scratch:
         lines += ["# scratch buffers start filled with their reduction's identity",
