@@ -193,3 +193,18 @@ def test_a_compiled_optimizer_step_updates_a_leaf_under_no_grad():
     assert w.tolist() == [1.0] * 3 and w.is_leaf
     with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
         compiled(lambda p: p.mul_(2))(w)        # with grad on: refused, as in eager
+
+
+# ------------------------------------------------------------------ reductions over dim=()
+@pytest.mark.parametrize("dim", [(), []], ids=["tuple", "list"])
+@pytest.mark.parametrize("op,want", [("sum", 15.0), ("mean", 2.5), ("amax", 5.0), ("amin", 0.0),
+                                     ("var", 3.5), ("std", 1.8708287477493286)])
+def test_an_empty_dim_list_reduces_every_dim(op, want, dim):
+    """PyTorch reads ``dim=()`` as every dim (``x.sum(dim=())`` is ``x.sum()``), eager and
+    compiled; with ``keepdim`` the result is (1, 1)."""
+    x = T(np.arange(6.0, dtype=np.float32).reshape(2, 3))
+    for run in (lambda f: f(x), lambda f: compiled(f)(x)):
+        got = run(lambda x: getattr(x, op)(dim=dim))
+        assert got.shape == () and math.isclose(got.item(), want, rel_tol=1e-6)
+        kept = run(lambda x: getattr(x, op)(dim=dim, keepdim=True))
+        assert kept.shape == (1, 1) and math.isclose(kept.item(), want, rel_tol=1e-6)

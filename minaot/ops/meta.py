@@ -47,8 +47,10 @@ def wrap_dim(op: str, dim: int, ndim: int) -> int:
 
 
 def wrap_dims(op: str, dim, ndim: int) -> tuple:
-    """Normalise ``dim`` (None, int or sequence) to a sorted tuple of non-negative dims."""
-    if dim is None:
+    """Normalise ``dim`` (None, int or sequence) to a sorted tuple of non-negative dims.
+    An empty sequence means every dim, as ``None`` does (PyTorch: ``x.sum(dim=())`` is
+    ``x.sum()``)."""
+    if dim is None or (not isinstance(dim, int) and len(dim) == 0):
         return tuple(range(ndim))
     if isinstance(dim, int):
         dim = (dim,)
