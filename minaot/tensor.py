@@ -339,10 +339,10 @@ def _install_methods():
         "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sin", "cos", "tanh",
         "sqrt", "rsqrt", "abs", "sigmoid", "relu", "maximum", "minimum", "clamp",
         "eq", "ne", "lt", "le", "gt", "ge", "reciprocal", "square", "erf",
-        "logical_not", "sign",
+        "logical_not", "sign", "masked_fill",
         # reductions
         "sum", "mean", "amax", "amin", "max", "min", "var", "std", "argmax", "argmin",
-        "softmax", "log_softmax", "logsumexp",
+        "softmax", "log_softmax", "logsumexp", "all", "any", "norm",
         # views and shapes
         "view", "reshape", "transpose", "t", "permute", "expand", "expand_as", "unsqueeze",
         "squeeze", "flatten", "split", "chunk", "gather", "contiguous", "clone",
@@ -350,7 +350,7 @@ def _install_methods():
         "narrow", "select",
         # in-place
         "add_", "sub_", "mul_", "div_", "copy_", "zero_", "fill_", "clamp_", "relu_",
-        "t_", "transpose_", "unsqueeze_", "squeeze_", "neg_", "exp_", "pow_",
+        "t_", "transpose_", "unsqueeze_", "squeeze_", "neg_", "exp_", "pow_", "masked_fill_",
     ]
     for name in plain:
         setattr(Tensor, name, getattr(ops, name))

@@ -208,3 +208,71 @@ def test_an_empty_dim_list_reduces_every_dim(op, want, dim):
         assert got.shape == () and math.isclose(got.item(), want, rel_tol=1e-6)
         kept = run(lambda x: getattr(x, op)(dim=dim, keepdim=True))
         assert kept.shape == (1, 1) and math.isclose(kept.item(), want, rel_tol=1e-6)
+
+
+# ------------------------------------------------------------------ all, any, norm, masked_fill
+X6 = np.array([[1.0, 0.0, -2.0], [0.0, 0.0, 0.0]], np.float32)
+MASK = np.array([[True, False, True], [False, False, True]])
+
+
+@pytest.mark.parametrize("run", ["eager", "compiled"])
+def test_all_and_any_give_bool_tensors(run):
+    f = (lambda fn: fn) if run == "eager" else compiled
+    x = T(X6)
+    assert f(lambda x: x.all())(x).tolist() is False
+    assert f(lambda x: x.all(dim=1))(x).tolist() == [False, False]
+    assert f(lambda x: x.any(1))(x).tolist() == [True, False]
+    got = f(lambda x: x.any(0, keepdim=True))(x)
+    assert got.dtype is minaot.bool and got.tolist() == [[True, False, True]]
+    assert f(lambda x: minaot.all(x != 5))(x).tolist() is True
+    assert T([float("nan")]).all().tolist() is True          # nan is nonzero, as in PyTorch
+
+
+@pytest.mark.parametrize("kwargs,want,grad", [
+    ({}, 2.2360680103302, [[0.4472136, 0.0, -0.8944272], [0.0, 0.0, 0.0]]),
+    ({"dim": 1}, [2.2360680103302, 0.0], [[0.4472136, 0.0, -0.8944272], [0.0, 0.0, 0.0]]),
+    ({"p": 1, "dim": 1}, [3.0, 0.0], [[1.0, 0.0, -1.0], [0.0, 0.0, 0.0]]),
+    ({"p": math.inf, "dim": 1}, [2.0, 0.0], [[0.0, 0.0, -1.0], [0.0, 0.0, 0.0]]),
+    ({"p": 3, "dim": 1}, [2.080083823051904, 0.0], [[0.23112042, 0.0, -0.92448169], [0.0, 0.0, 0.0]]),
+])
+def test_norm_values_and_gradients_match_pytorch(kwargs, want, grad):
+    """Values and gradients torch 2.13 gives for ``x.norm(**kwargs).sum().backward()``; a
+    zero row has norm 0 and gradient 0 (not nan)."""
+    for f in ((lambda fn: fn), compiled):
+        x = T(X6, requires_grad=True)
+        out = f(lambda x: x.norm(**kwargs))(x)
+        assert_close(out, T(np.array(want, np.float32)), rtol=1e-5, atol=1e-6)
+        out.sum().backward()
+        assert_close(x.grad, T(np.array(grad, np.float32)), rtol=1e-5, atol=1e-6)
+
+
+def test_norm_keepdim_p0_and_errors():
+    x = T(X6, requires_grad=True)
+    out = x.norm(p=0)                   # the number of nonzero elements
+    assert out.tolist() == 2.0
+    out.backward()                      # a zero gradient (PyTorch leaves .grad None)
+    assert x.grad.tolist() == [[0.0] * 3] * 2
+    x = T(X6)
+    assert minaot.norm(x, dim=1, keepdim=True).shape == (2, 1)
+    with pytest.raises(TypeError, match="norm: expected a floating point tensor"):
+        T([1, 2]).norm()
+    with pytest.raises(NotImplementedError, match="norm: p = 0.5"):
+        x.norm(p=0.5)
+
+
+def test_masked_fill_matches_pytorch():
+    m = T(MASK)
+    for f in ((lambda fn: fn), compiled):
+        x = T(X6, requires_grad=True)
+        out = f(lambda x, m: x.masked_fill(m, -1.5))(x, m)
+        assert out.tolist() == [[-1.5, 0.0, -1.5], [0.0, 0.0, -1.5]]
+        (out * T(np.arange(6.0, dtype=np.float32).reshape(2, 3))).sum().backward()
+        assert x.grad.tolist() == [[0.0, 1.0, 0.0], [3.0, 4.0, 0.0]]
+    # an int tensor keeps its dtype (the value is cast), a mask broadcasts, in place works
+    got = T([[1, 0, 3], [0, 0, 0]]).masked_fill(m, 2.7)
+    assert got.dtype is minaot.int64 and got.tolist() == [[2, 0, 2], [0, 0, 2]]
+    assert T(X6).masked_fill(m[0], 0.0).tolist() == [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+    y = T(X6) * 1
+    assert y.masked_fill_(m, 3.0) is y and y.tolist() == [[3.0, 0.0, 3.0], [0.0, 0.0, 3.0]]
+    with pytest.raises(TypeError, match="masked_fill: expected a bool mask, got int64"):
+        T(X6).masked_fill(T([[1, 0, 1], [0, 0, 1]]), 1.0)

@@ -7,11 +7,12 @@ defines).  ``minaot.add`` and friends are re-exported from here.
 from .registry import OPS, Meta, OpDef, SampleInput, all_ops, get_op, register  # noqa: F401
 from .pointwise import (  # noqa: F401
     abs, add, bool, clamp, cos, div, double, eq, erf, exp, float, ge, gelu, gt, le, log,
-    logical_not, long, lt, maximum, minimum, mul, ne, neg, pow, reciprocal, relu, rsqrt,
+    logical_not, long, lt, masked_fill, maximum, minimum, mul, ne, neg, pow, reciprocal, relu, rsqrt,
     sigmoid, sign, sin, sqrt, sub, tanh, to, type_as, where,
 )
 from .reductions import (  # noqa: F401
-    amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, softmax, std, sum, var,
+    all, amax, amin, any, argmax, argmin, log_softmax, logsumexp, max, mean, min, norm, softmax,
+    std, sum, var,
 )
 from .views import (  # noqa: F401
     broadcast_to, chunk, clone, contiguous, expand, expand_as, flatten, getitem, narrow,
@@ -23,8 +24,9 @@ from .creation import (  # noqa: F401
     rand_like, randn, randn_like, tensor, zeros, zeros_like,
 )
 from .other import (  # noqa: F401
-    add_, bmm, cat, clamp_, concat, copy_, div_, exp_, fill_, gather, matmul, mm, mul_, neg_,
-    pow_, relu_, scatter_add, squeeze_, stack, sub_, sum_to, t_, transpose_, unsqueeze_, zero_,
+    add_, bmm, cat, clamp_, concat, copy_, div_, exp_, fill_, gather, masked_fill_, matmul, mm,
+    mul_, neg_, pow_, relu_, scatter_add, squeeze_, stack, sub_, sum_to, t_, transpose_,
+    unsqueeze_, zero_,
 )
 from .nn import cross_entropy, dropout, layer_norm, linear, mse_loss, nll_loss  # noqa: F401
 from ..autograd.function import _register_custom_vjp_op

@@ -370,6 +370,12 @@ def copy_(input, src):
     return dispatch("copy_", input, src)
 
 
+def masked_fill_(input, mask, value):
+    """In place: ``input[mask] = value`` (``mask`` broadcast to ``input``); returns ``input``."""
+    from .pointwise import masked_fill
+    return copy_(input, masked_fill(input, mask, value).expand(input.shape))
+
+
 def fill_(input, value):
     """Set every element of ``input`` to ``value``; returns ``input``."""
     from ..tensor import Tensor

@@ -145,6 +145,21 @@ def where(condition, input, other):
     return dispatch("where", condition, input, other)
 
 
+def masked_fill(input, mask, value):
+    """``input`` with ``value`` where the bool ``mask`` is true (``where(mask, value,
+    input)``), in ``input``'s dtype, as ``torch.masked_fill``."""
+    from .._errors import op_error
+    from ..tensor import Tensor
+    if not isinstance(mask, Tensor) or mask.dtype is not dt.bool_:
+        got = mask.dtype.name if isinstance(mask, Tensor) else type(mask).__name__
+        raise op_error(TypeError, "masked_fill", f"expected a bool mask, got {got}")
+    if isinstance(value, Tensor) and value.ndim != 0:
+        raise op_error(ValueError, "masked_fill", "the value must be a number or a 0-d tensor, "
+                       f"got a tensor of shape {tuple(value.shape)}")
+    out = where(mask, value, input)
+    return out if out.dtype is input.dtype else out.to(input.dtype)
+
+
 def neg(input):
     """``-input``, elementwise."""
     return dispatch("neg", input)

@@ -1,4 +1,5 @@
-"""Reductions: sum, mean, amax, amin, var, argmax, argmin, softmax, log_softmax.
+"""Reductions: sum, mean, amax, amin, var, argmax, argmin, softmax, log_softmax
+(and, built from them: std, all, any, norm, logsumexp, max, min).
 
 Attributes are canonical: ``dim`` is a sorted tuple of non-negative dims (all
 dims when the user gave none) and ``keepdim`` a bool, so the IR prints one
@@ -83,6 +84,48 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     v = var(input, dim, unbiased, keepdim, correction=correction)
     zero = eq(v, 0.0)
     return where(zero, 0.0, sqrt(where(zero, 1.0, v)))
+
+
+def all(input, dim=None, keepdim=False):
+    """Is every element over ``dim`` nonzero?  A bool tensor, as ``torch.all`` (nan counts as
+    nonzero): no element equal to 0."""
+    return eq(sum(eq(input, 0), dim, keepdim), 0)
+
+
+def any(input, dim=None, keepdim=False):
+    """Is some element over ``dim`` nonzero?  A bool tensor, as ``torch.any``."""
+    from .pointwise import gt, ne
+    return gt(sum(ne(input, 0), dim, keepdim), 0)
+
+
+def norm(input, p="fro", dim=None, keepdim=False):
+    """The vector ``p``-norm over ``dim`` (every element by default), as ``torch.norm`` and
+    ``torch.linalg.vector_norm``: ``p`` = 2 or ``"fro"`` (the default), 1, any other
+    ``p >= 1``, ``inf``, ``-inf`` or 0 (the number of nonzero elements).
+
+    The gradient of a zero norm is 0, as in PyTorch (the root only sees nonzero sums, as
+    in :func:`std`)."""
+    from .pointwise import abs as _abs, ne, pow, sqrt
+    if not input.dtype.is_floating_point:
+        raise op_error(TypeError, "norm", f"expected a floating point tensor, got {input.dtype.name}")
+    if p == "fro":
+        p = 2
+    if isinstance(p, str) or not isinstance(p, (int, builtins.float)):
+        raise op_error(ValueError, "norm", f"p must be a number or 'fro', got {p!r}")
+    if p == math.inf:
+        return amax(_abs(input), dim, keepdim)
+    if p == -math.inf:
+        return amin(_abs(input), dim, keepdim)
+    if p == 0:          # a count, with a zero gradient (the zeros' own branch is input * 0)
+        return sum(where(ne(input, 0), 1.0, mul(input, 0.0)), dim, keepdim)
+    if p == 1:
+        return sum(_abs(input), dim, keepdim)
+    if p < 1:
+        raise op_error(NotImplementedError, "norm", f"p = {p} (between 0 and 1) is not supported")
+    s = sum(mul(input, input), dim, keepdim) if p == 2 else sum(pow(_abs(input), p), dim, keepdim)
+    zero = eq(s, 0.0)
+    safe = where(zero, 1.0, s)
+    return where(zero, 0.0, sqrt(safe) if p == 2 else pow(safe, 1.0 / p))
 
 
 def argmax(input, dim=None, keepdim=False):
