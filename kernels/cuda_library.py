@@ -71,8 +71,6 @@ def gather_along(out, out_st, x, x_st, x_dim_st, size, index, idx_st, shape, err
             xo += i * x_st[d]
             io += i * idx_st[d]
         j = index[io]
-        if j < 0:
-            j += size
         if j < 0 or j >= size:
             err[0] = code
         else:
@@ -94,8 +92,6 @@ def scatter_add_along(out, out_st, out_dim_st, size, index, idx_st, src, src_st,
             io += i * idx_st[d]
             so += i * src_st[d]
         j = index[io]
-        if j < 0:
-            j += size
         if j < 0 or j >= size:
             err[0] = code
         else:

@@ -40,8 +40,6 @@ def gather_kernel(x, xs, idx, ids, out, shape, dim, size, err):
             if ax != dim:
                 xo += c * xs[ax]
         i = idx[io]
-        if i < 0:
-            i += size
         if i < 0 or i >= size:
             err[0] = 1
         else:
@@ -68,8 +66,6 @@ def scatter_add_kernel(out, os, idx, ids, src, ss, shape, dim, size, err):
             if ax != dim:
                 oo += c * os[ax]
         i = idx[io]
-        if i < 0:
-            i += size
         if i < 0 or i >= size:
             err[0] = 1
         else:

@@ -276,3 +276,69 @@ def test_masked_fill_matches_pytorch():
     assert y.masked_fill_(m, 3.0) is y and y.tolist() == [[3.0, 0.0, 3.0], [0.0, 0.0, 3.0]]
     with pytest.raises(TypeError, match="masked_fill: expected a bool mask, got int64"):
         T(X6).masked_fill(T([[1, 0, 1], [0, 0, 1]]), 1.0)
+
+
+# ------------------------------------------------------------------ cross_entropy options
+CE_X = np.array([[1.0, 2.0, 0.5], [0.1, -1.0, 2.0], [0.3, 0.2, 0.1], [2.0, 0.0, -2.0]], np.float32)
+CE_T = np.array([0, 2, -100, 1])          # row 2 has the default ignore_index
+CE_W = np.array([1.0, 2.0, 0.5], np.float32)
+
+
+@pytest.mark.parametrize("kwargs,want,grad", [
+    ({}, [1.263028], [[-0.256259, 0.209511, 0.046748], [0.041569, 0.013837, -0.055406],
+                      [0.0, 0.0, 0.0], [0.288938, -0.29423, 0.005292]]),
+    ({"weight": CE_W}, [1.668893], [[-0.21965, 0.17958, 0.04007], [0.017815, 0.00593, -0.023746],
+                                    [0.0, 0.0, 0.0], [0.495322, -0.504394, 0.009072]]),
+    ({"label_smoothing": 0.2}, [1.360806],
+     [[-0.211814, 0.187288, 0.024526], [0.019347, -0.008385, -0.010962],
+      [0.0, 0.0, 0.0], [0.266716, -0.249785, -0.01693]]),
+    ({"weight": CE_W, "label_smoothing": 0.2, "reduction": "sum"}, [5.900353],
+     [[-0.627735, 0.516149, 0.111586], [0.012315, -0.107043, 0.094728],
+      [0.0, 0.0, 0.0], [1.522491, -1.518264, -0.004227]]),
+    ({"weight": CE_W, "reduction": "none"}, [1.464369, 0.090892, 0.0, 4.285863],
+     [[-0.768776, 0.628532, 0.140244], [0.062354, 0.020756, -0.08311],
+      [0.0, 0.0, 0.0], [1.733627, -1.765379, 0.031752]]),
+], ids=["plain", "weight", "smoothing", "weight-smoothing-sum", "weight-none"])
+def test_cross_entropy_weight_ignore_index_and_label_smoothing(kwargs, want, grad):
+    """Values and input gradients torch 2.13 gives (target -100 is ignored by default)."""
+    kw = dict(kwargs)
+    weight = (T(kw.pop("weight")),) if "weight" in kw else ()     # an argument: no closures
+    for f in ((lambda fn: fn), compiled):
+        x = T(CE_X, requires_grad=True)
+        out = f(lambda x, t, *w: minaot.nn.functional.cross_entropy(x, t, *w, **kw))(
+            x, T(CE_T), *weight)
+        assert_close(out.reshape(-1), T(np.array(want, np.float32)), rtol=1e-5, atol=1e-5)
+        out.sum().backward()
+        assert_close(x.grad, T(np.array(grad, np.float32)), rtol=1e-4, atol=1e-5)
+
+
+def test_cross_entropy_probabilities_with_weight_and_smoothing():
+    p = T(np.array([[0.2, 0.5, 0.3], [1.0, 0.0, 0.0], [0.1, 0.1, 0.8], [0.3, 0.3, 0.4]], np.float32))
+    x = T(CE_X, requires_grad=True)
+    out = minaot.nn.functional.cross_entropy(x, p, T(CE_W), label_smoothing=0.1)
+    assert math.isclose(out.item(), 1.555915, rel_tol=1e-5)
+    out.backward()
+    assert_close(x.grad, T(np.array([[0.023645, -0.032418, 0.008773], [-0.201637, -0.006116, 0.207753],
+                                     [0.037704, 0.000349, -0.038053], [0.163985, -0.119211, -0.044774]],
+                                    np.float32)), rtol=1e-4, atol=1e-5)
+
+
+def test_cross_entropy_targets_out_of_range_raise():
+    x = T(CE_X[:2])
+    for bad in (-1, 3):
+        with pytest.raises(IndexError, match=f"cross_entropy: target {bad} is out of bounds for 3 classes"):
+            minaot.nn.functional.cross_entropy(x, T(np.array([0, bad])))
+        with pytest.raises(IndexError, match="out of bounds"):
+            compiled(lambda x, t: minaot.nn.functional.cross_entropy(x, t))(x, T(np.array([0, bad])))
+    # every target ignored: nan, as in PyTorch; a custom ignore_index
+    assert math.isnan(minaot.nn.functional.cross_entropy(x, T(np.array([-100, -100]))).item())
+    got = minaot.nn.functional.nll_loss(x, T(np.array([1, 7])), ignore_index=7)
+    assert got.item() == -2.0
+    with pytest.raises(IndexError, match="gather: index -1 is out of bounds"):
+        minaot.gather(x, 1, T(np.array([[0], [-1]])))
+
+
+def test_cross_entropy_loss_module_keeps_its_weight_as_a_buffer():
+    m = minaot.nn.CrossEntropyLoss(weight=T(CE_W), label_smoothing=0.2, reduction="sum")
+    assert "weight" in dict(m.named_buffers())
+    assert math.isclose(m(T(CE_X), T(CE_T)).item(), 5.900353, rel_tol=1e-5)

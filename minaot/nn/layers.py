@@ -239,11 +239,18 @@ class MSELoss(Module):
 
 
 class CrossEntropyLoss(Module):
-    """Cross entropy of logits ``(N, C)`` against class indices ``(N,)`` or probabilities ``(N, C)``."""
+    """Cross entropy of logits ``(N, C)`` against class indices ``(N,)`` or probabilities
+    ``(N, C)``, with a class ``weight``, ``ignore_index`` and ``label_smoothing`` as in
+    PyTorch (:func:`minaot.cross_entropy`)."""
 
-    def __init__(self, reduction: str = "mean"):
+    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean",
+                 label_smoothing: float = 0.0):
         super().__init__()
+        self.register_buffer("weight", weight)      # module state, as in PyTorch
+        self.ignore_index = ignore_index
         self.reduction = reduction
+        self.label_smoothing = label_smoothing
 
     def forward(self, input, target):
-        return F.cross_entropy(input, target, reduction=self.reduction)
+        return F.cross_entropy(input, target, self.weight, self.ignore_index, self.reduction,
+                               self.label_smoothing)

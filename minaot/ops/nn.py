@@ -173,79 +173,191 @@ register(OpDef("mse_loss", "other", _mse_meta,
                    for r in _REDUCTIONS]))
 
 
-def nll_loss(input, target, reduction="mean"):
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """The negative log-likelihood of the ``target`` classes (``int64``, shape ``(N,)``)
-    under log-probabilities ``input`` of shape ``(N, C)``, reduced by ``reduction``."""
+    under log-probabilities ``input`` of shape ``(N, C)``, reduced by ``reduction``, as
+    ``torch.nn.functional.nll_loss``: a class ``weight`` (shape ``(C,)``) scales each
+    term, and targets equal to ``ignore_index`` count for nothing (``"mean"`` divides by
+    the summed weights of the other targets).  Any other target outside ``[0, C)`` raises."""
     _check_reduction("nll_loss", reduction)
-    return dispatch("nll_loss", input, target, reduction=reduction)
+    _check_targets("nll_loss", input, target, ignore_index)
+    extra = () if weight is None else (weight,)
+    return dispatch("nll_loss", input, target, *extra, reduction=reduction,
+                    ignore_index=int(ignore_index))
 
 
-def _nll_meta(logp, target, *, reduction):
+def _check_targets(op, input, target, ignore_index):
+    """Eagerly, on the CPU: a class index outside ``[0, C)`` that is not ``ignore_index``
+    raises here, naming the op and the user's line (the gather inside would raise too, but
+    naming itself).  Compiled and CUDA code raise from the gather."""
+    from .. import dispatch as _dispatch
+    from ..tensor import Tensor
+    if (_dispatch._tracer is not None or not isinstance(target, Tensor) or target.is_cuda
+            or target.dtype is not dt.int64 or not isinstance(input, Tensor) or input.ndim != 2):
+        return
+    t = target.numpy()
+    bad = t[(t != ignore_index) & ((t < 0) | (t >= input.shape[1]))]
+    if bad.size:
+        raise op_error(IndexError, op, f"target {int(bad[0])} is out of bounds for "
+                       f"{input.shape[1]} classes (input {tuple(input.shape)}, ignore_index "
+                       f"{ignore_index})")
+
+
+def _nll_meta(logp, target, *weight, reduction, ignore_index=-100, op="nll_loss"):
     if target.dtype is not dt.int64:
-        raise op_error(DTypeError, "nll_loss", f"expected int64 class indices, got {target.dtype.name}")
+        raise op_error(DTypeError, op, f"expected int64 class indices, got {target.dtype.name}")
     if logp.ndim != 2 or target.ndim != 1 or target.shape[0] != logp.shape[0]:
-        raise op_error(ShapeError, "nll_loss",
+        raise op_error(ShapeError, op,
                        f"expected input (N, C) and target (N,), got {tuple(logp.shape)} and {tuple(target.shape)}")
-    return Meta((logp.shape[0],) if reduction == "none" else (), logp.dtype, device_of(logp, target))
+    _check_weight(op, logp, weight)
+    return Meta((logp.shape[0],) if reduction == "none" else (), logp.dtype,
+                device_of(logp, target, *weight))
 
 
-def _nll_decomp(logp, target, *, reduction):
+def _check_weight(op, logp, weight):
+    if weight and tuple(weight[0].shape) != (logp.shape[1],):
+        raise op_error(ShapeError, op, f"weight {tuple(weight[0].shape)} must have one element per "
+                       f"class, {logp.shape[1]}")
+
+
+def _nll_terms(logp, target, weight, ignore_index):
+    """(the per-row losses, the per-row weights): ``-weight[t] * logp[i, t]`` and
+    ``weight[t]``, both 0 where ``t == ignore_index``."""
     from .other import gather
-    from .pointwise import neg
-    picked = gather(logp, 1, target.unsqueeze(1)).squeeze(1)
-    return _reduce(neg(picked), reduction)
+    from .pointwise import mul, ne, neg, where
+    valid = ne(target, ignore_index)
+    safe = where(valid, target, 0)                  # an ignored row reads class 0, then counts 0
+    picked = gather(logp, 1, safe.unsqueeze(1)).squeeze(1)
+    w = gather(weight[0], 0, safe) if weight else 1.0
+    w = where(valid, w, 0.0)
+    return neg(mul(picked, w)), w
 
 
-def _np_nll(logp, target, reduction):
-    return _np_reduce(-logp[np.arange(logp.shape[0]), target], reduction)
+def _nll_decomp(logp, target, *weight, reduction, ignore_index=-100):
+    from .pointwise import div
+    from .reductions import sum
+    loss, w = _nll_terms(logp, target, weight, ignore_index)
+    if reduction == "mean":
+        return div(sum(loss), sum(w))
+    return _reduce(loss, reduction)
+
+
+def _np_nll_terms(logp, target, weight, ignore_index):
+    valid = target != ignore_index
+    safe = np.where(valid, target, 0)
+    if safe.size and (safe.min() < 0 or safe.max() >= logp.shape[1]):
+        bad = safe.min() if safe.min() < 0 else safe.max()
+        raise IndexError(f"nll_loss: target {bad} is out of bounds for {logp.shape[1]} classes")
+    w = (weight[0][safe] if weight else np.ones(safe.shape, logp.dtype)) * valid
+    return -logp[np.arange(logp.shape[0]), safe] * w, w.astype(logp.dtype)
+
+
+def _np_nll(logp, target, *weight, reduction, ignore_index=-100):
+    loss, w = _np_nll_terms(logp, target, weight, ignore_index)
+    if reduction == "mean":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.asarray(loss.sum() / w.sum(), logp.dtype)
+    return _np_reduce(loss, reduction)
 
 
 def _class_samples(rng):
-    return [SampleInput((rng.standard_normal((4, 3)), rng.integers(0, 3, (4,))), {"reduction": r})
-            for r in _REDUCTIONS]
+    out = [SampleInput((rng.standard_normal((4, 3)), rng.integers(0, 3, (4,))), {"reduction": r})
+           for r in _REDUCTIONS]
+    # a class weight, and a target ignored (ignore_index), each reduction
+    t = np.array([0, 2, 1, 2])
+    out += [SampleInput((rng.standard_normal((4, 3)), t, rng.uniform(0.5, 2.0, (3,))),
+                        {"reduction": r, "ignore_index": 1}) for r in _REDUCTIONS]
+    return out
 
 
 register(OpDef("nll_loss", "other", _nll_meta, _np_nll, decomp=_nll_decomp, composite=True,
                samples=_class_samples))
 
 
-def cross_entropy(input, target, reduction="mean"):
-    """``nll_loss(log_softmax(input, 1), target)``: cross-entropy of logits ``(N, C)``
-    and ``int64`` class indices ``(N,)``."""
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
+    """Cross-entropy of logits ``(N, C)`` against ``int64`` class indices ``(N,)`` or class
+    probabilities ``(N, C)``, as ``torch.nn.functional.cross_entropy``:
+    ``nll_loss(log_softmax(input, 1), target, weight, ignore_index)`` for indices, and
+    ``label_smoothing`` mixes in the uniform distribution over the classes."""
     _check_reduction("cross_entropy", reduction)
-    return dispatch("cross_entropy", input, target, reduction=reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise op_error(ValueError, "cross_entropy",
+                       f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+    _check_targets("cross_entropy", input, target, ignore_index)
+    extra = () if weight is None else (weight,)
+    return dispatch("cross_entropy", input, target, *extra, reduction=reduction,
+                    ignore_index=int(ignore_index), label_smoothing=float(label_smoothing))
 
 
-def _ce_meta(logits, target, *, reduction):
+def _ce_meta(logits, target, *weight, reduction, ignore_index=-100, label_smoothing=0.0):
     if target.dtype.is_floating_point:
         if tuple(target.shape) != tuple(logits.shape):
             raise op_error(ShapeError, "cross_entropy",
                            f"probability targets {tuple(target.shape)} must match input {tuple(logits.shape)}")
+        _check_weight("cross_entropy", logits, weight)
         return Meta((logits.shape[0],) if reduction == "none" else (), logits.dtype,
-                    device_of(logits, target))
-    return _nll_meta(logits, target, reduction=reduction)
+                    device_of(logits, target, *weight))
+    return _nll_meta(logits, target, *weight, reduction=reduction, op="cross_entropy")
 
 
-def _ce_decomp(logits, target, *, reduction):
-    from .pointwise import mul, neg
+def _ce_decomp(logits, target, *weight, reduction, ignore_index=-100, label_smoothing=0.0):
+    """PyTorch's formula: with smoothing ``e`` over ``C`` classes, index targets give
+    ``(1 - e) * nll + e / C * smooth``, ``smooth`` the (weighted) sum of ``-logp`` over
+    the classes (0 on ignored rows, normalised as the nll part is); probability targets
+    are mixed with the uniform distribution, ``target * (1 - e) + e / C``."""
+    from .pointwise import add, div, mul, ne, neg, where
     from .reductions import log_softmax, sum
     logp = log_softmax(logits, 1)
+    e, classes = label_smoothing, logits.shape[1]
     if target.dtype.is_floating_point:
-        return _reduce(neg(sum(mul(logp, target), (1,))), reduction)
-    return nll_loss(logp, target, reduction)
+        if e:
+            target = add(mul(target, 1.0 - e), e / classes)
+        terms = mul(logp, target)
+        if weight:
+            terms = mul(terms, weight[0])
+        return _reduce(neg(sum(terms, (1,))), reduction)
+    loss, w = _nll_terms(logp, target, weight, ignore_index)
+    if e:
+        smooth = neg(sum(mul(logp, weight[0]) if weight else logp, (1,)))
+        smooth = where(ne(target, ignore_index), smooth, 0.0)
+        loss = add(mul(loss, 1.0 - e), mul(smooth, e / classes))
+    if reduction == "mean":
+        return div(sum(loss), sum(w))
+    return _reduce(loss, reduction)
 
 
-def _np_ce(logits, target, reduction):
+def _np_ce(logits, target, *weight, reduction, ignore_index=-100, label_smoothing=0.0):
     from .reductions import _np_log_softmax
     logp = _np_log_softmax(logits, 1)
+    e, classes = label_smoothing, logits.shape[1]
     if target.dtype.kind == "f":
-        return _np_reduce(-(logp * target).sum(axis=1), reduction)
-    return _np_nll(logp, target, reduction)
+        target = target * (1 - e) + e / classes
+        terms = logp * target * (weight[0] if weight else 1)
+        return _np_reduce(-terms.sum(axis=1), reduction)
+    loss, w = _np_nll_terms(logp, target, weight, ignore_index)
+    if e:
+        smooth = -(logp * (weight[0] if weight else 1)).sum(axis=1) * (target != ignore_index)
+        loss = (1 - e) * loss + e / classes * smooth
+    if reduction == "mean":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.asarray(loss.sum() / w.sum(), logits.dtype)
+    return _np_reduce(loss, reduction)
+
+
+def _ce_samples(rng):
+    t = np.array([0, 2, 1, 2])
+    return _class_samples(rng) + [
+        SampleInput((rng.standard_normal((4, 3)), rng.dirichlet(np.ones(3), 4)), {"reduction": "mean"}),
+        SampleInput((rng.standard_normal((4, 3)), t), {"reduction": "mean", "label_smoothing": 0.2}),
+        SampleInput((rng.standard_normal((4, 3)), t, rng.uniform(0.5, 2.0, (3,))),
+                    {"reduction": "sum", "ignore_index": 2, "label_smoothing": 0.1}),
+        SampleInput((rng.standard_normal((4, 3)), rng.dirichlet(np.ones(3), 4),
+                     rng.uniform(0.5, 2.0, (3,))), {"reduction": "none", "label_smoothing": 0.3})]
 
 
 register(OpDef("cross_entropy", "other", _ce_meta, _np_ce, decomp=_ce_decomp, composite=True,
-               samples=lambda rng: _class_samples(rng) + [
-                   SampleInput((rng.standard_normal((4, 3)), rng.dirichlet(np.ones(3), 4)), {"reduction": "mean"})]))
+               samples=_ce_samples))
 
 
 # ---------------------------------------------------------------- dropout

@@ -199,14 +199,21 @@ def _gather_meta(x, index, *, dim):
 
 
 def _np_gather(x, index, dim):
-    if index.size and (index.min() < -x.shape[dim] or index.max() >= x.shape[dim]):
-        raise IndexError(f"gather: index out of range for dimension {dim} of size {x.shape[dim]}")
+    if index.size and (index.min() < 0 or index.max() >= x.shape[dim]):
+        bad = index.min() if index.min() < 0 else index.max()
+        raise IndexError(f"gather: index {bad} is out of bounds for dimension {dim} with size "
+                         f"{x.shape[dim]} (negative indices are not counted from the end, as in "
+                         "PyTorch)")
     sl = tuple(slice(0, s) for s in index.shape)
     sl = sl[:dim] + (slice(None),) + sl[dim + 1:]
     return np.take_along_axis(x[sl], index, axis=dim)
 
 
 def _np_scatter_add(x, index, src, dim):
+    if index.size and (index.min() < 0 or index.max() >= x.shape[dim]):
+        bad = index.min() if index.min() < 0 else index.max()
+        raise IndexError(f"scatter_add: index {bad} is out of bounds for dimension {dim} with "
+                         f"size {x.shape[dim]}")
     out = x.copy()
     idx = list(np.indices(index.shape, sparse=True))
     idx[dim] = index
