@@ -319,6 +319,69 @@ class Tensor:
         backward([self], [gradient], retain_graph=retain_graph,
                  create_graph=create_graph, inputs=inputs)
 
+    # ------------------------------------------------------------------ hooks
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed, before it is used; a
+        returned tensor replaces the gradient.  Returns a handle whose ``remove()`` takes
+        the hook off.  As in PyTorch, a leaf's hooks run before ``.grad`` is accumulated."""
+        from .autograd.engine import edge
+        self._check_hookable("register_hook")
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        node, nr = edge(self)
+        return node.add_hook(nr, hook)
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in ``.grad`` at the next ``backward()``
+        (accumulated like a leaf's); a no-op on a leaf, as in PyTorch."""
+        import weakref
+        from .autograd.engine import edge
+        self._check_hookable("retain_grad")
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self.is_leaf or self.__dict__.get("_retains_grad"):
+            return
+        me = weakref.ref(self)
+
+        def keep(g):
+            t = me()
+            if t is not None:
+                t.grad = g.detach().clone() if t.grad is None else t.grad + g.detach()
+        node, nr = edge(self)
+        node.add_hook(nr, keep, last=True)
+        self._retains_grad = True
+
+    @property
+    def retains_grad(self) -> bool:
+        """Does ``backward()`` keep this non-leaf tensor's gradient (:meth:`retain_grad`)?"""
+        return not self.is_leaf and bool(self.__dict__.get("_retains_grad"))
+
+    def _check_hookable(self, what):
+        if getattr(self, "_is_fake", False):
+            from .tracing import TraceError
+            raise TraceError(f"{what} inside a traced or compiled function is not supported: "
+                             "register it on the compiled function's inputs or outputs")
+
+    @property
+    def data(self) -> "Tensor":
+        """This tensor's values, without its autograd history: ``detach()``.  (PyTorch gives
+        ``.data`` a version counter of its own; here it shares this tensor's, so a write
+        through ``.data`` to a tensor saved for backward is caught, not ignored.)"""
+        return self.detach()
+
+    @data.setter
+    def data(self, other: "Tensor"):
+        """``x.data = y``: ``x`` now holds ``y``'s values (shares its memory), keeping its own
+        autograd identity (``requires_grad``, ``.grad``)."""
+        if not isinstance(other, Tensor):
+            raise TypeError(f"data must be a Tensor, got {type(other).__name__}")
+        self._check_hookable("setting .data")
+        if other.dtype is not self.dtype or other.device != self.device:
+            raise RuntimeError(f"data set to a tensor of {other.dtype} on {other.device}; this "
+                               f"tensor is {self.dtype} on {self.device}")
+        self._data, self._storage = other._data, other._storage
+        self._base, self._view_chain, self._view_version = None, (), 0
+
     def detach(self) -> "Tensor":
         """A tensor sharing storage with this one, cut from the autograd graph."""
         t = Tensor._wrap(self._data, self._storage)

@@ -342,3 +342,75 @@ def test_cross_entropy_loss_module_keeps_its_weight_as_a_buffer():
     m = minaot.nn.CrossEntropyLoss(weight=T(CE_W), label_smoothing=0.2, reduction="sum")
     assert "weight" in dict(m.named_buffers())
     assert math.isclose(m(T(CE_X), T(CE_T)).item(), 5.900353, rel_tol=1e-5)
+
+
+# ------------------------------------------------------------------ hooks, retain_grad, .data
+def test_retain_grad_keeps_and_accumulates_a_non_leaf_gradient():
+    x = T([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    y.retain_grad()
+    z = (y * y).sum()
+    z.backward(retain_graph=True)
+    assert y.grad.tolist() == [4.0, 8.0] and y.retains_grad and not x.retains_grad
+    z.backward()
+    assert y.grad.tolist() == [8.0, 16.0]           # accumulated, as in PyTorch
+    x.retain_grad()                                 # a leaf: nothing to do
+    with pytest.raises(RuntimeError, match="requires_grad=False"):
+        T([1.0]).retain_grad()
+
+
+def test_register_hook_replaces_the_gradient_and_can_be_removed():
+    x = T([1.0, 2.0], requires_grad=True)
+    y = x * 3
+    handle = y.register_hook(lambda g: g * 10)
+    y.sum().backward(retain_graph=True)
+    assert x.grad.tolist() == [30.0, 30.0]
+    handle.remove()
+    x.grad = None
+    y.sum().backward()
+    assert x.grad.tolist() == [3.0, 3.0]
+    # retain_grad sees the gradient after every other hook, whatever the order
+    x.grad = None
+    seen = []
+    y3 = x * 1
+    y3.register_hook(lambda g: seen.append(g.tolist()))
+    y3.retain_grad()
+    y3.register_hook(lambda g: g * 2)
+    y3.sum().backward()
+    assert seen == [[1.0, 1.0]] and y3.grad.tolist() == [2.0, 2.0] and x.grad.tolist() == [2.0, 2.0]
+    # a leaf's hook runs before .grad is accumulated; autograd.grad sees hooks too
+    x.grad = None
+    x.register_hook(lambda g: g + 1)
+    (x * 1).sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0]
+    assert minaot.autograd.grad((x * 1).sum(), x)[0].tolist() == [2.0, 2.0]
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        T([1.0]).register_hook(lambda g: g)
+
+
+def test_hooks_on_compiled_inputs_and_outputs_and_not_inside():
+    f = compiled(lambda x: (x * x).sum(dim=0))
+    x = T([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    x.register_hook(lambda g: g * 0.5)
+    out = f(x)
+    out.register_hook(lambda g: g * 4)
+    out.retain_grad()
+    out.sum().backward()
+    assert out.grad.tolist() == [4.0, 4.0]
+    assert x.grad.tolist() == [[4.0, 8.0], [12.0, 16.0]]      # 2x * 4 * 0.5
+    with pytest.raises(minaot.TraceError, match="retain_grad inside a traced or compiled"):
+        compiled(lambda x: (x * 2).retain_grad())(x)
+
+
+def test_data_is_the_values_without_history_and_can_be_replaced():
+    x = T([1.0, 2.0], requires_grad=True)
+    d = x.data
+    assert not d.requires_grad and d.is_leaf
+    d.add_(1)                                       # the same memory
+    assert x.tolist() == [2.0, 3.0]
+    x.data = minaot.zeros(2)
+    assert x.tolist() == [0.0, 0.0] and x.requires_grad and x.is_leaf
+    (x * 2).sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0]
+    with pytest.raises(RuntimeError, match="float64"):
+        x.data = minaot.zeros(2, dtype=minaot.float64)

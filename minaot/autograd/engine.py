@@ -47,6 +47,47 @@ class Node:
     def __repr__(self) -> str:
         return f"<{self.name()}>"
 
+    # tensor hooks: ``x.register_hook(fn)`` hangs ``fn`` on the node that receives x's
+    # gradient (its grad_fn at x's output number, or a leaf's AccumulateGrad), as PyTorch does
+    def add_hook(self, nr: int, fn, last: bool = False) -> "RemovableHandle":
+        """Run ``fn(grad)`` on the gradient arriving at output ``nr`` before the node uses it;
+        a result that is not None replaces the gradient.  ``last`` hooks (retain_grad's) run
+        after all the others and see the final gradient."""
+        if "hooks" not in self.__dict__:
+            self.hooks = {}
+        entry = [fn, last]
+        self.hooks.setdefault(nr, []).append(entry)
+        return RemovableHandle(self.hooks[nr], entry)
+
+    def run_hooks(self, buf):
+        """Apply this node's tensor hooks to the gradients in ``buf`` (output nr -> grad)."""
+        hooks = self.__dict__.get("hooks")
+        if not hooks:
+            return
+        for nr, entries in hooks.items():
+            g = buf.get(nr)
+            if g is None:
+                continue
+            for fn, last in [e for e in entries if not e[1]] + [e for e in entries if e[1]]:
+                r = fn(g)
+                if r is not None and not last:
+                    if tuple(r.shape) != tuple(g.shape):
+                        raise RuntimeError(f"hook returned a gradient of shape {tuple(r.shape)} "
+                                           f"for a tensor of shape {tuple(g.shape)}")
+                    g = r
+            buf[nr] = g
+
+
+class RemovableHandle:
+    """What ``register_hook`` returns: ``handle.remove()`` takes the hook off again."""
+
+    def __init__(self, entries, entry):
+        self.entries, self.entry = entries, entry
+
+    def remove(self):
+        if self.entry in self.entries:
+            self.entries.remove(self.entry)
+
 
 def edge(t):
     """Where a gradient for tensor ``t`` goes: ``(node, output_nr)`` or None."""
@@ -314,6 +355,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
         while heap:
             _, _, node = heapq.heappop(heap)
             buf = buffers.pop(id(node), {})
+            node.run_hooks(buf)
             if capture is not None:
                 for nr, g in buf.items():
                     if (id(node), nr) in capture:
