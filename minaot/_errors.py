@@ -75,3 +75,8 @@ def op_error(kind, op_name: str, message: str, loc=None):
     if where:
         text += f"\n  at {where}"
     return kind(text)
+
+
+class IntegerDivisionByZero(ZeroDivisionError, RuntimeError):
+    """An integer divided by 0 (``//`` or ``%``).  PyTorch raises a ``RuntimeError`` here;
+    this is both that and Python's ``ZeroDivisionError``."""

@@ -402,7 +402,7 @@ def _install_methods():
         "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sin", "cos", "tanh",
         "sqrt", "rsqrt", "abs", "sigmoid", "relu", "maximum", "minimum", "clamp",
         "eq", "ne", "lt", "le", "gt", "ge", "reciprocal", "square", "erf",
-        "logical_not", "sign", "masked_fill",
+        "logical_not", "sign", "masked_fill", "floor", "floor_divide", "remainder",
         # reductions
         "sum", "mean", "amax", "amin", "max", "min", "var", "std", "argmax", "argmin",
         "softmax", "log_softmax", "logsumexp", "all", "any", "norm",
@@ -426,6 +426,10 @@ def _install_methods():
     Tensor.__rmul__ = lambda a, b: ops.mul(b, a)
     Tensor.__truediv__ = lambda a, b: ops.div(a, b)
     Tensor.__rtruediv__ = lambda a, b: ops.div(b, a)
+    Tensor.__floordiv__ = lambda a, b: ops.floor_divide(a, b)
+    Tensor.__rfloordiv__ = lambda a, b: ops.floor_divide(b, a)
+    Tensor.__mod__ = lambda a, b: ops.remainder(a, b)
+    Tensor.__rmod__ = lambda a, b: ops.remainder(b, a)
     Tensor.__pow__ = lambda a, b: ops.pow(a, b)
     Tensor.__rpow__ = lambda a, b: ops.pow(b, a)
     Tensor.__matmul__ = lambda a, b: ops.matmul(a, b)

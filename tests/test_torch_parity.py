@@ -414,3 +414,35 @@ def test_data_is_the_values_without_history_and_can_be_replaced():
     assert x.grad.tolist() == [2.0, 2.0]
     with pytest.raises(RuntimeError, match="float64"):
         x.data = minaot.zeros(2, dtype=minaot.float64)
+
+
+# ------------------------------------------------------------------ //, % and floor
+def test_floor_divide_and_remainder_match_pytorch():
+    """Values and gradients torch 2.13 gives; the quotient rounds down and the remainder has
+    the divisor's sign (Python's rules), eager and compiled."""
+    for f in ((lambda fn: fn), compiled):
+        a = T([5.0, -5.0, 7.5], requires_grad=True)
+        b = T([2.0, 2.0, -2.0], requires_grad=True)
+        q, r = f(lambda a, b: (a // b, a % b))(a, b)
+        assert q.tolist() == [2.0, -3.0, -4.0] and r.tolist() == [1.0, 1.0, -0.5]
+        r.sum().backward()
+        assert a.grad.tolist() == [1.0, 1.0, 1.0] and b.grad.tolist() == [-2.0, 3.0, 4.0]
+        assert f(lambda b: 7 % b)(T([2.0, -3.0])).tolist() == [1.0, -2.0]
+        assert f(lambda a: a // 2.5)(T([5, -3])).tolist() == [2.0, -2.0]
+        x = f(lambda a: (a // 0.0, a % 0.0))(T([5.0, -5.0]))
+        assert x[0].tolist() == [math.inf, -math.inf] and all(math.isnan(v) for v in x[1].tolist())
+        ints = f(lambda a, b: (a // b, a % b, a // 2, a % -2, 7 // b))(T([5, -5, 7]), T([2, 2, -3]))
+        assert [t.tolist() for t in ints] == [[2, -3, -3], [1, 1, -2], [2, -3, 3], [-1, -1, -1],
+                                             [3, 3, -3]]
+        assert ints[0].dtype is minaot.int64
+    assert minaot.floor(T([-1.5, 2.0, 0.5])).tolist() == [-2.0, 2.0, 0.0]
+    assert T([3, -3]).floor().tolist() == [3, -3]
+
+
+def test_integer_division_by_zero_raises_like_pytorch():
+    for op in (lambda a, b: a // b, lambda a, b: a % b):
+        with pytest.raises(RuntimeError, match="integer division by zero") as info:
+            op(T([5, -5]), T([1, 0]))
+        assert isinstance(info.value, ZeroDivisionError)
+        with pytest.raises(ZeroDivisionError):
+            op(T([5, -5]), 0)

@@ -91,7 +91,10 @@ BINARY.update({"math.powf": "{T}({0} ** {1})", "math.copysign": "{T}(math.copysi
 UNARY = {"arith.negf": "-{0}", "math.absf": "abs({0})", "math.absi": "abs({0})",
          "math.rsqrt": "{T}(1) / {T}(math.sqrt({0}))"}
 UNARY.update({f"math.{f}": f"{{T}}(math.{f}({{0}}))"
-              for f in ("exp", "log", "sin", "cos", "tanh", "sqrt", "erf", "floor")})
+              for f in ("exp", "log", "sin", "cos", "tanh", "sqrt", "erf")})
+# Numba's math.floor returns an int64: only for values that are not integers already (inf
+# and nan, and any float of 2^52 or more, are their own floor)
+UNARY["math.floor"] = "({T}(math.floor({0})) if abs({0}) < {T}(4503599627370496.0) else {0})"
 #: only ``approximate-math`` makes these, and it does not run on the CUDA path
 UNSUPPORTED = {"math.round": "libdevice rint has no simulator version",
                "arith.bitcast": "no bit casts in the CUDA emitter yet"}

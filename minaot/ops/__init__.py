@@ -6,9 +6,9 @@ defines).  ``minaot.add`` and friends are re-exported from here.
 
 from .registry import OPS, Meta, OpDef, SampleInput, all_ops, get_op, register  # noqa: F401
 from .pointwise import (  # noqa: F401
-    abs, add, bool, clamp, cos, div, double, eq, erf, exp, float, ge, gelu, gt, le, log,
-    logical_not, long, lt, masked_fill, maximum, minimum, mul, ne, neg, pow, reciprocal, relu, rsqrt,
-    sigmoid, sign, sin, sqrt, sub, tanh, to, type_as, where,
+    abs, add, bool, clamp, cos, div, double, eq, erf, exp, float, floor, floor_divide, ge, gelu,
+    gt, le, log, logical_not, long, lt, masked_fill, maximum, minimum, mul, ne, neg, pow,
+    reciprocal, relu, remainder, rsqrt, sigmoid, sign, sin, sqrt, sub, tanh, to, type_as, where,
 )
 from .reductions import (  # noqa: F401
     all, amax, amin, any, argmax, argmin, log_softmax, logsumexp, max, mean, min, norm, softmax,

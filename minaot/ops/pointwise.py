@@ -93,6 +93,69 @@ def div(input, other):
     return dispatch("div", input, other)
 
 
+def floor(input):
+    """The largest integer not above each element (its gradient is zero); an integer tensor
+    is returned as a copy."""
+    if not input.dtype.is_floating_point:
+        return input.clone()
+    return dispatch("floor", input)
+
+
+def _integral(x) -> builtins.bool:
+    from ..tensor import Tensor
+    if isinstance(x, Tensor):
+        return not x.dtype.is_floating_point and x.dtype is not dt.bool_
+    return isinstance(x, (builtins.int, np.integer)) and not isinstance(x, builtins.bool)
+
+
+def floor_divide(input, other):
+    """``input // other``: the quotient rounded down, as Python and PyTorch do (``-5 // 2``
+    is ``-3``); its gradient is zero.  Floats: ``floor(input / other)``.  Integers: an
+    integer result, computed in float64 (exact while the operands stay below 2^53 in
+    magnitude); dividing an integer by 0 raises eagerly on the CPU, as in PyTorch (compiled
+    code cannot raise: it gives an undefined value there).
+
+    Not PyTorch's formula for floats, which goes through ``fmod``: the same values while
+    ``|input / other|`` stays below 2^24 in float32 (2^53 in float64), but ``inf // 2`` is
+    ``inf`` here, ``nan`` in PyTorch."""
+    if _integral(input) and _integral(other):
+        _check_int_divisor("floor_divide", other)
+        q = floor(div(_double(input), _double(other)))
+        return q.long()
+    return floor(div(input, other))
+
+
+def remainder(input, other):
+    """``input % other``: the remainder with the sign of the divisor, as Python and PyTorch
+    do (``-5 % 3`` is ``1``): ``input - other * (input // other)``.  Its gradient is 1 for
+    ``input`` and ``-(input // other)`` for ``other``.  For floats the value is exact while
+    ``|input / other|`` stays below 2^24 in float32 (2^53 in float64); beyond, PyTorch's
+    ``fmod``-based remainder stays exact and this one does not."""
+    if _integral(input) and _integral(other):
+        _check_int_divisor("remainder", other)
+        return sub(input, mul(other, floor_divide(input, other)))
+    return sub(input, mul(other, floor(div(input, other))))
+
+
+def _double(x):
+    from ..tensor import Tensor
+    return x.double() if isinstance(x, Tensor) else builtins.float(x)
+
+
+def _check_int_divisor(op, other):
+    from .. import dispatch as _dispatch
+    from .._errors import IntegerDivisionByZero, op_error
+    from ..tensor import Tensor
+    if isinstance(other, Tensor):
+        if _dispatch._tracer is not None or other.is_cuda or getattr(other, "_is_fake", False):
+            return
+        zero = builtins.bool((other.numpy() == 0).any())
+    else:
+        zero = other == 0
+    if zero:
+        raise op_error(IntegerDivisionByZero, op, "integer division by zero")
+
+
 def pow(input, exponent):
     """``input ** exponent``, elementwise; ``exponent`` is a tensor or a Python number."""
     return dispatch("pow", input, exponent)
@@ -522,6 +585,8 @@ _unary("reciprocal", _reciprocal_impl,
        samples=_unary_samples(_away_from_zero))
 _unary("abs", np.abs, lambda ctx, g: (mul(g, sign(ctx.inputs[0])),), "abs({0})",
        promote="same", samples=_unary_samples(_away_from_zero))
+_unary("floor", np.floor, lambda ctx, g: (mul(g, 0.0),), "math.floor({0})", promote="same",
+       samples=_unary_samples(lambda rng, shape: np.asarray(rng.standard_normal(shape) * 3 + 0.25)))
 _unary("sign", np.sign, lambda ctx, g: (mul(g, 0.0),), "(({0} > 0) - ({0} < 0))",
        promote="same", samples=_unary_samples(_away_from_zero))
 _unary("sigmoid", _sigmoid_impl,

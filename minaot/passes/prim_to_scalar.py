@@ -138,6 +138,7 @@ RULES = {
     "sin": _float_unary("math.sin"), "cos": _float_unary("math.cos"),
     "tanh": _float_unary("math.tanh"), "sqrt": _float_unary("math.sqrt"),
     "rsqrt": _float_unary("math.rsqrt"), "erf": _float_unary("math.erf"),
+    "floor": _float_unary("math.floor"),
     "abs": lambda sb, o, x, t: sb.op("math.absf" if t in FLOAT else "math.absi", [x], t),
     "sign": lambda sb, o, x, t: _sign(sb, x, t),
     "sigmoid": lambda sb, o, x, t: _sigmoid(sb, x, t),
@@ -171,7 +172,7 @@ def fusible(irop) -> bool:
         return False
     t = _dtype(irop.result)
     if name in ("exp", "log", "sin", "cos", "tanh", "sqrt", "rsqrt", "erf", "sigmoid",
-                "reciprocal", "div"):
+                "reciprocal", "div", "floor"):
         return t in FLOAT
     if name == "pow":
         return t in FLOAT or _constant_exponent(irop) in (1, 2, 3)
