@@ -37,6 +37,16 @@ def tracing() -> bool:
     return _tracer is not None
 
 
+def eager_host_values(t):
+    """``t``'s numpy values when they can be read now, for free: eagerly (not while tracing)
+    and on the CPU; otherwise None.  The value checks PyTorch makes eagerly (a class index
+    out of range, an integer division by zero) use it: traced, compiled and CUDA code have
+    no values to look at."""
+    if _tracer is not None or not isinstance(t, Tensor) or t.is_cuda or getattr(t, "_is_fake", False):
+        return None
+    return t.numpy()
+
+
 def dispatch(name: str, *inputs, **attrs):
     """Run the registered op ``name`` on ``inputs`` with attributes ``attrs``."""
     op = get_op(name)

@@ -190,12 +190,10 @@ def _check_targets(op, input, target, ignore_index):
     """Eagerly, on the CPU: a class index outside ``[0, C)`` that is not ``ignore_index``
     raises here, naming the op and the user's line (the gather inside would raise too, but
     naming itself).  Compiled and CUDA code raise from the gather."""
-    from .. import dispatch as _dispatch
-    from ..tensor import Tensor
-    if (_dispatch._tracer is not None or not isinstance(target, Tensor) or target.is_cuda
-            or target.dtype is not dt.int64 or not isinstance(input, Tensor) or input.ndim != 2):
+    from ..dispatch import eager_host_values
+    t = eager_host_values(target)
+    if t is None or t.dtype != np.int64 or input.ndim != 2:
         return
-    t = target.numpy()
     bad = t[(t != ignore_index) & ((t < 0) | (t >= input.shape[1]))]
     if bad.size:
         raise op_error(IndexError, op, f"target {int(bad[0])} is out of bounds for "

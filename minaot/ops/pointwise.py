@@ -143,16 +143,11 @@ def _double(x):
 
 
 def _check_int_divisor(op, other):
-    from .. import dispatch as _dispatch
     from .._errors import IntegerDivisionByZero, op_error
+    from ..dispatch import eager_host_values
     from ..tensor import Tensor
-    if isinstance(other, Tensor):
-        if _dispatch._tracer is not None or other.is_cuda or getattr(other, "_is_fake", False):
-            return
-        zero = builtins.bool((other.numpy() == 0).any())
-    else:
-        zero = other == 0
-    if zero:
+    values = eager_host_values(other) if isinstance(other, Tensor) else np.asarray(other)
+    if values is not None and builtins.bool((values == 0).any()):
         raise op_error(IntegerDivisionByZero, op, "integer division by zero")
 
 
