@@ -446,3 +446,21 @@ def test_integer_division_by_zero_raises_like_pytorch():
         assert isinstance(info.value, ZeroDivisionError)
         with pytest.raises(ZeroDivisionError):
             op(T([5, -5]), 0)
+
+
+# ------------------------------------------------------------------ AdamW
+@pytest.mark.parametrize("fused", [False, True], ids=["plain", "fused"])
+@pytest.mark.parametrize("kwargs,want", [
+    ({}, [[0.20153654, -1.29713643], [1.69566774, -0.04922428]]),
+    ({"weight_decay": 0.5}, [[0.14693248, -1.14306831], [1.43298209, -0.06961545]]),
+], ids=["default-decay", "decay-0.5"])
+def test_adamw_takes_pytorchs_steps(kwargs, want, fused):
+    """Three steps of ``torch.optim.AdamW(lr=0.1, **kwargs)`` on ``sum(w**3) + sum(w)``:
+    the parameters torch 2.13 ends with (decoupled decay, 0.01 by default)."""
+    w = T(np.array([[0.5, -1.0], [2.0, 0.25]], np.float32), requires_grad=True)
+    opt = minaot.optim.AdamW([w], lr=0.1, fused=fused, **kwargs)
+    for _ in range(3):
+        opt.zero_grad()
+        ((w * w * w).sum() + w.sum()).backward()
+        opt.step()
+    assert_close(w.detach(), T(np.array(want, np.float32)), rtol=1e-5, atol=1e-6)

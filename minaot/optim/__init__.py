@@ -2,6 +2,6 @@
 
 from .optimizer import Optimizer  # noqa: F401
 from .sgd import SGD  # noqa: F401
-from .adam import Adam  # noqa: F401
+from .adam import Adam, AdamW  # noqa: F401
 
-__all__ = ["Optimizer", "SGD", "Adam"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]

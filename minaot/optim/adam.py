@@ -1,4 +1,4 @@
-"""Adam (``torch.optim.Adam``, without amsgrad).
+"""Adam and AdamW (``torch.optim.Adam`` and ``AdamW``, without amsgrad).
 
 For each parameter ``p`` with gradient ``g``, at step ``t = 1, 2, ...``::
 
@@ -17,6 +17,10 @@ The per-step scalars travel as 0-d tensors, so every step reuses the compiled
 entry of its parameter's shape; on the GPU the step counter itself is a 0-d
 device tensor and the bias corrections are computed on the device, so a step
 copies nothing from the host (PyTorch's "capturable" Adam).
+
+AdamW decouples the weight decay from the gradient: each step first shrinks
+the parameter, ``p = p * (1 - lr * weight_decay)``, then takes Adam's step
+without the L2 term.
 """
 
 from __future__ import annotations
@@ -82,6 +86,21 @@ class Adam(Optimizer):
         v.mul_(beta2).add_(grad * grad * (1 - beta2))
         denom = v.sqrt() / math.sqrt(1 - beta2 ** t) + group["eps"]
         p.sub_(m / denom * step_size)
+
+
+class AdamW(Adam):
+    """AdamW, ``torch.optim.AdamW``'s formula without amsgrad: Adam with decoupled weight
+    decay (``weight_decay`` 0.01 by default), ``p *= 1 - lr * weight_decay`` before each
+    Adam step, instead of Adam's ``g += weight_decay * p``."""
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, fused: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, fused)
+
+    def _update(self, p, grad, group, state):
+        if group["weight_decay"]:
+            p.mul_(1 - group["lr"] * group["weight_decay"])
+        super()._update(p, grad, dict(group, weight_decay=0.0), state)
 
 
 def _adam_step_on_device(p, g, m, v, step, lr, beta1, beta2, eps):
