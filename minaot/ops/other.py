@@ -198,22 +198,25 @@ def _gather_meta(x, index, *, dim):
     return Meta(tuple(index.shape), x.dtype, device_of(x, index))
 
 
-def _np_gather(x, index, dim):
+def _check_index(op, x, index, dim):
+    """Every index in ``[0, size)`` along ``dim``; a negative one is out of bounds too (it is
+    not counted from the end), as in PyTorch."""
     if index.size and (index.min() < 0 or index.max() >= x.shape[dim]):
         bad = index.min() if index.min() < 0 else index.max()
-        raise IndexError(f"gather: index {bad} is out of bounds for dimension {dim} with size "
+        raise IndexError(f"{op}: index {bad} is out of bounds for dimension {dim} with size "
                          f"{x.shape[dim]} (negative indices are not counted from the end, as in "
                          "PyTorch)")
+
+
+def _np_gather(x, index, dim):
+    _check_index("gather", x, index, dim)
     sl = tuple(slice(0, s) for s in index.shape)
     sl = sl[:dim] + (slice(None),) + sl[dim + 1:]
     return np.take_along_axis(x[sl], index, axis=dim)
 
 
 def _np_scatter_add(x, index, src, dim):
-    if index.size and (index.min() < 0 or index.max() >= x.shape[dim]):
-        bad = index.min() if index.min() < 0 else index.max()
-        raise IndexError(f"scatter_add: index {bad} is out of bounds for dimension {dim} with "
-                         f"size {x.shape[dim]}")
+    _check_index("scatter_add", x, index, dim)
     out = x.copy()
     idx = list(np.indices(index.shape, sparse=True))
     idx[dim] = index

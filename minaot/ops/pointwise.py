@@ -120,9 +120,13 @@ def floor_divide(input, other):
     ``inf`` here, ``nan`` in PyTorch."""
     if _integral(input) and _integral(other):
         _check_int_divisor("floor_divide", other)
-        q = floor(div(_double(input), _double(other)))
-        return q.long()
+        return _int_floor_quotient(input, other)
     return floor(div(input, other))
+
+
+def _int_floor_quotient(input, other):
+    """``input // other`` of integers (the divisor already checked), through float64."""
+    return floor(div(_double(input), _double(other))).long()
 
 
 def remainder(input, other):
@@ -133,7 +137,7 @@ def remainder(input, other):
     ``fmod``-based remainder stays exact and this one does not."""
     if _integral(input) and _integral(other):
         _check_int_divisor("remainder", other)
-        return sub(input, mul(other, floor_divide(input, other)))
+        return sub(input, mul(other, _int_floor_quotient(input, other)))
     return sub(input, mul(other, floor(div(input, other))))
 
 

@@ -81,9 +81,14 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     Where the deviation is 0 its gradient is 0, as in PyTorch (``sqrt``'s own would be
     ``0 * inf = nan``): the square root only sees the nonzero variances."""
     from .pointwise import sqrt
-    v = var(input, dim, unbiased, keepdim, correction=correction)
-    zero = eq(v, 0.0)
-    return where(zero, 0.0, sqrt(where(zero, 1.0, v)))
+    return _root_of_nonzero(var(input, dim, unbiased, keepdim, correction=correction), sqrt)
+
+
+def _root_of_nonzero(s, root):
+    """``root(s)`` where ``s`` is nonzero and 0 where it is 0, with a zero gradient there:
+    ``root`` only sees the nonzero values (its own gradient at 0 would be ``0 * inf``)."""
+    zero = eq(s, 0.0)
+    return where(zero, 0.0, root(where(zero, 1.0, s)))
 
 
 def all(input, dim=None, keepdim=False):
@@ -103,8 +108,8 @@ def norm(input, p="fro", dim=None, keepdim=False):
     ``torch.linalg.vector_norm``: ``p`` = 2 or ``"fro"`` (the default), 1, any other
     ``p >= 1``, ``inf``, ``-inf`` or 0 (the number of nonzero elements).
 
-    The gradient of a zero norm is 0, as in PyTorch (the root only sees nonzero sums, as
-    in :func:`std`)."""
+    The gradient of a zero norm is 0, as in PyTorch (:func:`_root_of_nonzero`, as for
+    :func:`std`)."""
     from .pointwise import abs as _abs, ne, pow, sqrt
     if not input.dtype.is_floating_point:
         raise op_error(TypeError, "norm", f"expected a floating point tensor, got {input.dtype.name}")
@@ -122,10 +127,9 @@ def norm(input, p="fro", dim=None, keepdim=False):
         return sum(_abs(input), dim, keepdim)
     if p < 1:
         raise op_error(NotImplementedError, "norm", f"p = {p} (between 0 and 1) is not supported")
-    s = sum(mul(input, input), dim, keepdim) if p == 2 else sum(pow(_abs(input), p), dim, keepdim)
-    zero = eq(s, 0.0)
-    safe = where(zero, 1.0, s)
-    return where(zero, 0.0, sqrt(safe) if p == 2 else pow(safe, 1.0 / p))
+    if p == 2:
+        return _root_of_nonzero(sum(mul(input, input), dim, keepdim), sqrt)
+    return _root_of_nonzero(sum(pow(_abs(input), p), dim, keepdim), lambda s: pow(s, 1.0 / p))
 
 
 def argmax(input, dim=None, keepdim=False):
