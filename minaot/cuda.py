@@ -70,8 +70,11 @@ def device_count() -> int:
 
 
 def synchronize() -> None:
-    """Wait until every kernel launched so far has finished (for timing)."""
+    """Wait until every kernel launched so far has finished (for timing); raises the error
+    a compiled program's kernels found, if any (:mod:`minaot.cuda_errors`)."""
     _cuda().synchronize()
+    from .cuda_errors import raise_pending
+    raise_pending(wait=True)
 
 
 def _cuda():
@@ -371,7 +374,11 @@ def empty(shape, dtype, strides=None):
 
 
 def to_host(arr) -> np.ndarray:
-    """A new numpy array with ``arr``'s values (``arr``'s strides when it is dense)."""
+    """A new numpy array with ``arr``'s values (``arr``'s strides when it is dense).  The host
+    waits for the GPU here, so an error that kernels found is raised first
+    (:mod:`minaot.cuda_errors`), as PyTorch raises a device-side assert at such a read."""
+    from .cuda_errors import raise_pending
+    raise_pending(wait=True)
     if hasattr(arr, "_ary"):
         return np.array(arr._ary, copy=True, order="K")
     if arr.size == 0:

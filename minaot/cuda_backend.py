@@ -57,6 +57,7 @@ from . import cuda as _cuda
 from .codegen.cuda_runtime import cuda_module, load_launcher
 from .codegen.kernel_cache import KernelCompileError
 from .counters import counters
+from .cuda_errors import ErrorWord, queued, raise_pending
 from .dtypes import from_ir
 from .ir import PassManager, run_op, verify
 from .passes.lower_to_loops import lower_kernel
@@ -131,7 +132,7 @@ def _index_op(op, program):
     fn = getattr(cuda_library, op.opname)
     attrs = dict(op.attributes)
     if op.opname in ("gather", "scatter_add"):
-        attrs.update(errors=program.errors, code=program.error_code(op))
+        attrs.update(errors=program.errors.device, code=program.error_code(op))
     return lambda ins: [fn(*ins, **attrs)]
 
 
@@ -276,7 +277,7 @@ class CudaProgram:
         self.constants = set()          # ids of the roots of program constants (never returned)
         self.keep = []                  # ... and the roots themselves
         self.checked = []               # ops that report bad indices through self.errors
-        self.errors = cuda.to_device(np.zeros(1, np.int32)) if any(
+        self.errors = ErrorWord(cuda, _cuda.is_simulator()) if any(       # see minaot/cuda_errors.py
             op.opname in ("gather", "scatter_add") for op in g.ops if op.dialect == "prim") else None
         self.steps = []
         plan = plan_slots(g)
@@ -308,15 +309,15 @@ class CudaProgram:
         self.checked.append(op)
         return len(self.checked)
 
-    def _check_errors(self):
-        if self.errors is None:
-            return
-        code = int(self.errors.copy_to_host()[0])
-        if code:
-            self.errors.copy_to_device(np.zeros(1, np.int32))
-            op = self.checked[code - 1]
-            shapes = ", ".join(str(tuple(v.type.shape)) for v in op.operands)
-            raise IndexError(f"{op.opname}: index out of range (inputs {shapes}) at {op.loc}")
+    def index_error(self, code: int, earlier: bool) -> IndexError:
+        """The error of the op whose kernel wrote ``code`` to ``self.errors``; ``earlier``: it
+        is raised after the call that ran the kernel (see :mod:`minaot.cuda_errors`)."""
+        op = self.checked[code - 1]
+        shapes = ", ".join(str(tuple(v.type.shape)) for v in op.operands)
+        when = ("; found by the GPU in an earlier call of the compiled function: CUDA kernels "
+                "report errors asynchronously, at the next compiled call or read of device "
+                "values, as PyTorch's device-side asserts do") if earlier else ""
+        return IndexError(f"{op.opname}: index out of range (inputs {shapes}) at {op.loc}{when}")
 
     def run_arrays(self, arrays, record=None):
         """Run the program on device arrays (the graph's inputs); returns ``(array, root)``
@@ -324,6 +325,7 @@ class CudaProgram:
 
         ``record``, a list, gets ``(step, input arrays, output arrays)`` for every step (the
         benchmarks time each kernel alone with them)."""
+        raise_pending()                         # an error an earlier call's kernels found
         env = [None] * self.n_slots
         roots = [None] * self.n_slots           # None: an input's memory
         for s, a in zip(self.arg_slots, arrays):
@@ -341,7 +343,10 @@ class CudaProgram:
                 roots[s] = root
             for s in drop:
                 env[s] = roots[s] = None
-        self._check_errors()
+        if self.errors is not None:             # read back without waiting for the GPU
+            self.errors.queue()
+            queued(self)
+            raise_pending(current=self)
         out, used = [], set()
         for pos, s in enumerate(self.result_slots):
             arr, root = env[s], roots[s]

@@ -168,6 +168,50 @@ def test_gather_index_out_of_range_raises_naming_the_op():
         f(x, good)                              # the error code was reset
 
 
+class _LateWord:
+    """Patches :class:`minaot.cuda_errors.ErrorWord` so that its copy to the host is still in
+    flight after the call (as on a busy GPU) until ``arrived`` is set or the host waits."""
+    arrived = False
+
+    @staticmethod
+    def done(word):
+        return _LateWord.arrived
+
+    @staticmethod
+    def read(word, wait):
+        if wait or _LateWord.arrived:
+            return int(word.device.copy_to_host()[0])
+        return 0
+
+
+def test_an_index_error_found_late_is_raised_at_the_next_read_or_call(monkeypatch):
+    from minaot.cuda_errors import ErrorWord
+    monkeypatch.setattr(ErrorWord, "done", _LateWord.done)
+    monkeypatch.setattr(ErrorWord, "read", _LateWord.read)
+    monkeypatch.setattr(_LateWord, "arrived", False)
+    x = minaot.randn(3, 4).cuda()
+    good = minaot.tensor([[0, 3], [1, 0], [2, 2]]).cuda()
+    bad = minaot.tensor([[0, 4], [1, 1], [2, 2]]).cuda()
+    f = minaot.compile(lambda x, i: x.gather(1, i) * 2)
+    y = f(x, bad)                       # the GPU has not told the host yet: no error here
+    with pytest.raises(IndexError, match=r"gather: index out of range \(inputs \(3, 4\), \(3, 2\)\)"
+                       r".*earlier call"):
+        y.cpu()                         # a read waits for the GPU, and raises its error
+    want = np.take_along_axis(x.cpu().numpy(), good.cpu().numpy(), 1) * 2
+    np.testing.assert_allclose(f(x, good).cpu().numpy(), want, rtol=1e-6)     # reset
+    f(x, bad)
+    _LateWord.arrived = True
+    with pytest.raises(IndexError, match="earlier call"):
+        f(x, good)                      # the next call raises before it launches anything
+    np.testing.assert_allclose(f(x, good).cpu().numpy(), want, rtol=1e-6)
+    with pytest.raises(IndexError, match=r"at loc\(.*\)$"):
+        f(x, bad)                       # the copy arrived before the call ended: raised by it
+    _LateWord.arrived = False
+    f(x, bad)
+    with pytest.raises(IndexError, match="earlier call"):
+        minaot.cuda.synchronize()
+
+
 def test_an_op_without_a_device_implementation_is_named():
     g = minaot.trace(lambda x: x @ x, minaot.randn(3, 3))   # an mt graph: mt.matmul
     with pytest.raises(NotImplementedError, match="mt.matmul"):
