@@ -431,10 +431,13 @@ class MLP(minaot.nn.Module):
         return F.cross_entropy(self.l2(F.gelu(self.l1(x))), y)
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adam-fused"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adam-fused", "adam-fused-decay",
+                                       "adamw-fused"])
 def test_training_an_mlp_on_the_device_matches_cpu_eager(optimizer):
     """aot_module on a model moved to the GPU: parameters stay there (the same objects), the
-    loss and the gradients are CUDA tensors, and a few optimizer steps track CPU eager."""
+    loss and the gradients are CUDA tensors, and a few optimizer steps track CPU eager (the
+    fused optimizers: one compiled update of all the parameters on the GPU, against the
+    unfused update on the CPU)."""
     minaot.manual_seed(0)
     eager = MLP()
     model = MLP()
@@ -442,10 +445,14 @@ def test_training_an_mlp_on_the_device_matches_cpu_eager(optimizer):
     model.cuda()
     params = list(model.parameters())
     compiled = minaot.aot_module(model)
-    make = {"sgd": lambda ps: minaot.optim.SGD(ps, lr=0.1, momentum=0.9),
-            "adam": lambda ps: minaot.optim.Adam(ps, lr=1e-2),
-            "adam-fused": lambda ps: minaot.optim.Adam(ps, lr=1e-2, fused=True)}[optimizer]
-    opt_e, opt_c = make(eager.parameters()), make(compiled.parameters())
+    make = {"sgd": lambda ps, f: minaot.optim.SGD(ps, lr=0.1, momentum=0.9),
+            "adam": lambda ps, f: minaot.optim.Adam(ps, lr=1e-2),
+            "adam-fused": lambda ps, f: minaot.optim.Adam(ps, lr=1e-2, fused=f),
+            "adam-fused-decay": lambda ps, f: minaot.optim.Adam(ps, lr=1e-2, weight_decay=0.1,
+                                                                fused=f),
+            "adamw-fused": lambda ps, f: minaot.optim.AdamW(ps, lr=1e-2, weight_decay=0.1,
+                                                            fused=f)}[optimizer]
+    opt_e, opt_c = make(eager.parameters(), False), make(compiled.parameters(), True)
     rng = np.random.default_rng(1)
     for step in range(3):
         x = minaot.tensor(rng.standard_normal((8, 6)), dtype=minaot.float32)
@@ -463,6 +470,8 @@ def test_training_an_mlp_on_the_device_matches_cpu_eager(optimizer):
         opt_e.step()
         opt_c.step()
     assert [id(p) for p in model.parameters()] == [id(p) for p in params]
+    if optimizer.endswith("fused"):             # one compiled entry, one call per step
+        assert len(opt_c._compiled_device.cache) == 1
     for (name, pe), pc in zip(eager.named_parameters(), model.parameters()):
         assert pc.is_cuda
         np.testing.assert_allclose(pc.detach().cpu().numpy(), pe.detach().numpy(), rtol=1e-4,

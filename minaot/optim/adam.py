@@ -8,15 +8,20 @@ For each parameter ``p`` with gradient ``g``, at step ``t = 1, 2, ...``::
     denom = sqrt(v) / sqrt(1 - beta2**t) + eps
     p = p - lr / (1 - beta1**t) * m / denom    (bias-corrected step)
 
-``fused=True`` (like PyTorch's) runs the update of each parameter as one
-compiled function: ``minaot.compile`` traces the in-place update above,
-functionalizes it and fuses it into one kernel (Numba on the CPU, CUDA for
-parameters on the GPU) that reads ``p, g, m, v`` once and writes ``p, m, v``
-(the epilogue copies the new values in, or the kernel writes them in place).
-The per-step scalars travel as 0-d tensors, so every step reuses the compiled
-entry of its parameter's shape; on the GPU the step counter itself is a 0-d
-device tensor and the bias corrections are computed on the device, so a step
-copies nothing from the host (PyTorch's "capturable" Adam).
+``fused=True`` (like PyTorch's) runs the update as compiled code:
+``minaot.compile`` traces the in-place update above, functionalizes it and
+fuses it into one kernel per parameter (Numba on the CPU, CUDA for parameters
+on the GPU) that reads ``p, g, m, v`` once and writes ``p, m, v`` (the epilogue
+copies the new values in, or the kernel writes them in place).  On the CPU
+each parameter's update is one compiled call, its per-step scalars 0-d
+tensors, so every step reuses the compiled entry of its parameter's shape.  On
+the GPU all the parameters of a group are updated by *one* compiled call over
+lists of tensors (PyTorch's multi-tensor ``_fused_adam_``): the host time of
+a step is that of one call, not one per parameter, which matters because a
+training step on the GPU is bound by the host's time.  There the step
+counter of each parameter is a 0-d device tensor and the bias corrections are
+computed on the device, so a step copies nothing from the host (PyTorch's
+"capturable" Adam).
 
 AdamW decouples the weight decay from the gradient: each step first shrinks
 the parameter, ``p = p * (1 - lr * weight_decay)``, then takes Adam's step
@@ -50,6 +55,33 @@ class Adam(Optimizer):
         self._compiled = None
         self._compiled_device = None
 
+    _decoupled = False          # AdamW: weight decay applied to the parameter, not the gradient
+
+    def _update_group(self, params, group):
+        if not self.fused:
+            return super()._update_group(params, group)
+        on_gpu = [p for p in params if p.is_cuda]
+        super()._update_group([p for p in params if not p.is_cuda], group)
+        if not on_gpu:
+            return
+        states = [self.state.setdefault(p, {}) for p in on_gpu]
+        for p, state in zip(on_gpu, states):
+            if not state:
+                state["step"] = 0
+                state["exp_avg"] = zeros_like(p)
+                state["exp_avg_sq"] = zeros_like(p)
+            if "step_t" not in state:
+                state["step_t"] = zeros((), dtype=float64, device=p.device)
+            state["step"] += 1
+        if self._compiled_device is None:
+            from ..aot import compile
+            self._compiled_device = compile(_adam_steps_on_device)
+        beta1, beta2 = group["betas"]
+        self._compiled_device(on_gpu, [p.grad for p in on_gpu],
+                              [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
+                              [s["step_t"] for s in states], group["lr"], beta1, beta2,
+                              group["eps"], group["weight_decay"], self._decoupled)
+
     def _update(self, p, grad, group, state):
         if not state:
             state["step"] = 0
@@ -62,18 +94,6 @@ class Adam(Optimizer):
             grad = grad + p * group["weight_decay"]
         m, v = state["exp_avg"], state["exp_avg_sq"]
         step_size = group["lr"] / (1 - beta1 ** t)
-        if self.fused and p.is_cuda:
-            # the step counter lives on the device and the bias corrections are computed
-            # there (PyTorch's "capturable" Adam): a host-to-device copy of the per-step
-            # scalars would wait for every kernel queued before it
-            if "step_t" not in state:
-                state["step_t"] = zeros((), dtype=float64, device=p.device)
-            if self._compiled_device is None:
-                from ..aot import compile
-                self._compiled_device = compile(_adam_step_on_device)
-            self._compiled_device(p, grad, m, v, state["step_t"], group["lr"], beta1, beta2,
-                                  group["eps"])
-            return
         if self.fused:
             if self._compiled is None:
                 from ..aot import compile
@@ -93,6 +113,8 @@ class AdamW(Adam):
     decay (``weight_decay`` 0.01 by default), ``p *= 1 - lr * weight_decay`` before each
     Adam step, instead of Adam's ``g += weight_decay * p``."""
 
+    _decoupled = True
+
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, fused: bool = False):
         super().__init__(params, lr, betas, eps, weight_decay, fused)
@@ -101,6 +123,18 @@ class AdamW(Adam):
         if group["weight_decay"]:
             p.mul_(1 - group["lr"] * group["weight_decay"])
         super()._update(p, grad, dict(group, weight_decay=0.0), state)
+
+
+def _adam_steps_on_device(ps, gs, ms, vs, steps, lr, beta1, beta2, eps, weight_decay,
+                          decoupled):
+    """The Adam (or, ``decoupled``, AdamW) update of every parameter of ``ps`` in place: one
+    function, so one compiled call for all of them (see the module docstring)."""
+    for p, g, m, v, step in zip(ps, gs, ms, vs, steps):
+        if weight_decay and decoupled:
+            p.mul_(1 - lr * weight_decay)
+        elif weight_decay:
+            g = g + p * weight_decay
+        _adam_step_on_device(p, g, m, v, step, lr, beta1, beta2, eps)
 
 
 def _adam_step_on_device(p, g, m, v, step, lr, beta1, beta2, eps):

@@ -20,7 +20,8 @@ class Optimizer:
 
     ``params`` is an iterable of leaf tensors, or of dicts (``{"params": [...], "lr":
     ...}``) that override ``defaults`` for their parameters.  A subclass writes
-    ``_update(p, grad, group, state)``, the update of one parameter."""
+    ``_update(p, grad, group, state)``, the update of one parameter (and may write
+    ``_update_group(params, group)`` to update a group's parameters together)."""
 
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
@@ -71,10 +72,16 @@ class Optimizer:
                 loss = closure()
         with no_grad():
             for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is not None:
-                        self._update(p, p.grad, group, self.state.setdefault(p, {}))
+                params = [p for p in group["params"] if p.grad is not None]
+                if params:
+                    self._update_group(params, group)
         return loss
+
+    def _update_group(self, params, group):
+        """Update ``params`` (those of ``group`` with a gradient); by default one at a time.
+        A subclass may update them together (Adam's fused update on the GPU)."""
+        for p in params:
+            self._update(p, p.grad, group, self.state.setdefault(p, {}))
 
     def _update(self, p, grad, group, state):
         raise NotImplementedError
