@@ -403,6 +403,7 @@ def _install_methods():
         "sqrt", "rsqrt", "abs", "sigmoid", "relu", "maximum", "minimum", "clamp",
         "eq", "ne", "lt", "le", "gt", "ge", "reciprocal", "square", "erf",
         "logical_not", "sign", "masked_fill", "floor", "floor_divide", "remainder",
+        "bitwise_and", "bitwise_or", "bitwise_xor",
         # reductions
         "sum", "mean", "amax", "amin", "max", "min", "var", "std", "argmax", "argmin",
         "softmax", "log_softmax", "logsumexp", "all", "any", "norm",
@@ -446,6 +447,12 @@ def _install_methods():
     Tensor.where = lambda self, condition, other: ops.where(condition, self, other)
     Tensor.where.__doc__ = "``x.where(condition, y)`` is ``where(condition, x, y)`` (PyTorch's order)."
     Tensor.__invert__ = _invert
+    Tensor.__and__ = lambda a, b: ops.bitwise_and(a, b)
+    Tensor.__rand__ = lambda a, b: ops.bitwise_and(b, a)
+    Tensor.__or__ = lambda a, b: ops.bitwise_or(a, b)
+    Tensor.__ror__ = lambda a, b: ops.bitwise_or(b, a)
+    Tensor.__xor__ = lambda a, b: ops.bitwise_xor(a, b)
+    Tensor.__rxor__ = lambda a, b: ops.bitwise_xor(b, a)
     Tensor.__format__ = _format
     Tensor.__iadd__ = lambda a, b: ops.add_(a, b)
     Tensor.__isub__ = lambda a, b: ops.sub_(a, b)

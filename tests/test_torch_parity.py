@@ -448,6 +448,29 @@ def test_integer_division_by_zero_raises_like_pytorch():
             op(T([5, -5]), 0)
 
 
+# ------------------------------------------------------------------ &, |, ^
+def test_bitwise_and_or_xor_match_pytorch():
+    i, j = T([[5, -3, 7], [2, 9, -8]]), T([3, 6, -1])
+    a, b = T([True, False, True]), T([True, True, False])
+    for run in (lambda f, *xs: f(*xs), lambda f, *xs: compiled(f)(*xs)):
+        assert run(lambda x, y: x & y, i, j).tolist() == [[1, 4, 7], [2, 0, -8]]
+        assert run(lambda x, y: x | y, i, j).tolist() == [[7, -1, -1], [3, 15, -1]]
+        assert run(lambda x, y: x ^ y, i, j).tolist() == [[6, -5, -8], [1, 15, 7]]
+        assert run(lambda x: x & 6, i).tolist() == [[4, 4, 6], [2, 0, 0]]
+        assert run(lambda y: 6 | y, j).tolist() == [7, 6, -1]
+        assert run(lambda x, y: x & y, a, b).tolist() == [True, False, False]
+        assert run(lambda x, y: x | y, a, b).tolist() == [True, True, True]
+        assert run(lambda x, y: x ^ y, a, b).tolist() == [False, True, True]
+        assert run(lambda x: x ^ True, a).tolist() == [False, True, False]
+        r = run(lambda x, y: x & y, a, j)
+        assert r.dtype is minaot.int64 and r.tolist() == [1, 0, 1]
+    x = minaot.randn(3)
+    m = compiled(lambda x: x.masked_fill((x > 0) & (x < 0.5), 0.0))(x)
+    np.testing.assert_array_equal(m.numpy(), np.where((x.numpy() > 0) & (x.numpy() < 0.5), 0, x.numpy()))
+    with pytest.raises(TypeError, match="bitwise_or: not defined for float32"):
+        x | a
+
+
 # ------------------------------------------------------------------ AdamW
 @pytest.mark.parametrize("fused", [False, True], ids=["plain", "fused"])
 @pytest.mark.parametrize("kwargs,want", [

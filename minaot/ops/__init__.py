@@ -6,7 +6,7 @@ defines).  ``minaot.add`` and friends are re-exported from here.
 
 from .registry import OPS, Meta, OpDef, SampleInput, all_ops, get_op, register  # noqa: F401
 from .pointwise import (  # noqa: F401
-    abs, add, bool, clamp, cos, div, double, eq, erf, exp, float, floor, floor_divide, ge, gelu,
+    abs, add, bitwise_and, bitwise_or, bitwise_xor, bool, clamp, cos, div, double, eq, erf, exp, float, floor, floor_divide, ge, gelu,
     gt, le, log, logical_not, long, lt, masked_fill, maximum, minimum, mul, ne, neg, pow,
     reciprocal, relu, remainder, rsqrt, sigmoid, sign, sin, sqrt, sub, tanh, to, type_as, where,
 )

@@ -292,6 +292,34 @@ def reciprocal(input):
     return dispatch("reciprocal", input)
 
 
+def _bitwise(name, input, other):
+    from .._errors import op_error
+    from ..tensor import Tensor
+    for x in (input, other):
+        if (x.dtype.is_floating_point if isinstance(x, Tensor)
+                else isinstance(x, (builtins.float, np.floating))):
+            kind = x.dtype.name if isinstance(x, Tensor) else "float"
+            raise op_error(TypeError, name, f"not defined for {kind} operands (only bool and "
+                           "integer tensors), as in PyTorch")
+    return dispatch(name, input, other)
+
+
+def bitwise_and(input, other):
+    """``input & other``, elementwise: logical and of bool tensors, bitwise and of integers.
+    Broadcasts; ``other`` may be a Python int or bool; floats raise ``TypeError``."""
+    return _bitwise("bitwise_and", input, other)
+
+
+def bitwise_or(input, other):
+    """``input | other``, elementwise: logical or of bool tensors, bitwise or of integers."""
+    return _bitwise("bitwise_or", input, other)
+
+
+def bitwise_xor(input, other):
+    """``input ^ other``, elementwise: logical xor of bool tensors, bitwise xor of integers."""
+    return _bitwise("bitwise_xor", input, other)
+
+
 def logical_not(input):
     """Elementwise ``not``: true where ``input`` is zero (or false); a ``bool`` tensor."""
     return dispatch("logical_not", input)
@@ -552,6 +580,18 @@ _binary("pow", _pow_impl, _pow_vjp, "({0} ** {1})",
         samples=_binary_samples(_positive, _normal, 2.0))
 _binary("maximum", np.maximum, _minmax_vjp(gt), "max({0}, {1})")
 _binary("minimum", np.minimum, _minmax_vjp(lt), "min({0}, {1})")
+def _bits_samples(rng):
+    bools = [SampleInput((rng.standard_normal(sa) > 0, rng.standard_normal(sb) > 0))
+             for sa, sb in _SHAPES_BINARY]
+    ints = [SampleInput((rng.integers(-20, 20, sa), rng.integers(-20, 20, sb)))
+            for sa, sb in _SHAPES_BINARY[:2]]
+    return bools + ints + [SampleInput((rng.integers(-20, 20, (3, 2)), 6), name="python scalar"),
+                           SampleInput((rng.standard_normal((4,)) > 0, True), name="python bool")]
+
+
+for _name, _np, _sym in [("bitwise_and", np.bitwise_and, "&"), ("bitwise_or", np.bitwise_or, "|"),
+                         ("bitwise_xor", np.bitwise_xor, "^")]:
+    _binary(_name, _np, None, "({0} %s {1})" % _sym, samples=_bits_samples)
 for _name, _np, _sym in [("eq", np.equal, "=="), ("ne", np.not_equal, "!="), ("lt", np.less, "<"),
                          ("le", np.less_equal, "<="), ("gt", np.greater, ">"),
                          ("ge", np.greater_equal, ">=")]:

@@ -145,6 +145,9 @@ RULES = {
     "relu": lambda sb, o, x, t: sb.maximum(x, sb.const(0, t)),
     "reciprocal": lambda sb, o, x, t: sb.op("arith.divf", [sb.const(1.0, t), x], t),
     "logical_not": lambda sb, o, x, t: sb.op("arith.xori", [x, sb.const(True, "i1")], "i1"),
+    "bitwise_and": lambda sb, o, a, b, t: sb.op("arith.andi", [a, b], t),
+    "bitwise_or": lambda sb, o, a, b, t: sb.op("arith.ori", [a, b], t),
+    "bitwise_xor": lambda sb, o, a, b, t: sb.op("arith.xori", [a, b], t),
     "to": lambda sb, o, x, t: x,
     "clone": lambda sb, o, x, t: x,
 }
