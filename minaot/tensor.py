@@ -409,7 +409,7 @@ def _install_methods():
         "softmax", "log_softmax", "logsumexp", "all", "any", "norm",
         # views and shapes
         "view", "reshape", "transpose", "t", "permute", "expand", "expand_as", "unsqueeze",
-        "squeeze", "flatten", "split", "chunk", "gather", "contiguous", "clone",
+        "squeeze", "flatten", "split", "chunk", "gather", "index_select", "contiguous", "clone",
         "matmul", "to", "float", "double", "long", "bool", "type_as", "view_as", "unbind",
         "narrow", "select",
         # in-place

@@ -561,3 +561,24 @@ def test_random_inplace_programs_with_cuda_tensors(prog):
                 assert _shares(g, c) == _shares(w, e), f"{call}: output {i} shares input {j}"
             for k in range(i):
                 assert _shares(g, got[k]) == _shares(w, want[k]), f"{call}: outputs {k}, {i}"
+
+
+def test_advanced_indexing_and_bitwise_ops_on_the_device():
+    """x[idx], x[:, idx], x[mask], x[mask] = v and & | on CUDA tensors, eager and compiled,
+    against numpy."""
+    rng = np.random.default_rng(3)
+    xn = rng.standard_normal((4, 5)).astype(np.float32)
+
+    def f(x, i):
+        x[(x < -1) | (x > 1.5)] = 1.0
+        return x[i] * 2, x[:, i.clamp(0, 4)]
+    ref = xn.copy()
+    ref[(ref < -1) | (ref > 1.5)] = 1.0
+    for fn in (f, minaot.compile(f)):
+        x, i = minaot.tensor(xn.copy()).cuda(), minaot.tensor([0, -1, 2]).cuda()
+        a, b = fn(x, i)
+        assert a.is_cuda and b.is_cuda
+        np.testing.assert_allclose(a.cpu().numpy(), ref[[0, -1, 2]] * 2)
+        np.testing.assert_allclose(b.cpu().numpy(), ref[:, [0, 0, 2]])
+        np.testing.assert_allclose(x.cpu().numpy(), ref)
+        np.testing.assert_allclose(x[x > 0].cpu().numpy(), ref[ref > 0])

@@ -240,3 +240,10 @@ def test_random_ops_are_recorded_and_replay_the_seed():
     got = interpret(f, x)
     minaot.manual_seed(4)
     assert_close(got, noisy(x))
+
+
+def test_a_tensor_made_inside_the_traced_function_is_a_graph_constant():
+    g = trace(lambda x: x * minaot.tensor([1.0, 2.0, 3.0]) + minaot.tensor(2), minaot.ones(3))
+    assert "value = [1.0, 2.0, 3.0]" in str(g)
+    f = minaot.compile(lambda x: x * minaot.tensor([[1.0], [2.0]]), backend="numba")
+    assert f(minaot.ones(3)).tolist() == [[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]]

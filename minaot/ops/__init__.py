@@ -15,7 +15,8 @@ from .reductions import (  # noqa: F401
     std, sum, var,
 )
 from .views import (  # noqa: F401
-    broadcast_to, chunk, clone, contiguous, expand, expand_as, flatten, getitem, narrow,
+    broadcast_to, chunk, clone, contiguous, expand, expand_as, flatten, getitem, index_select,
+    narrow,
     permute, reshape, select, select_scatter, setitem, slice_scatter, split, squeeze, t,
     transpose, unbind, unsqueeze, view, view_as,
 )

@@ -180,10 +180,23 @@ def _nested_to_numpy(data):
 
 
 def tensor(data, *, dtype=None, device=None, requires_grad=False):
-    """A new tensor holding a copy of ``data`` (nested lists, numbers, numpy arrays)."""
+    """A new tensor holding a copy of ``data`` (nested lists, numbers, numpy arrays).  While
+    tracing, a constant of the graph (its values kept in the op's attributes), as PyTorch's
+    tracers lift a tensor made inside the traced function."""
+    from .. import dispatch as _dispatch
     from ..tensor import Tensor
-    t = Tensor._wrap(_array_from_data(data, dtype))
+    array = _array_from_data(data, dtype)
+    if _dispatch._tracer is not None and not isinstance(data, Tensor):
+        value = _nested_tuple(array.tolist()) if array.ndim else array.item()
+        t = dispatch("constant", value=value, shape=tuple(array.shape),
+                     dtype=dt.to_dtype(array.dtype).name)
+        return _finish(t, requires_grad, device)
+    t = Tensor._wrap(array)
     return _finish(t, requires_grad, device)
+
+
+def _nested_tuple(v):
+    return tuple(_nested_tuple(x) for x in v) if isinstance(v, list) else v
 
 
 def as_tensor(data, dtype=None, device=None):

@@ -651,6 +651,9 @@ def _clamp_decomp(x, *, min, max):
     # clamp backward), where maximum's VJP would split it between the two sides of a tie;
     # NaN stays NaN (both comparisons are false)
     out = x
+    if not x.dtype.is_floating_point:       # integral bounds (clamp made a float bound's
+        min = None if min is None else builtins.int(min)    # input float): stay integral
+        max = None if max is None else builtins.int(max)
     if min is not None:
         out = where(lt(out, min), min, out)
     if max is not None:

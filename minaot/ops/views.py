@@ -221,13 +221,19 @@ def _slice(input, dim, start, stop, step):
 
 
 def getitem(input, index):
-    """Basic indexing: ints, slices (with positive steps), None and Ellipsis."""
-    from ..tensor import Tensor
+    """``input[index]``.  Basic indexing (ints, slices with positive steps, None and
+    Ellipsis) gives a view.  One *advanced* index among them (an integer tensor, list or
+    array; or a boolean mask) gives a copy, as in PyTorch: integers pick positions along
+    their dim (negative ones count from the end; the index's shape replaces the dim), a mask
+    of ``m`` dims keeps the positions where it is true (its ``m`` dims become one).  The
+    gradient flows through ``gather`` (repeated positions accumulate).  A boolean mask
+    needs its values, so it is eager only: while tracing it raises (the result's shape
+    would depend on data; use ``where`` or ``masked_fill``)."""
     if not isinstance(index, tuple):
         index = (index,)
-    if any(isinstance(i, (Tensor, list, np.ndarray)) for i in index):
-        raise op_error(NotImplementedError, "getitem",
-                       "advanced (tensor or list) indexing is not supported; use gather")
+    advanced = [k for k, i in enumerate(index) if _is_advanced(i)]
+    if advanced:
+        return _advanced_getitem(input, index, advanced)
     n_real = builtins.sum(1 for i in index if i is not None and i is not Ellipsis)
     if n_real > input.ndim:
         raise op_error(IndexError, "getitem",
@@ -254,11 +260,141 @@ def getitem(input, index):
     return out
 
 
+def _is_advanced(i) -> bool:
+    from ..tensor import Tensor
+    return isinstance(i, (Tensor, list, np.ndarray))
+
+
+def _as_index(i, device):
+    """An advanced index as a tensor: lists and arrays become int64 (or bool) tensors."""
+    from ..tensor import Tensor
+    if isinstance(i, Tensor):
+        return i
+    from .creation import tensor
+    a = np.asarray(i)
+    if a.dtype != np.bool_:
+        if a.size == 0:
+            a = a.astype(np.int64)
+        elif not np.issubdtype(a.dtype, np.integer):
+            raise op_error(IndexError, "getitem", "tensors used as indices must be long, int or "
+                           f"bool tensors (got a list of {a.dtype})")
+        a = a.astype(np.int64)
+    return tensor(a, device=device)        # while tracing: a constant of the graph
+
+
+def _split_advanced(input, index, advanced):
+    """``(basic, k, idx, d)``: the subscript with ``:`` where the advanced index ``idx`` (at
+    position ``k``) stands (one per mask dim), and the dim of the basic part's result that
+    the advanced index applies to."""
+    if len(advanced) > 1:
+        raise op_error(NotImplementedError, "getitem",
+                       "more than one tensor (or list) index in one subscript is not supported; "
+                       "index one dim at a time (x[i][:, j]) or use gather")
+    k = advanced[0]
+    idx = _as_index(index[k], input.device)
+    width = idx.ndim if idx.dtype is dt.bool_ else 1
+    basic = index[:k] + (slice(None),) * width + index[k + 1:]
+    n_real = builtins.sum(1 for i in basic if i is not None and i is not Ellipsis)
+    d = 0
+    for i in index[:k]:
+        if i is Ellipsis:
+            d += input.ndim - n_real
+        elif i is None or isinstance(i, slice):
+            d += 1
+    return basic, k, idx, d
+
+
+def _advanced_getitem(input, index, advanced):
+    from .. import dispatch as _dispatch
+    basic, k, idx, d = _split_advanced(input, index, advanced)
+    base = getitem(input, basic)
+    if idx.dtype is dt.bool_:
+        m = idx.ndim
+        if tuple(idx.shape) != tuple(base.shape[d:d + m]):
+            raise op_error(IndexError, "getitem",
+                           f"the shape of the mask {list(idx.shape)} at index {k} does not match "
+                           f"the shape of the indexed tensor {list(base.shape[d:d + m])}")
+        if _dispatch._tracer is not None or getattr(idx, "_is_fake", False):
+            from ..tracing import _trace_error
+            raise _trace_error("boolean mask indexing (x[mask])",
+                               "its result's shape depends on the mask's values; use "
+                               "minaot.where(mask, x, 0) or x.masked_fill(~mask, 0)")
+        positions = np.flatnonzero(idx._host()).astype(np.int64)
+        from .creation import tensor
+        merged = base.reshape(tuple(base.shape[:d]) + (-1,) + tuple(base.shape[d + m:]))
+        return _take(merged, d, tensor(positions, device=base.device), wrap=False)
+    if idx.dtype.is_floating_point:
+        raise op_error(IndexError, "getitem", "tensors used as indices must be long, int or "
+                       f"bool tensors, got {idx.dtype.name}")
+    return _take(base, d, idx.long(), wrap=True, op="getitem")
+
+
+def _take(x, d, idx, wrap, op="index_select"):
+    """``x`` with dim ``d`` replaced by ``idx``'s dims, holding ``x``'s slices at the
+    positions ``idx`` names (``wrap``: negative positions count from the end), by a
+    ``gather`` with ``idx`` broadcast over the other dims (no copy of the index)."""
+    from ..dispatch import eager_host_values
+    from .other import gather
+    from .pointwise import add, lt, where
+    n = x.shape[d]
+    values = eager_host_values(idx)
+    if values is not None and values.size:
+        low = -n if wrap else 0
+        bad = values[(values < low) | (values >= n)]
+        if bad.size:
+            raise op_error(IndexError, op, f"index {int(bad[0])} is out of bounds for dimension "
+                           f"{d} with size {n}")
+        wrap = wrap and bool((values < 0).any())
+    if wrap:
+        idx = where(lt(idx, 0), add(idx, n), idx)
+    flat = idx.reshape(-1)
+    shape = list(x.shape)
+    shape[d] = flat.shape[0]
+    along = [1] * x.ndim
+    along[d] = flat.shape[0]
+    out = gather(x, d, flat.reshape(tuple(along)).expand(tuple(shape)))
+    return out.reshape(tuple(x.shape[:d]) + tuple(idx.shape) + tuple(x.shape[d + 1:]))
+
+
+def index_select(input, dim, index):
+    """The slices of ``input`` along ``dim`` at the positions of ``index`` (a 1-d or 0-d
+    integer tensor, positions in ``[0, size)``), in that order: a copy, as
+    ``torch.index_select``.  Differentiable in ``input`` (through ``gather``)."""
+    dim = wrap_dim("index_select", dim, input.ndim)
+    if index.ndim > 1 or index.dtype.is_floating_point or index.dtype is dt.bool_:
+        raise op_error(IndexError, "index_select", "index must be a 1-d (or 0-d) integer tensor, "
+                       f"got shape {tuple(index.shape)} and dtype {index.dtype.name}")
+    return _take(input, dim, index.long().reshape(-1), wrap=False)
+
+
 def setitem(input, index, value):
     """``t[index] = value``: a copy into the view ``t[index]``.  Leading size-1 axes of
     ``value`` beyond the view's rank are dropped first (``x[0] = t.unsqueeze(0)``), as
-    PyTorch's indexing does."""
+    PyTorch's indexing does.  With a boolean mask (``t[mask] = 0.5``) and a number or a
+    one-element value it is ``masked_fill_`` on the basic part (no data-dependent shape, so
+    it compiles too); other advanced subscripts on the left of ``=`` are not supported."""
     from ..tensor import Tensor
+    if not isinstance(index, tuple):
+        index = (index,)
+    advanced = [k for k, i in enumerate(index) if _is_advanced(i)]
+    if advanced:
+        basic, k, idx, d = _split_advanced(input, index, advanced)
+        small = not isinstance(value, Tensor) or value.numel() == 1
+        if idx.dtype is not dt.bool_ or not small:
+            raise op_error(NotImplementedError, "setitem",
+                           "assigning through a tensor (or list) index (index_put_) is only "
+                           "supported for a boolean mask and a single value (x[mask] = v); "
+                           "use scatter_add, masked_fill or where")
+        target = getitem(input, basic)
+        if tuple(idx.shape) != tuple(target.shape[d:d + idx.ndim]):
+            raise op_error(IndexError, "setitem",
+                           f"the shape of the mask {list(idx.shape)} at index {k} does not match "
+                           f"the shape of the indexed tensor {list(target.shape[d:d + idx.ndim])}")
+        mask = idx.reshape((1,) * d + tuple(idx.shape) + (1,) * (target.ndim - d - idx.ndim))
+        if isinstance(value, Tensor):
+            value = value.reshape(())
+        target.masked_fill_(mask, value)
+        return
     target = getitem(input, index)
     if isinstance(value, Tensor) and value.ndim > target.ndim:
         extra = value.ndim - target.ndim
