@@ -6,9 +6,10 @@ defines).  ``minaot.add`` and friends are re-exported from here.
 
 from .registry import OPS, Meta, OpDef, SampleInput, all_ops, get_op, register  # noqa: F401
 from .pointwise import (  # noqa: F401
-    abs, add, bitwise_and, bitwise_or, bitwise_xor, bool, clamp, cos, div, double, eq, erf, exp, float, floor, floor_divide, ge, gelu,
-    gt, le, log, logical_not, long, lt, masked_fill, maximum, minimum, mul, ne, neg, pow,
-    reciprocal, relu, remainder, rsqrt, sigmoid, sign, sin, sqrt, sub, tanh, to, type_as, where,
+    abs, add, bitwise_and, bitwise_or, bitwise_xor, bool, clamp, cos, div, double, eq, erf, exp,
+    float, floor, floor_divide, ge, gelu, gt, le, log, logical_not, long, lt, masked_fill,
+    maximum, minimum, mul, ne, neg, pow, reciprocal, relu, remainder, rsqrt, sigmoid, sign, sin,
+    sqrt, sub, tanh, to, type_as, where,
 )
 from .reductions import (  # noqa: F401
     all, amax, amin, any, argmax, argmin, log_softmax, logsumexp, max, mean, min, norm, softmax,
@@ -16,8 +17,7 @@ from .reductions import (  # noqa: F401
 )
 from .views import (  # noqa: F401
     broadcast_to, chunk, clone, contiguous, expand, expand_as, flatten, getitem, index_select,
-    narrow,
-    permute, reshape, select, select_scatter, setitem, slice_scatter, split, squeeze, t,
+    narrow, permute, reshape, select, select_scatter, setitem, slice_scatter, split, squeeze, t,
     transpose, unbind, unsqueeze, view, view_as,
 )
 from .creation import (  # noqa: F401

@@ -580,6 +580,8 @@ _binary("pow", _pow_impl, _pow_vjp, "({0} ** {1})",
         samples=_binary_samples(_positive, _normal, 2.0))
 _binary("maximum", np.maximum, _minmax_vjp(gt), "max({0}, {1})")
 _binary("minimum", np.minimum, _minmax_vjp(lt), "min({0}, {1})")
+
+
 def _bits_samples(rng):
     bools = [SampleInput((rng.standard_normal(sa) > 0, rng.standard_normal(sb) > 0))
              for sa, sb in _SHAPES_BINARY]
