@@ -304,16 +304,22 @@ def _split_advanced(input, index, advanced):
     return basic, k, idx, d
 
 
+def _check_mask(op, mask, k, base, d):
+    """A boolean mask (subscript position ``k``) must have the shape of ``base``'s dims from
+    ``d`` on that it covers, as PyTorch checks."""
+    covered = tuple(base.shape[d:d + mask.ndim])
+    if tuple(mask.shape) != covered:
+        raise op_error(IndexError, op, f"the shape of the mask {list(mask.shape)} at index {k} "
+                       f"does not match the shape of the indexed tensor {list(covered)}")
+
+
 def _advanced_getitem(input, index, advanced):
     from .. import dispatch as _dispatch
     basic, k, idx, d = _split_advanced(input, index, advanced)
     base = getitem(input, basic)
     if idx.dtype is dt.bool_:
         m = idx.ndim
-        if tuple(idx.shape) != tuple(base.shape[d:d + m]):
-            raise op_error(IndexError, "getitem",
-                           f"the shape of the mask {list(idx.shape)} at index {k} does not match "
-                           f"the shape of the indexed tensor {list(base.shape[d:d + m])}")
+        _check_mask("getitem", idx, k, base, d)
         if _dispatch._tracer is not None or getattr(idx, "_is_fake", False):
             from ..tracing import _trace_error
             raise _trace_error("boolean mask indexing (x[mask])",
@@ -386,10 +392,7 @@ def setitem(input, index, value):
                            "supported for a boolean mask and a single value (x[mask] = v); "
                            "use scatter_add, masked_fill or where")
         target = getitem(input, basic)
-        if tuple(idx.shape) != tuple(target.shape[d:d + idx.ndim]):
-            raise op_error(IndexError, "setitem",
-                           f"the shape of the mask {list(idx.shape)} at index {k} does not match "
-                           f"the shape of the indexed tensor {list(target.shape[d:d + idx.ndim])}")
+        _check_mask("setitem", idx, k, target, d)
         mask = idx.reshape((1,) * d + tuple(idx.shape) + (1,) * (target.ndim - d - idx.ndim))
         if isinstance(value, Tensor):
             value = value.reshape(())

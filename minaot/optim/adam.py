@@ -66,10 +66,7 @@ class Adam(Optimizer):
             return
         states = [self.state.setdefault(p, {}) for p in on_gpu]
         for p, state in zip(on_gpu, states):
-            if not state:
-                state["step"] = 0
-                state["exp_avg"] = zeros_like(p)
-                state["exp_avg_sq"] = zeros_like(p)
+            _init_state(p, state)
             if "step_t" not in state:
                 state["step_t"] = zeros((), dtype=float64, device=p.device)
             state["step"] += 1
@@ -83,10 +80,7 @@ class Adam(Optimizer):
                               group["eps"], group["weight_decay"], self._decoupled)
 
     def _update(self, p, grad, group, state):
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = zeros_like(p)
-            state["exp_avg_sq"] = zeros_like(p)
+        _init_state(p, state)
         state["step"] += 1
         t = state["step"]
         beta1, beta2 = group["betas"]
@@ -123,6 +117,14 @@ class AdamW(Adam):
         if group["weight_decay"]:
             p.mul_(1 - group["lr"] * group["weight_decay"])
         super()._update(p, grad, dict(group, weight_decay=0.0), state)
+
+
+def _init_state(p, state):
+    """Adam's state of ``p`` before its first step: step 0, both moments zero."""
+    if not state:
+        state["step"] = 0
+        state["exp_avg"] = zeros_like(p)
+        state["exp_avg_sq"] = zeros_like(p)
 
 
 def _adam_steps_on_device(ps, gs, ms, vs, steps, lr, beta1, beta2, eps, weight_decay,
