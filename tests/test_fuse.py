@@ -148,3 +148,43 @@ def test_group_read_by_a_library_call_does_not_move():
     fused = check_same(f, minaot.randn(4, 4), minaot.randn(4, 4))
     assert [op.name for op in fused.ops].count("prim.matmul") == 1
     verify(fused)
+
+
+def test_a_cheap_value_two_kernels_read_is_computed_in_each():
+    """recompute_cheap_inputs: ``x * s`` (one op over inputs, one of them as large as the
+    result) read by a column sum and a row sum, two kernels, is computed in both: neither
+    writes it.  ``exp(x) * s`` (two ops) is still computed once and stored."""
+    x, s = minaot.randn(16, 8), minaot.randn(16, 1)
+    fused = check_same(lambda x, s: ((x * s).sum(dim=0), (x * s).sum(dim=1)), x, s)
+    ks = kernels(fused)
+    assert len(ks) == 2 and all(len(k.results) == 1 for k in ks)
+    assert all(fused.args[0] in k.operands and fused.args[1] in k.operands for k in ks)
+    stats = {}
+    fused = fuse(prim_graph(lambda x, s: ((x.exp() * s).sum(dim=0), (x.exp() * s).sum(dim=1)),
+                            x, s), stats)
+    assert "fuse.recomputed" not in stats
+    assert any(tuple(r.type.shape) == (16, 8) for k in kernels(fused) for r in k.results)
+
+
+def test_layer_norm_backward_writes_only_gradients():
+    """The min-cut backward of layer_norm: two kernels (the weight and bias gradients' column
+    reduction, the input gradient's row kernel), each computing ``x - mean`` itself."""
+    from minaot.passes.partition import min_cut_rematerialization_partition
+    graphs = []
+
+    def capture(g, example_inputs):
+        graphs.append(g.clone())
+        return minaot.nop(g, example_inputs)
+
+    x = minaot.randn(64, 32, requires_grad=True)
+    w, b = minaot.randn(32, requires_grad=True), minaot.randn(32, requires_grad=True)
+    f = minaot.aot_function(lambda x, w, b: F.layer_norm(x, (32,), w, b, 1e-5), capture, capture,
+                            partition_fn=min_cut_rematerialization_partition)
+    f(x, w, b).sum().backward()
+    fw, bw = graphs
+    (k,) = kernels(fuse(fw.clone()))
+    assert sorted(tuple(r.type.shape) for r in k.results) == [(64, 1), (64, 1), (64, 32)]
+    fused = fuse(bw.clone())
+    ks = kernels(fused)
+    assert len(ks) == 2
+    assert sorted(tuple(r.type.shape) for k in ks for r in k.results) == [(1, 32), (1, 32), (64, 32)]

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import minaot
+import minaot.nn.functional as F
 from minaot.dispatch import dispatch
 from minaot.testing import (assert_close, gradcheck, op_samples, ops_with_samples,
                             sample_to_tensors)
@@ -54,6 +55,28 @@ def test_sum_saves_nothing():
         fw, bw = graphs_of(lambda x: x.sum(dim=1), minaot.randn(10, 10, requires_grad=True),
                            partition_fn=p)
         assert ins_outs(fw) == (1, 1) and ins_outs(bw) == (1, 1)
+
+
+@pytest.mark.task_6_2
+def test_min_cut_saves_an_input_rather_than_a_value_written_only_to_be_saved():
+    """layer_norm: ``x - mean`` costs as many bytes as ``x``, but ``x`` is in memory anyway
+    while ``x - mean`` would be written only to be saved (it is not materialized: every
+    user fuses it), so the min cut saves ``x`` and the per-row mean and rstd."""
+    x = minaot.randn(64, 32, requires_grad=True)
+    w, b = minaot.randn(32, requires_grad=True), minaot.randn(32, requires_grad=True)
+    ln = lambda x, w, b: F.layer_norm(x, (32,), w, b, 1e-5)      # noqa: E731
+    fw, bw = graphs_of(ln, x, w, b, partition_fn=MINCUT)
+    saved = list(fw.results)[1:]
+    big = [v for v in saved if tuple(v.type.shape) == (64, 32)]
+    assert len(big) == 1 and big[0] is fw.args[0]          # x itself, not x - mean
+    assert sorted(tuple(v.type.shape) for v in saved if v not in big) == [(32,), (64, 1), (64, 1)]
+    # the gradients are those of the default partition (which saves x - mean)
+    got = [t.grad.numpy().copy() for t in (x, w, b)]
+    for t in (x, w, b):
+        t.grad = None
+    graphs_of(ln, x, w, b, partition_fn=minaot.default_partition)
+    for g, t in zip(got, (x, w, b)):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.task_6_2

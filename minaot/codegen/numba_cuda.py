@@ -116,6 +116,7 @@ ROW_CACHE_BYTES = 32768    # shared memory a row kernel may use to keep rows it 
 COLUMN_LANES_MIN = 16      # a column walk this long or longer is shared by several threads
 ROW_UNROLL_LOADS = 2       # a row kernel unrolls its walks if none reads more global buffers
 ROW_REGISTERS = 48         # ... and is then held to this many registers per thread
+ROW_REGISTERS_TWO_LOADS = 40   # ... or this many when a walk reads two global buffers
 
 
 def _identity(combiner: str, dtype: str):
@@ -981,7 +982,14 @@ class _CudaEmitter:
         the compiler takes what it needs (72, no spills: 488 us against 645 unrolled).
         So: a row kernel whose every walk reads at most ``ROW_UNROLL_LOADS`` buffers from
         global memory (a row kept in shared memory counts on the walk that fills it) is
-        unrolled and given the budget; any other is not unrolled."""
+        unrolled and given the budget; any other is not unrolled.  A walk reading two
+        buffers spills some registers under any budget (layer_norm's forward: the weight
+        and the bias); there a smaller budget, ``ROW_REGISTERS_TWO_LOADS`` (40), that fits
+        six blocks on an SM instead of five, was faster (241 us against 276 us, 80 bytes of
+        spills against 48), while softmax's one-buffer walks were faster at 48 (226 us
+        against 234 us).  (Copying the kept rows into shared memory in walks of their
+        own, before the walks that compute, was slower on all three row kernels: each
+        unrolled load costs its own 64-bit address, and the copies spilled too.)"""
         filled, heaviest = set(), 0
         for op in ops:
             if op.name not in LOOPS:
@@ -998,7 +1006,7 @@ class _CudaEmitter:
         if heaviest > ROW_UNROLL_LOADS:
             self.k.unroll = False
         elif self.unroll:
-            self.k.max_registers = ROW_REGISTERS
+            self.k.max_registers = ROW_REGISTERS if heaviest < 2 else ROW_REGISTERS_TWO_LOADS
 
     def plan_row_cache(self, ops):
         """Pick the buffers that a row's code walks more than once, to keep in shared memory.

@@ -40,6 +40,14 @@ by several kernels is computed once, in its own group, and written to memory:
 recomputing a pointwise chain in every consumer would save one write and one
 read per consumer, but can multiply work along fan-outs (Inductor caps it for
 the same reason), and every kernel that reads it here is memory-bound anyway.
+One case is always a win, and is done after grouping
+(:func:`recompute_cheap_inputs`): a kernel that reads a value another kernel
+made by a single pointwise op whose operands are all in memory already (graph
+inputs, library results, their views), at most one of them as large as the
+result, computes the value itself: reading the operands costs what reading the
+result would, and the other kernel need not write it.  Layer norm's backward reads ``x - mean`` in the
+column reduction of the weight gradient and in the row kernel of the input
+gradient: with a copy in each, neither kernel writes it.
 """
 
 from __future__ import annotations
@@ -387,12 +395,66 @@ def _views_leave_kernels(g, group_of):
                         u.set_operand(k, new)
 
 
+def _in_memory_elements(v):
+    """Elements read to load ``v``, if it is in memory before any kernel runs (a graph
+    input, a library call's result, a zero-copy view of either: a broadcast reads only
+    its source); None if a kernel would have to compute it."""
+    while not v.is_block_arg:
+        op = v.owner
+        if op.name == "prim.constant":
+            return 1 if _inlined_constant(op) else v.type.numel
+        if op.dialect == "prim" and (op.opname in REMAPS or op.opname in ("slice", "select")):
+            v = op.operands[0]
+            continue
+        if op.dialect == "prim" and (fusible(op) or op.opname in REDUCE):
+            return None
+        break
+    return v.type.numel
+
+
+def _cheap(op) -> bool:
+    """A pointwise prim op worth computing again in a kernel that reads its result: its
+    operands are all in memory (:func:`_in_memory_elements`) and at most one has more
+    than an eighth of the result's elements, so reading them again costs about what
+    reading the result would."""
+    if op is None or op.dialect != "prim" or len(op.results) != 1:
+        return False
+    if op.opname in REDUCE or op.opname in REMAPS or op.opname == "constant" or not fusible(op):
+        return False
+    sizes = [_in_memory_elements(v) for v in op.operands]
+    return None not in sizes and sum(8 * n > op.result.type.numel for n in sizes) <= 1
+
+
+def recompute_cheap_inputs(fuser, fn: Function, stats) -> None:
+    """Compute again, in each kernel that reads it, a value another kernel computes by one
+    cheap op (:func:`_cheap`), instead of reading it from memory; the kernel that made
+    it writes it only if something else still reads it (see the module docstring)."""
+    for g in [g for g in fuser.groups if g.ops]:
+        for v in _externals(g, fuser.group_of):
+            h = fuser.group_of.get(v)
+            if h is None or h is g or not _cheap(v.owner):
+                continue
+            dims = _input_map(g, v)
+            readers = [op for op in g.ops if v in op.operands]
+            copy = v.owner.clone({})
+            readers[0].parent.insert_before(copy, readers[0])
+            for op in readers:
+                for k, x in enumerate(op.operands):
+                    if x is v:
+                        op.set_operand(k, copy.result)
+            g.ops.insert(0, copy)
+            g.dims[copy.result] = dims
+            fuser.group_of[copy.result] = g
+            stats["fuse.recomputed"] = stats.get("fuse.recomputed", 0) + 1
+
+
 def fuse(fn: Function, stats=None, max_ops=64) -> Function:
     """Rewrite ``fn`` in place: each group of prim ops becomes one ``kernel.fused``."""
     stats = {} if stats is None else stats
     fuser = _Fuser(fn, max_ops)
     fuser.run()
     _merge_groups(fuser, fn, stats)
+    recompute_cheap_inputs(fuser, fn, stats)
     groups = [g for g in fuser.groups if g.ops]
     for g in groups:
         _views_leave_kernels(g, fuser.group_of)

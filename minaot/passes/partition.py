@@ -9,7 +9,9 @@ gradients.  What differs is the choice of saved values:
   forward computes (for its outputs) that the backward reads.
 * :func:`min_cut_rematerialization_partition` builds a flow network over the
   values that do not depend on tangents.  Each value ``v`` is split into
-  ``v_in -> v_out`` with the cost of saving it (its byte size); data edges
+  ``v_in -> v_out`` with the cost of saving it (its byte size, doubled when
+  the value is not *materialized*: when every user would fuse it, so saving
+  it costs a write the forward would not do otherwise); data edges
   ``v_out -> user_in`` cannot be cut; graph inputs and values that must not be
   recomputed (outputs of matmuls, reductions, random ops) hang off the source;
   values the backward needs hang off the sink.  A minimum cut (networkx
@@ -36,6 +38,8 @@ from ..ir import Function
 from ..ops.registry import get_op
 
 RECOMPUTABLE_KINDS = ("pointwise", "view", "creation")
+#: ops a fused kernel can read a value in without it ever being written to memory
+FUSIBLE_KINDS = ("pointwise", "view", "creation", "reduction", "random")
 INF = float("inf")
 
 
@@ -184,6 +188,18 @@ def _recomputable(op) -> bool:
     return get_op(op.opname).kind in RECOMPUTABLE_KINDS
 
 
+def _materialized(v) -> bool:
+    """Is ``v`` in memory whether or not it is saved?  A graph input is; so is a value
+    returned, or read by an op no kernel fuses (a matmul, a cat).  A value all of whose
+    users are fusible lives only in registers inside a fused kernel: saving it costs an
+    extra write in the forward and an extra read in the backward (PyTorch's
+    ``is_materialized``)."""
+    if v.is_block_arg:
+        return True
+    return any(u.name == "func.return" or get_op(u.opname).kind not in FUSIBLE_KINDS
+               for u in v.users)
+
+
 def _solve(joint, num_fwd_outputs, soft_banned):
     """The values to save: a minimum cut of the flow network described in the module
     docstring, over the *candidates* (the primals and every result that does not
@@ -191,7 +207,10 @@ def _solve(joint, num_fwd_outputs, soft_banned):
 
     Each candidate ``v`` is an edge ``("in", id(v)) -> ("out", id(v))`` of capacity
     ``v.type.nbytes * 10**6 + distance`` (``distance``: 1 for a value a backward op
-    reads, one more per step further from the backward, at most 100).  Primals, and
+    reads, one more per step further from the backward, at most 100), with the bytes
+    counted twice for a value that is not materialized (:func:`_materialized`): layer
+    norm's ``x - mean`` costs as many bytes as ``x`` but would be written only to be
+    saved, so ``x`` (an input, in memory anyway) and the small ``mean`` are saved.  Primals, and
     forward values whose op may not be recomputed (``_recomputable``) or that are in
     ``soft_banned``, hang off ``"source"``; ``("out", v)`` goes to ``"sink"`` when a
     backward op (one with a tangent-dependent result) reads ``v``, or ``v`` is a
@@ -218,7 +237,8 @@ def _solve(joint, num_fwd_outputs, soft_banned):
     g = nx.DiGraph()
     for v in candidates:
         vid = id(v)
-        g.add_edge(("in", vid), ("out", vid), capacity=v.type.nbytes * 10**6 + min(dist[v], 100))
+        weight = v.type.nbytes * (1 if _materialized(v) else 2)
+        g.add_edge(("in", vid), ("out", vid), capacity=weight * 10**6 + min(dist[v], 100))
         op = None if v.is_block_arg else v.owner
         banned = op is None or (v in fw_values and (not _recomputable(op) or v in soft_banned))
         if banned:
