@@ -45,9 +45,10 @@ One case is always a win, and is done after grouping
 made by a single pointwise op whose operands are all in memory already (graph
 inputs, library results, their views), at most one of them as large as the
 result, computes the value itself: reading the operands costs what reading the
-result would, and the other kernel need not write it.  Layer norm's backward reads ``x - mean`` in the
-column reduction of the weight gradient and in the row kernel of the input
-gradient: with a copy in each, neither kernel writes it.
+result would, and the other kernel need not write it.  Layer norm's backward
+reads ``x - mean`` in the column reduction of the weight gradient and in the
+row kernel of the input gradient: with a copy in each, neither kernel writes
+it.
 """
 
 from __future__ import annotations
@@ -466,6 +467,10 @@ def fuse(fn: Function, stats=None, max_ops=64) -> Function:
             for r in op.results:
                 if r in returned or any(id(u) not in members for u in r.users):
                     outputs.append(r)
+        if not outputs:         # every reader computes the values itself now
+            for op in reversed(g.ops):
+                op.erase(force=True)
+            continue
         ext = _externals(g, fuser.group_of)
         block = Block([v.type for v in ext])
         mapping = dict(zip(ext, block.args))

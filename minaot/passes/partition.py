@@ -210,8 +210,8 @@ def _solve(joint, num_fwd_outputs, soft_banned):
     reads, one more per step further from the backward, at most 100), with the bytes
     counted twice for a value that is not materialized (:func:`_materialized`): layer
     norm's ``x - mean`` costs as many bytes as ``x`` but would be written only to be
-    saved, so ``x`` (an input, in memory anyway) and the small ``mean`` are saved.  Primals, and
-    forward values whose op may not be recomputed (``_recomputable``) or that are in
+    saved, so ``x`` (an input, in memory anyway) and the small ``mean`` are saved.
+    Primals, and forward values whose op may not be recomputed (``_recomputable``) or that are in
     ``soft_banned``, hang off ``"source"``; ``("out", v)`` goes to ``"sink"`` when a
     backward op (one with a tangent-dependent result) reads ``v``, or ``v`` is a
     gradient result, and to ``("in", r)`` of each candidate result ``r`` of its other
