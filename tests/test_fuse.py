@@ -169,19 +169,11 @@ def test_a_cheap_value_two_kernels_read_is_computed_in_each():
 def test_layer_norm_backward_writes_only_gradients():
     """The min-cut backward of layer_norm: two kernels (the weight and bias gradients' column
     reduction, the input gradient's row kernel), each computing ``x - mean`` itself."""
-    from minaot.passes.partition import min_cut_rematerialization_partition
-    graphs = []
-
-    def capture(g, example_inputs):
-        graphs.append(g.clone())
-        return minaot.nop(g, example_inputs)
-
+    from test_joint import graphs_of
     x = minaot.randn(64, 32, requires_grad=True)
     w, b = minaot.randn(32, requires_grad=True), minaot.randn(32, requires_grad=True)
-    f = minaot.aot_function(lambda x, w, b: F.layer_norm(x, (32,), w, b, 1e-5), capture, capture,
-                            partition_fn=min_cut_rematerialization_partition)
-    f(x, w, b).sum().backward()
-    fw, bw = graphs
+    fw, bw = graphs_of(lambda x, w, b: F.layer_norm(x, (32,), w, b, 1e-5), x, w, b,
+                       partition_fn=minaot.min_cut_rematerialization_partition)
     (k,) = kernels(fuse(fw.clone()))
     assert sorted(tuple(r.type.shape) for r in k.results) == [(64, 1), (64, 1), (64, 32)]
     fused = fuse(bw.clone())
