@@ -120,6 +120,29 @@ def test_softmax_block_per_row():
     assert "sm_f32" not in src
 
 
+def test_row_and_column_kernels_with_a_block_per_work_item():
+    """SMALL's 4 blocks stride over the rows and column groups of the cases here; with a
+    block for every work item there is no stride loop (grid_walk), same results: softmax,
+    layer_norm forward and backward (rows and a column walk)."""
+    x, w, b = t(6, 32), t(32), t(32)
+    src = check(lambda x: minaot.softmax(x, dim=1), x, max_blocks=65535)
+    assert "flat = cuda.blockIdx.x   # a block for every work item" in src and "gridDim" not in src
+    src = check(lambda x, w, b: F.layer_norm(x, (32,), w, b), x.requires_grad_(),
+                w.requires_grad_(), b.requires_grad_(), grad=True, max_blocks=65535,
+                rtol=1e-4, atol=1e-5)
+    assert "flat = cuda.blockIdx.x   # a block for every work item" in src
+    assert "gridDim.x):" not in src
+
+    def f(x, y):
+        return (x * y).sum(dim=0), x.amax(dim=0)
+    for blocks in (1, 65535):
+        src = check(f, t(64, 12), t(64, 12), rtol=1e-5, atol=1e-5, column_lanes_min=4,
+                    max_blocks=blocks)
+        assert "lane = tid // 4" in src
+        assert ("group = cuda.blockIdx.x   # a block for every work item" in src) == (blocks > 1)
+        assert ("for group in range(cuda.blockIdx.x, " in src) == (blocks == 1)
+
+
 def test_block_reductions_over_several_warps():
     """Two and four warps per block: shuffles in each warp, then the warps' values through
     shared memory; max, min, sum, int sum and a float64 variance."""

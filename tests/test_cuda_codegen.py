@@ -12,7 +12,7 @@ import pytest
 
 import minaot
 from minaot.codegen.numba_cpu import emit_numba_cpu
-from minaot.codegen.numba_cuda import emit_numba_cuda, launch_config
+from minaot.codegen.numba_cuda import COLUMN_REGISTERS, emit_numba_cuda, launch_config
 from minaot.ir import parse
 from minaot.passes.fuse import fuse
 from minaot.passes.lower_to_loops import lower_kernel
@@ -73,6 +73,24 @@ def test_row_kernels_unroll_light_walks_under_a_register_budget():
     assert "@cuda.jit(cache=True, max_registers=64)" in src
     src = emit_numba_cuda(light, unroll=False)
     assert "max_registers" not in src and "for k in range(" not in src
+
+
+def test_a_grid_with_a_block_per_work_item_has_no_stride_loop():
+    """grid_walk: a row kernel (and a column walk) whose grid has a block for every work
+    item binds the work item to the block; a grid smaller than the work strides over it."""
+    (k,) = loop_fns(softmax, (4, 64))
+    src = emit_numba_cuda(k)
+    assert "\n    flat = cuda.blockIdx.x   # a block for every work item\n    i0 = flat\n" in src
+    assert "gridDim" not in src
+    src = emit_numba_cuda(k, max_blocks=2)
+    assert "\n    for flat in range(cuda.blockIdx.x, 4, cuda.gridDim.x):\n        i0 = flat\n" in src
+    (cols,) = loop_fns(lambda x: x.sum(dim=0), (1024, 64))
+    src = emit_numba_cuda(cols)
+    assert "group = cuda.blockIdx.x   # a block for every work item" in src
+    assert f"@cuda.jit(cache=True, max_registers={COLUMN_REGISTERS})" in src
+    assert "the next group may write" not in src
+    src = emit_numba_cuda(cols, max_blocks=1)
+    assert "for group in range(cuda.blockIdx.x, " in src and "the next group may write" in src
 
 
 def test_launch_configuration_follows_the_sizes():
