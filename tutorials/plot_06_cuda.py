@@ -192,7 +192,9 @@ simulate("""
 # ``softmax(x, dim=1)`` fuses into one kernel that reduces axis 1 twice (the
 # row's max, then the sum of ``exp(x - max)``) and then writes the row.  A row
 # of 64 is long enough (``block_rows_min`` = 32) to give each row a *block*
-# of threads: blocks stride over the rows (``cuda.blockIdx.x``), and inside
+# of threads: the grid has a block per row and a block's row is its number
+# (``flat = cuda.blockIdx.x``; a grid with fewer blocks than rows would
+# stride over them in a loop), and inside
 # a row the threads split each reduction loop (``range(tid, 64, 32)``), each
 # keeping its own partial max or sum in a register.  The partial values are
 # then combined by *warp shuffles*: ``cuda.shfl_xor_sync(mask, v, 16)`` hands

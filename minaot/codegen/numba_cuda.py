@@ -26,7 +26,9 @@ become threads (MLIR's ``map-to-gpu``):
   cuda.gridsize(1))``; the grid is chosen from N.
 * Row kernels (the work item holds ``scf.for`` reductions of at least
   ``block_rows_min`` iterations: softmax, layer_norm, a sum over the last
-  dim): one block per row, blocks striding over the rows.  All threads of
+  dim): one block per row (the block's number is its row; blocks stride
+  over the rows only when the grid has fewer blocks than rows, see
+  :meth:`grid_walk`).  All threads of
   the block run the row's code together ("block context"); each reduction
   nest is split over the threads (``for i1 in range(tid, 4096, 256)``), the
   threads' partial values are combined in shared memory (a tree of
@@ -1014,7 +1016,9 @@ class _CudaEmitter:
         spills against 48), while softmax's one-buffer walks were faster at 48 (226 us
         against 234 us).  (Copying the kept rows into shared memory in walks of their
         own, before the walks that compute, was slower on all three row kernels: each
-        unrolled load costs its own 64-bit address, and the copies spilled too.)"""
+        unrolled load costs its own 64-bit address, and the copies spilled too.)  These
+        budgets were measured while every block looped over its rows; without that loop
+        (:meth:`grid_walk`) budgets from 40 to 64 ran within 2% of each other."""
         filled, heaviest = set(), 0
         for op in ops:
             if op.name not in LOOPS:
