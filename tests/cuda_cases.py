@@ -15,6 +15,7 @@ block); the GPU runs the same configurations, so each test checks the same kerne
 both.
 """
 
+import re
 import sys
 
 import numpy as np
@@ -212,16 +213,55 @@ def test_column_sum_chunked_two_kernels_and_scratch():
     def f(x, y):
         return (x * y).sum(dim=0) * 2.0, x.amax(dim=0)
     src = check(f, t(32, 12), t(12), rtol=1e-5, atol=1e-5)
-    # the scratch buffers are made on the device once and filled on the device at every launch
-    # (no host copy, no allocation per call)
-    assert "cuda.device_array((" in src and "= scratch()" in src and "def fill(buf, value):" in src
+    # the scratch buffers are made on the device once (no host copy, no allocation per call);
+    # the column walk's work items are their elements, so each starts from the buffer's fill
+    # and writes its element whole: no fill kernel (value_before_walk)
+    assert "cuda.device_array((" in src and "= scratch()" in src and "def fill(" not in src
     assert "np.full" not in src
     again = check(f, t(32, 12), t(12), rtol=1e-5, atol=1e-5)   # new values, the same module:
-    assert again == src                                        # its buffers refilled
+    assert again == src                                        # its buffers written again
     assert "_0_launch(" in src and "_1_launch(" in src                # two kernels, in order
     # one thread per (chunk, column), the partial sums in registers while the rows go by
-    assert "c = flat // 12" in src and "tmp1_elem = tmp1[c, i1]" in src
+    assert "c = flat // 12" in src and "tmp1_elem = np.float32(-np.inf)   # the buffer's fill" in src
+    assert "tmp1[c, i1] = tmp1_elem" in src
     check(lambda x, y: (x * y, (x * y).sum(dim=0)), t(32, 5), t(32, 5), rtol=1e-5, atol=1e-5)
+
+
+def _renumbered(lines, outer):
+    """IR lines with the values they define (not those in ``outer``) renumbered by +100."""
+    mine = {int(n) for line in lines for n in re.findall(r"%(\d+)", line)}
+    mine -= {int(n) for line in outer for n in re.findall(r"%(\d+)", line)}
+    return [re.sub(r"%(\d+)", lambda m: f"%{int(m.group(1)) + 100}" if int(m.group(1)) in mine
+                   else m.group(0), line) for line in lines]
+
+
+def test_only_the_first_kernel_to_touch_a_scratch_buffer_skips_its_fill():
+    """value_before_walk, on a column sum's loop IR edited by hand.  The column walk run
+    twice in a row (the second adds every row again onto the first one's sums): the first
+    walk writes the buffer whole from its fill, the second loads it; no fill kernel.  The
+    combining loop run once before the walk (it reads the fill): the buffer is filled by a
+    kernel at every launch and the walk loads it.  Each result twice, the same module: a
+    buffer left as the previous launch wrote it would give other numbers the second time."""
+    x = R.standard_normal((64, 12)).astype(np.float32)
+    text = str(lower_kernel(fuse(graphs(lambda a: a.sum(dim=0), minaot.from_numpy(x))[0][0])
+                            .ops[0], "k"))
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if "scf.parallel" in line)
+    end = next(i for i, line in enumerate(lines) if i > start and line == "  }) : () -> ()")
+    ret = next(i for i, line in enumerate(lines) if "func.return" in line)
+    head, walk, combine, tail = lines[:start], lines[start:end + 1], lines[end + 1:ret], lines[ret:]
+    sums = x.astype(np.float64).sum(0)
+    for body, want, filled in ((walk + _renumbered(walk, head) + combine, 2 * sums, False),
+                               (_renumbered(combine, head) + walk + combine, sums, True)):
+        loop = parse("\n".join(head + body + tail))
+        src = emit_numba_cuda(loop, **SMALL)
+        assert ("def fill(buf, value):" in src) == filled
+        assert ("fill_tmp0(tmp0_flat, np.float32(0.0))" in src) == filled
+        assert src.count("the buffer's fill") == (0 if filled else 1)
+        assert re.search(r"tmp0_elem\w* = tmp0\[v\d+, v\d+\]\n", src)     # a walk that loads
+        for _ in range(2):
+            (got,) = run_loop_function_cuda(loop, x, **SMALL)
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_column_walk_shared_by_several_threads_per_column():
@@ -231,10 +271,11 @@ def test_column_walk_shared_by_several_threads_per_column():
         return (x * y).sum(dim=0), x.amax(dim=0)
     src = check(f, t(64, 12), t(64, 12), rtol=1e-5, atol=1e-5, column_lanes_min=4)
     assert "lane = tid // 4" in src and "for k in range(4):" in src and "r = lane + 2 * k" in src
-    assert "j = tmp0[c, i1]" in src and "tmp0[c, i1] = j + tmp0_part" in src
+    assert "j = np.float32(0.0)      # the value before the walk (the buffer's fill)" in src
+    assert "tmp0[c, i1] = j + tmp0_part" in src
     assert "tmp1[c, i1] = j if (j > tmp1_part or j != j) else tmp1_part" in src   # amax: NaN wins
     same = check(f, t(64, 12), t(64, 12), rtol=1e-5, atol=1e-5, column_lanes_min=1000)
-    assert "lane" not in same and "tmp0_elem = tmp0[c, i1]" in same     # one thread per walk
+    assert "lane" not in same and "tmp0_elem = np.float32(0.0)" in same     # one thread per walk
 
 
 def test_rows_read_again_stay_in_shared_memory():
@@ -305,7 +346,8 @@ def test_column_sum_one_chunk_in_one_block():
     # 7 rows: one chunk, so the chunk loop is an scf.for outside any scf.parallel: one block,
     # its threads share the (chunk, column) pairs, each walking the rows
     src = check(lambda x: x.sum(dim=0), t(7, 5), rtol=1e-5, atol=1e-5)
-    assert ONE_BLOCK in src and "for r in range(7):" in src and "tmp0_elem = tmp0[c, i1]" in src
+    assert ONE_BLOCK in src and "for r in range(7):" in src and "tmp0_elem = np.float32(0.0)" in src
+
     # full-domain outputs stored as the rows stream by: out[c * 7 + r, i1] does not index the
     # chunk, so thread 0 runs the chunk loop
     src = check(lambda x, y: (x * y, (x * y).sum(dim=0)), t(7, 5), t(7, 5), rtol=1e-5, atol=1e-5)

@@ -59,7 +59,9 @@ become threads (MLIR's ``map-to-gpu``):
 * ``memref.alloc`` scratch buffers (the partial results of a chunked column
   reduction) are device arrays made at the module's first launch and kept
   for the launches after (stream order makes the reuse safe); each launch
-  fills them with their reduction's identity first; the two
+  fills them with their reduction's identity first, unless the first
+  kernel to touch a buffer writes every element of it from that identity
+  (a column walk, :meth:`value_before_walk`: no fill launch); the two
   loops of a column reduction are two kernels, launched in order, so the
   second reads what the first wrote.  When one block's threads write a
   scratch buffer and read it later in the same kernel, a
@@ -391,11 +393,14 @@ class _CudaEmitter:
         cpu.block(fn.body, 1)
         self.names, self.used = cpu.names, cpu.used
         self.scratch = []       # (name, memref type, fill)
+        self.fills = {}         # scratch buffer -> its fill
+        self.self_filled = set()    # names of scratch buffers whose first kernel writes them whole
         for op in fn.body.ops:
             if op.name == "memref.alloc":
                 name = self.fresh(f"tmp{len(self.scratch)}")
                 self.names[op.result] = name
                 self.scratch.append((name, op.result.type, op.attributes["fill"]))
+                self.fills[op.result] = op.attributes["fill"]
         self.params += [s[0] for s in self.scratch]
         loads, stores = _buffers_touched(fn.walk())
         self.rw = loads & stores            # buffers written and read back in the kernel
@@ -919,6 +924,36 @@ class _CudaEmitter:
             out[buf] = (idx, comb.name)
         return out
 
+    def value_before_walk(self, buf, idx, levels) -> str:
+        """The value of the element ``buf[idx]`` that a work item's walk starts from: a load,
+        or, when this walk is the first to touch ``buf``, a scratch buffer whose work items
+        are its elements one to one, the buffer's fill itself.
+
+        A chunked column reduction's partial sums ``tmp[c, i1]`` start at the reduction's
+        identity.  Filling the buffer is a kernel launch of its own before the walk (two for
+        layer_norm's weight and bias gradients), host time at every call; when the walk's
+        work items are exactly the buffer's elements (``idx`` the levels' own indices, in
+        order, over the buffer's shape) and no earlier kernel of the module reads or writes
+        the buffer, each work item starts from the fill and its store writes the element
+        whole, so the fill launch is dropped (:attr:`self_filled`)."""
+        element = f"{self.names[buf]}[{self.index(idx)}]"
+        if buf not in self.fills or levels[0].parent is not self.fn.body:
+            return element
+        ivs = [_body(lv).args[0] for lv in levels]
+        shape = tuple(buf.type.shape)
+        if (len(idx) != len(ivs) or any(a is not b for a, b in zip(idx, ivs))
+                or tuple(lv.attributes["upper"] for lv in levels) != shape
+                or any(lv.attributes["lower"] != 0 for lv in levels)):
+            return element
+        for op in self.fn.body.ops:
+            if op is levels[0]:
+                break
+            loads, stores = _buffers_touched(walk(op))
+            if buf in loads or buf in stores:
+                return element
+        self.self_filled.add(self.names[buf])
+        return literal(self.fills[buf], str(buf.type.dtype))
+
     def column_kernel(self, name, par, levels, around, split, work):
         """A column walk (the first pass of a chunked column reduction) with ``S`` threads per
         work item: a block takes ``W`` neighbouring work items (neighbouring columns: each
@@ -976,7 +1011,9 @@ class _CudaEmitter:
             self.emit(d + 1, f"for {j} in range(1, {lanes}):")
             self.emit(d + 2, f"{part} = {BINARY[comb].format(part, f'{sms[buf]}[{j} * {width} + {col}]', T=T)}")
             elem = f"{self.names[buf]}[{self.index(idx)}]"
-            self.emit(d + 1, f"{self._j} = {elem}      # the value before the walk")
+            before = self.value_before_walk(buf, idx, levels)
+            self.emit(d + 1, f"{self._j} = {before}      # the value before the walk"
+                             + ("" if before == elem else " (the buffer's fill)"))
             self.emit(d + 1, f"{elem} = {BINARY[comb].format(self._j, part, T=T)}")
         if d == 2:      # blocks stride over the groups
             self.emit(d, "cuda.syncthreads()     # the shared parts are read: the next group may write")
@@ -1129,7 +1166,9 @@ class _CudaEmitter:
                 if not row:
                     for buf, idx in _promotable(around, [_body(lv).args[0]]).items():
                         name = self.fresh(f"{self.names[buf]}_elem")
-                        self.emit(depth, f"{name} = {self.names[buf]}[{self.index(idx)}]")
+                        before = self.value_before_walk(buf, idx, levels)
+                        self.emit(depth, f"{name} = {before}" + (
+                            "" if "[" in before else "   # the buffer's fill: the walk writes it whole"))
                         self.promoted[buf] = name
                         write_back.append(f"{self.names[buf]}[{self.index(idx)}] = {name}")
                 lo, hi = around.attributes["lower"], around.attributes["upper"]
@@ -1255,7 +1294,8 @@ def emit_numba_cuda(fn: Function, header: str = "", *, max_threads: int = MAX_TH
         lines.append(f"# {k.comment}")
         lines += _kernel_text(k, e.params, e._tid, e._gtid, e.max_registers)
     fill = e.fresh("fill")
-    if e.scratch:
+    filled = [(name, t, value) for name, t, value in e.scratch if name not in e.self_filled]
+    if filled:
         lines += ["# scratch buffers start filled with their reduction's identity",
                   "@cuda.jit(cache=True)", f"def {fill}(buf, value):",
                   "    for i in range(cuda.grid(1), buf.size, cuda.gridsize(1)):",
@@ -1265,8 +1305,8 @@ def emit_numba_cuda(fn: Function, header: str = "", *, max_threads: int = MAX_TH
     scratch = [name for name, _, _ in e.scratch] + [name for name, _, _ in e.partials]
     if scratch:
         lines += ["# scratch buffers: made at the first launch, reused by every launch after (all",
-                  "# kernels run on the default stream, so a launch's fill waits for the kernels of",
-                  "# the launch before, which read the buffers)",
+                  "# kernels run on the default stream, so a launch's fill, or the first kernel",
+                  "# that writes a buffer whole, waits for the kernels of the launch before)",
                   "_SCRATCH = []", "", "",
                   "def scratch():",
                   "    if not _SCRATCH:",
@@ -1277,14 +1317,16 @@ def emit_numba_cuda(fn: Function, header: str = "", *, max_threads: int = MAX_TH
         for name, count, dtype in e.partials:
             lines.append(f"            cuda.device_array({count}, {NP_TYPE[dtype]}),   # {name}")
         lines.append("        ]")
-        if e.scratch:
+        if filled:
+            views = ", ".join(f"_SCRATCH[{i}].reshape({math.prod(t.shape)})"
+                              for i, (name, t, _) in enumerate(e.scratch) if name not in e.self_filled)
             lines += ["        # flat views of the buffers that are filled, made once too",
-                      f"        _SCRATCH.extend([buf.reshape(buf.size) for buf in _SCRATCH[:{len(e.scratch)}]])"]
+                      f"        _SCRATCH.extend([{views}])"]
         lines += ["    return _SCRATCH", "", ""]
     lines += ["# each launch kept configured: Numba types the arguments once per geometry, not",
               "# at every call (minaot.codegen.cuda_runtime.Launcher)"]
     fills = []
-    for name, t, value in e.scratch:
+    for name, t, value in filled:       # not those whose first kernel writes every element
         size = math.prod(t.shape)
         threads = min(e.max_threads, size)
         fills.append((f"{fill}_{name}", name, literal(value, t.dtype)))
@@ -1300,7 +1342,7 @@ def emit_numba_cuda(fn: Function, header: str = "", *, max_threads: int = MAX_TH
         if v.type.rank == 0:
             lines.append(f"    {name} = {name}.reshape(1)     # rank 0 travels as shape (1,)")
     if scratch:
-        names = scratch + [f"{name}_flat" for name, _, _ in e.scratch]
+        names = scratch + [f"{name}_flat" for name, _, _ in filled]
         lines.append(f"    {', '.join(names)}{',' if len(names) == 1 else ''} = scratch()")
     for launcher, name, value in fills:
         lines.append(f"    {launcher}({name}_flat, {value})")
