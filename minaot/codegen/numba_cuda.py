@@ -924,7 +924,7 @@ class _CudaEmitter:
             out[buf] = (idx, comb.name)
         return out
 
-    def value_before_walk(self, buf, idx, levels) -> str:
+    def value_before_walk(self, buf, idx, levels, around) -> str:
         """The value of the element ``buf[idx]`` that a work item's walk starts from: a load,
         or, when this walk is the first to touch ``buf``, a scratch buffer whose work items
         are its elements one to one, the buffer's fill itself.
@@ -933,7 +933,8 @@ class _CudaEmitter:
         identity.  Filling the buffer is a kernel launch of its own before the walk (two for
         layer_norm's weight and bias gradients), host time at every call; when the walk's
         work items are exactly the buffer's elements (``idx`` the levels' own indices, in
-        order, over the buffer's shape) and no earlier kernel of the module reads or writes
+        order, over the buffer's shape), nothing in the work item touches the buffer
+        outside the walk ``around``, and no earlier kernel of the module reads or writes
         the buffer, each work item starts from the fill and its store writes the element
         whole, so the fill launch is dropped (:attr:`self_filled`)."""
         element = f"{self.names[buf]}[{self.index(idx)}]"
@@ -944,6 +945,10 @@ class _CudaEmitter:
         if (len(idx) != len(ivs) or any(a is not b for a, b in zip(idx, ivs))
                 or tuple(lv.attributes["upper"] for lv in levels) != shape
                 or any(lv.attributes["lower"] != 0 for lv in levels)):
+            return element
+        inside = {id(o) for o in walk(around)}
+        loads, stores = _buffers_touched(o for o in walk(levels[0]) if id(o) not in inside)
+        if buf in loads or buf in stores:
             return element
         for op in self.fn.body.ops:
             if op is levels[0]:
@@ -1011,7 +1016,7 @@ class _CudaEmitter:
             self.emit(d + 1, f"for {j} in range(1, {lanes}):")
             self.emit(d + 2, f"{part} = {BINARY[comb].format(part, f'{sms[buf]}[{j} * {width} + {col}]', T=T)}")
             elem = f"{self.names[buf]}[{self.index(idx)}]"
-            before = self.value_before_walk(buf, idx, levels)
+            before = self.value_before_walk(buf, idx, levels, around)
             self.emit(d + 1, f"{self._j} = {before}      # the value before the walk"
                              + ("" if before == elem else " (the buffer's fill)"))
             self.emit(d + 1, f"{elem} = {BINARY[comb].format(self._j, part, T=T)}")
@@ -1166,7 +1171,7 @@ class _CudaEmitter:
                 if not row:
                     for buf, idx in _promotable(around, [_body(lv).args[0]]).items():
                         name = self.fresh(f"{self.names[buf]}_elem")
-                        before = self.value_before_walk(buf, idx, levels)
+                        before = self.value_before_walk(buf, idx, levels, around)
                         self.emit(depth, f"{name} = {before}" + (
                             "" if "[" in before else "   # the buffer's fill: the walk writes it whole"))
                         self.promoted[buf] = name
