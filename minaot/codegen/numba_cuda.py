@@ -1020,7 +1020,7 @@ class _CudaEmitter:
             self.emit(d + 1, f"{self._j} = {before}      # the value before the walk"
                              + ("" if before == elem else " (the buffer's fill)"))
             self.emit(d + 1, f"{elem} = {BINARY[comb].format(self._j, part, T=T)}")
-        if d == 2:      # blocks stride over the groups
+        if k.blocks < groups:      # blocks stride over the groups
             self.emit(d, "cuda.syncthreads()     # the shared parts are read: the next group may write")
         return k
 
@@ -1171,11 +1171,12 @@ class _CudaEmitter:
                 if not row:
                     for buf, idx in _promotable(around, [_body(lv).args[0]]).items():
                         name = self.fresh(f"{self.names[buf]}_elem")
+                        elem = f"{self.names[buf]}[{self.index(idx)}]"
                         before = self.value_before_walk(buf, idx, levels, around)
                         self.emit(depth, f"{name} = {before}" + (
-                            "" if "[" in before else "   # the buffer's fill: the walk writes it whole"))
+                            "" if before == elem else "   # the buffer's fill: the walk writes it whole"))
                         self.promoted[buf] = name
-                        write_back.append(f"{self.names[buf]}[{self.index(idx)}] = {name}")
+                        write_back.append(f"{elem} = {name}")
                 lo, hi = around.attributes["lower"], around.attributes["upper"]
                 self.emit(depth, f"for {self.names[_body(around).args[0]]} in range("
                                  f"{hi if lo == 0 else f'{lo}, {hi}'}):")
