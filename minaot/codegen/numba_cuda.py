@@ -393,14 +393,12 @@ class _CudaEmitter:
         cpu.block(fn.body, 1)
         self.names, self.used = cpu.names, cpu.used
         self.scratch = []       # (name, memref type, fill)
-        self.fills = {}         # scratch buffer -> its fill
         self.self_filled = set()    # names of scratch buffers whose first kernel writes them whole
         for op in fn.body.ops:
             if op.name == "memref.alloc":
                 name = self.fresh(f"tmp{len(self.scratch)}")
                 self.names[op.result] = name
                 self.scratch.append((name, op.result.type, op.attributes["fill"]))
-                self.fills[op.result] = op.attributes["fill"]
         self.params += [s[0] for s in self.scratch]
         loads, stores = _buffers_touched(fn.walk())
         self.rw = loads & stores            # buffers written and read back in the kernel
@@ -938,7 +936,9 @@ class _CudaEmitter:
         the buffer, each work item starts from the fill and its store writes the element
         whole, so the fill launch is dropped (:attr:`self_filled`)."""
         element = f"{self.names[buf]}[{self.index(idx)}]"
-        if buf not in self.fills or levels[0].parent is not self.fn.body:
+        alloc = None if buf.is_block_arg else buf.owner
+        if (alloc is None or alloc.name != "memref.alloc"
+                or levels[0].parent is not self.fn.body):
             return element
         ivs = [_body(lv).args[0] for lv in levels]
         shape = tuple(buf.type.shape)
@@ -957,7 +957,7 @@ class _CudaEmitter:
             if buf in loads or buf in stores:
                 return element
         self.self_filled.add(self.names[buf])
-        return literal(self.fills[buf], str(buf.type.dtype))
+        return literal(alloc.attributes["fill"], str(buf.type.dtype))
 
     def column_kernel(self, name, par, levels, around, split, work):
         """A column walk (the first pass of a chunked column reduction) with ``S`` threads per
