@@ -25,7 +25,7 @@ from numba import config
 import minaot
 import minaot.nn.functional as F
 from minaot.codegen.cuda_runtime import cuda_module, run_loop_function_cuda
-from minaot.codegen.numba_cuda import emit_numba_cuda
+from minaot.codegen.numba_cuda import ROW_REGISTERS_MANY_LOADS, emit_numba_cuda
 from minaot.ir import interpret, parse, run_op
 from minaot.passes.fuse import fuse
 from minaot.passes.lower_to_loops import lower_kernel
@@ -273,23 +273,34 @@ def test_column_walk_shared_by_several_threads_per_column():
     assert "lane = tid // 4" in src and "for k in range(4):" in src and "r = lane + 2 * k" in src
     assert "j = np.float32(0.0)      # the value before the walk (the buffer's fill)" in src
     assert "tmp0[c, i1] = j + tmp0_part" in src
-    assert "tmp1[c, i1] = j if (j > tmp1_part or j != j) else tmp1_part" in src   # amax: NaN wins
+    assert "tmp1[c, i1] = maximumf(j, tmp1_part)" in src   # amax: NaN wins (minmax_cuda)
     same = check(f, t(64, 12), t(64, 12), rtol=1e-5, atol=1e-5, column_lanes_min=1000)
     assert "lane" not in same and "tmp0_elem = np.float32(0.0)" in same     # one thread per walk
 
 
-def test_rows_read_again_stay_in_shared_memory():
+def test_rows_read_again_are_kept_in_registers_or_shared_memory():
     src = check(lambda x: minaot.softmax(x, dim=-1), t(4, 32))
-    # three walks over each row of x: global memory is read in the first only
-    assert "row_in0 = cuda.shared.array(32, np.float32)" in src
-    assert src.count("= in0[i0, ") == 1 and src.count("= row_in0[") == 2
-    plain = check(lambda x: minaot.softmax(x, dim=-1), t(4, 32), row_cache_bytes=0)
+    # three walks over each row of x: global memory is read in the first only; each of the 8
+    # threads keeps its 4 elements in a local array indexed by the walk's count (registers)
+    assert "row_in0 = cuda.local.array(4, np.float32)" in src
+    assert src.count("= in0[i0, ") == 1 and src.count("= row_in0[k]") == 2
+    assert src.count("for k in range(4):") == 3
+    plain = check(lambda x: minaot.softmax(x, dim=-1), t(4, 32), row_cache_bytes=0, unroll=False)
     assert "row_in0" not in plain and plain.count("= in0[i0, ") == 3
+    # walks that do not count their iterations keep the row in shared memory, as does a row
+    # of more values per thread than ROW_REGISTER_VALUES (40 > 32)
+    for src in (check(lambda x: minaot.softmax(x, dim=-1), t(4, 32), unroll=False),
+                check(lambda x: minaot.softmax(x, dim=-1), t(2, 320))):
+        assert "row_in0 = cuda.shared.array(" in src and "cuda.local.array" not in src
+        assert src.count("= in0[i0, ") == 1 and src.count("= row_in0[i1") == 2
     # layer_norm forward and backward: x in the forward; the gradient and x-hat in the backward
     src = check(lambda x, w, b: F.layer_norm(x, (32,), w, b, 1e-5),
                 t(5, 32).requires_grad_(), t(32).requires_grad_(), t(32).requires_grad_(),
                 grad=True, rtol=1e-4, atol=1e-5)
-    assert src.count("cuda.shared.array(32, np.float32)   # a row read again") == 3
+    assert src.count("cuda.local.array(4, np.float32)   # this thread's part of a row") == 3
+    # the backward's walks read three global buffers: unrolled all the same, for the
+    # registers, under the larger budget
+    assert f"max_registers={ROW_REGISTERS_MANY_LOADS})" in src
 
 
 ROW_REWRITTEN = """
@@ -326,17 +337,20 @@ func.func @k0(%0: memref<4x64xf32>, %1: memref<4x64xf32>, %2: memref<4x64xf32>) 
 """
 
 
-def test_a_row_written_then_read_and_rewritten_goes_to_global_memory_once():
-    # out0 = exp(x) is written, summed, read back and overwritten by out0 / sum: in shared
-    # memory the first write is never seen, so only the last walk writes global memory
+@pytest.mark.parametrize("unroll", [True, False])
+def test_a_row_written_then_read_and_rewritten_goes_to_global_memory_once(unroll):
+    # out0 = exp(x) is written, summed, read back and overwritten by out0 / sum: kept in
+    # registers (walks that count) or shared memory, the first write is never seen, so only
+    # the last walk writes global memory
     fn = parse(ROW_REWRITTEN)
-    src = emit_numba_cuda(fn, **SMALL)
+    src = emit_numba_cuda(fn, **SMALL, unroll=unroll)
     # (a parsed function's buffers are named v0: x, v1: out0, v2: out1)
-    assert "row_v1 = cuda.shared.array(64, np.float32)" in src
+    assert ("row_v1 = cuda.local.array(8, np.float32)" if unroll else
+            "row_v1 = cuda.shared.array(64, np.float32)") in src
     assert src.count("v1[v3, ") == 1 and "row_v0" not in src          # x is read once anyway
-    assert src.count("= row_v1[") == 2
+    assert src.count("= row_v1[k]" if unroll else "= row_v1[v") == 2
     x = R.standard_normal((4, 64)).astype(np.float32)
-    out0, out1 = run_loop_function_cuda(fn, x, **SMALL)
+    out0, out1 = run_loop_function_cuda(fn, x, **SMALL, unroll=unroll)
     want = np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(out0, want, rtol=1e-5)
     np.testing.assert_allclose(out1, want * want, rtol=1e-5)

@@ -12,7 +12,8 @@ import pytest
 
 import minaot
 from minaot.codegen.numba_cpu import emit_numba_cpu
-from minaot.codegen.numba_cuda import COLUMN_REGISTERS, emit_numba_cuda, launch_config
+from minaot.codegen.numba_cuda import (COLUMN_REGISTERS, ROW_REGISTERS_MANY_LOADS, emit_numba_cuda,
+                                       launch_config)
 from minaot.ir import parse
 from minaot.passes.fuse import fuse
 from minaot.passes.lower_to_loops import lower_kernel
@@ -68,6 +69,11 @@ def test_row_kernels_unroll_light_walks_under_a_register_budget():
     src = emit_numba_cuda(heavy)
     assert "max_registers" not in src and "in range(tid, 1024, 256):" in src
     assert "for k in range(" not in src
+    (kept,) = loop_fns(lambda x, y, z: (x * y * z).sum(dim=1, keepdim=True) * x * y,
+                       (4, 1024), (4, 1024), (4, 1024))
+    src = emit_numba_cuda(kept)
+    assert f"@cuda.jit(cache=True, max_registers={ROW_REGISTERS_MANY_LOADS})" in src
+    assert src.count("cuda.local.array(4, np.float32)") == 2 and "in range(tid, " not in src
     # an explicit budget applies to every kernel; unroll=False unrolls nothing
     src = emit_numba_cuda(heavy, max_registers=64)
     assert "@cuda.jit(cache=True, max_registers=64)" in src

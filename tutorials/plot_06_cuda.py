@@ -205,7 +205,12 @@ simulate("""
 # the row's max is an ordinary value in every thread afterwards, as in the
 # CPU kernel.  Here the block has 32 threads, one warp, and needs no shared
 # memory for it.  The last loop, the normalized row, is split over the
-# threads too.  The kernel carries ``@cuda.jit(max_registers=48)``: on a
+# threads too.  The three walks read the same elements in each thread, so
+# the row comes from global memory once: each thread keeps its two elements
+# in ``row_in0 = cuda.local.array(2, np.float32)``, indexed by the walk's
+# count ``k`` (registers on a GPU).  The max is ``maximumf``, NaN-propagating
+# like numpy's, one PTX instruction (``max.NaN.f32``) on recent GPUs.  The
+# kernel carries ``@cuda.jit(max_registers=48)``: on a
 # GPU, a register budget that lets five blocks share a multiprocessor (see
 # :doc:`/concepts/cuda`); the simulator ignores it.
 
