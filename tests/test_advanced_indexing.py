@@ -1,6 +1,6 @@
-"""Advanced indexing (one integer tensor, list or boolean mask in a subscript) and
-``index_select``: values against numpy's indexing (the same rules as PyTorch's for one
-advanced index), gradients against ``np.add.at`` (repeated positions accumulate), eager
+"""Advanced indexing (integer tensors, lists or boolean masks in a subscript) and
+``index_select``: values against numpy's indexing (the same rules as PyTorch's for these
+subscripts), gradients against ``np.add.at`` (repeated positions accumulate), eager
 and compiled; the errors PyTorch gives; ``x[mask] = v``."""
 
 import numpy as np
@@ -12,6 +12,8 @@ from minaot.testing import assert_close
 T = minaot.tensor
 RNG = np.random.default_rng(7)
 X = RNG.standard_normal((4, 5, 3))
+MASK = np.zeros((4, 5), bool)
+MASK[0, 1] = MASK[2, 3] = MASK[3, 0] = True
 
 # (name, subscript on a minaot tensor, the same subscript for numpy; masks made from X, so
 # that the numpy subscript also picks the positions out of an array of positions)
@@ -30,6 +32,20 @@ CASES = [
     ("mask on dim 1", lambda x: x[:, x[0, :, 0] > 0], lambda a: a[:, X[0, :, 0] > 0]),
     ("bool list", lambda x: x[[True, False, True, True]], lambda a: a[[True, False, True, True]]),
     ("index_select", lambda x: x.index_select(1, T([4, 0, 0])), lambda a: a[:, [4, 0, 0]]),
+    # several advanced indices: broadcast together, one element per position
+    ("two lists", lambda x: x[[0, 3, 3], [1, 4, 0]], lambda a: a[[0, 3, 3], [1, 4, 0]]),
+    ("two tensors broadcast", lambda x: x[T([[0], [3]]), T([1, -1])], lambda a: a[[[0], [3]], [1, -1]]),
+    ("three, repeated", lambda x: x[T([0, 0, 2]), T([1, 1, 4]), T([2, 2, -3])],
+     lambda a: a[[0, 0, 2], [1, 1, 4], [2, 2, -3]]),
+    # apart (a slice between): the broadcast dims come first
+    ("apart", lambda x: x[T([1, 2]), :, T([0, 2])], lambda a: a[[1, 2], :, [0, 2]]),
+    ("apart, 2-d", lambda x: x[T([[1], [2]]), 1:4, T([0, 2])], lambda a: a[[[1], [2]], 1:4, [0, 2]]),
+    # an int between two advanced indices does not keep them apart
+    ("an int between", lambda x: x[T([1, 2]), 0, T([0, 2])], lambda a: a[[1, 2], 0, [0, 2]]),
+    ("after a slice", lambda x: x[1:, T([0, 4]), T([2, 1])], lambda a: a[1:, [0, 4], [2, 1]]),
+    ("after Ellipsis, two", lambda x: x[..., T([0, 4]), T([2, 1])], lambda a: a[..., [0, 4], [2, 1]]),
+    ("None between", lambda x: x[T([0, 3]), None, T([2, 1])], lambda a: a[[0, 3], None, [2, 1]]),
+    ("mask and a list", lambda x: x[T(MASK), T([2, 0, 1])], lambda a: a[MASK, [2, 0, 1]]),
 ]
 
 
@@ -82,7 +98,11 @@ def test_an_index_tensor_is_an_input_of_the_compiled_function():
     (lambda x: x[:, T([-6])], IndexError, "index -6 is out of bounds for dimension 1 with size 5"),
     (lambda x: x[T([0.0])], IndexError, "must be long, int or bool tensors, got float32"),
     (lambda x: x[T([True, False])], IndexError, r"shape of the mask \[2\] at index 0 does not match"),
-    (lambda x: x[[0], [1]], NotImplementedError, "more than one tensor"),
+    (lambda x: x[[0, 1], [1, 2, 3]], IndexError,
+     r"shape mismatch: indexing tensors could not be broadcast together with shapes \[2\], \[3\]"),
+    (lambda x: x[[0], T([5])], IndexError, "index 5 is out of bounds for dimension 1 with size 5"),
+    (lambda x: x[[0], [0], [0], [0]], IndexError, "too many indices for tensor of dimension 3"),
+    (lambda x: x[[0], [0.5]], IndexError, "must be long, int or bool tensors"),
     (lambda x: x.index_select(0, T([-1])), IndexError, "index -1 is out of bounds"),
     (lambda x: x.index_select(0, T([[0]])), IndexError, "1-d"),
 ])
@@ -115,13 +135,17 @@ def test_assigning_through_a_mask_is_masked_fill_and_compiles():
     assert_close(out, T(want * 2))
     with pytest.raises(NotImplementedError, match="index_put_"):
         y[T([0, 1])] = 1.0
+    with pytest.raises(NotImplementedError, match="more than one tensor"):
+        y[T([0, 1]), T([0, 1])] = 1.0
 
 
 def test_against_torch():
     torch = pytest.importorskip("torch")
     subs = [lambda x, t: x[t([0, 2, -1])], lambda x, t: x[:, t([[0, 4], [2, 2]])],
             lambda x, t: x[1, :, t([2, 0])], lambda x, t: x[x > 0.5],
-            lambda x, t: x[:, x[0, :, 0] > 0]]
+            lambda x, t: x[:, x[0, :, 0] > 0], lambda x, t: x[t([[0], [3]]), t([1, -1])],
+            lambda x, t: x[t([1, 2]), :, t([0, 2])], lambda x, t: x[t([1, 2]), 0, t([0, 2])],
+            lambda x, t: x[t([0, 3]), None, t([2, 1])], lambda x, t: x[t([0, 0]), 1:, t([1, 1])]]
     for sub in subs:
         tx = torch.tensor(X, requires_grad=True)
         mx = T(X, requires_grad=True)

@@ -222,16 +222,20 @@ def _slice(input, dim, start, stop, step):
 
 def getitem(input, index):
     """``input[index]``.  Basic indexing (ints, slices with positive steps, None and
-    Ellipsis) gives a view.  One *advanced* index among them (an integer tensor, list or
+    Ellipsis) gives a view.  An *advanced* index among them (an integer tensor, list or
     array; or a boolean mask) gives a copy, as in PyTorch: integers pick positions along
     their dim (negative ones count from the end; the index's shape replaces the dim), a mask
-    of ``m`` dims keeps the positions where it is true (its ``m`` dims become one).  The
-    gradient flows through ``gather`` (repeated positions accumulate).  A boolean mask
-    needs its values, so it is eager only: while tracing it raises (the result's shape
-    would depend on data; use ``where`` or ``masked_fill``)."""
+    of ``m`` dims keeps the positions where it is true (its ``m`` dims become one).  Several
+    advanced indices (``x[rows, cols]``) are broadcast together and pick one element per
+    position (:func:`_multi_getitem`).  The gradient flows through ``gather`` (repeated
+    positions accumulate).  A boolean mask needs its values, so it is eager only: while
+    tracing it raises (the result's shape would depend on data; use ``where`` or
+    ``masked_fill``)."""
     if not isinstance(index, tuple):
         index = (index,)
     advanced = [k for k, i in enumerate(index) if _is_advanced(i)]
+    if len(advanced) > 1:
+        return _multi_getitem(input, index, advanced)
     if advanced:
         return _advanced_getitem(input, index, advanced)
     n_real = builtins.sum(1 for i in index if i is not None and i is not Ellipsis)
@@ -286,10 +290,6 @@ def _split_advanced(input, index, advanced):
     """``(basic, k, idx, d)``: the subscript with ``:`` where the advanced index ``idx`` (at
     position ``k``) stands (one per mask dim), and the dim of the basic part's result that
     the advanced index applies to."""
-    if len(advanced) > 1:
-        raise op_error(NotImplementedError, "getitem",
-                       "more than one tensor (or list) index in one subscript is not supported; "
-                       "index one dim at a time (x[i][:, j]) or use gather")
     k = advanced[0]
     idx = _as_index(index[k], input.device)
     width = idx.ndim if idx.dtype is dt.bool_ else 1
@@ -333,6 +333,112 @@ def _advanced_getitem(input, index, advanced):
         raise op_error(IndexError, "getitem", "tensors used as indices must be long, int or "
                        f"bool tensors, got {idx.dtype.name}")
     return _take(base, d, idx.long(), wrap=True, op="getitem")
+
+
+def _multi_getitem(input, index, advanced):
+    """``input[index]`` with several advanced indices (positions ``advanced`` of ``index``).
+
+    As in PyTorch: ints and slices apply first (a view, ``base``, with ``:`` where each
+    advanced index stands; a mask of ``m`` dims stands for ``m`` of them and becomes the
+    ``m`` integer indices of its true elements).  The integer indices are broadcast
+    together to a shape ``B`` and pick one element of their dims per position of ``B``.
+    If the advanced indices are next to each other in the subscript (ints between them do
+    not count), ``B`` replaces their dims where they stand; otherwise ``B`` comes first
+    (``x[[0, 1], :, [1, 2]]`` has shape ``(2, x.shape[1])``).  The dims they index are merged
+    into one (moved to the front first when apart) and the indices into one position of
+    the merged dim, ``(i * n1 + j) * n2 + ...``, taken by a single ``gather``."""
+    from .. import dispatch as _dispatch
+    from .creation import tensor
+    from .meta import broadcast_shapes
+    from .pointwise import add, mul
+    widths = {}
+    idxs = {}
+    for k in advanced:
+        idx = _as_index(index[k], input.device)
+        if idx.dtype.is_floating_point:
+            raise op_error(IndexError, "getitem", "tensors used as indices must be long, int or "
+                           f"bool tensors, got {idx.dtype.name}")
+        idxs[k] = idx
+        widths[k] = idx.ndim if idx.dtype is dt.bool_ else 1
+    used = builtins.sum(widths.get(k, 1) for k, i in enumerate(index)
+                        if i is not None and i is not Ellipsis)
+    if used > input.ndim:
+        raise op_error(IndexError, "getitem", f"too many indices for tensor of dimension {input.ndim}")
+    expanded, where_k = [], {}
+    for k, i in enumerate(index):        # Ellipsis written out; each advanced index as `:`s
+        if i is Ellipsis:
+            expanded += [slice(None)] * (input.ndim - used)
+        elif k in idxs:
+            where_k[k] = len(expanded)
+            expanded += [slice(None)] * widths[k]
+        else:
+            expanded.append(i)
+    if input.ndim - used and not any(i is Ellipsis for i in index):
+        expanded += [slice(None)] * (input.ndim - used)
+    base = getitem(input, tuple(expanded))
+    dim_of, d = [], 0                    # the dim of `base` that each entry of `expanded` becomes
+    for i in expanded:
+        dim_of.append(d)
+        if i is None or isinstance(i, slice):
+            d += 1
+    # the integer indices, one per dim of `base` they index, in subscript order
+    dims, ints = [], []
+    for k in advanced:
+        first, idx = dim_of[where_k[k]], idxs[k]
+        if idx.dtype is dt.bool_:
+            _check_mask("getitem", idx, k, base, first)
+            if _dispatch._tracer is not None or getattr(idx, "_is_fake", False):
+                from ..tracing import _trace_error
+                raise _trace_error("boolean mask indexing (x[mask])",
+                                   "its result's shape depends on the mask's values; use "
+                                   "minaot.where(mask, x, 0) or x.masked_fill(~mask, 0)")
+            for j, pos in enumerate(np.nonzero(idx._host())):
+                dims.append(first + j)
+                ints.append(tensor(pos.astype(np.int64), device=base.device))
+        else:
+            dims.append(first)
+            ints.append(_in_range(idx.long(), base.shape[first], first, "getitem"))
+    try:
+        shape = broadcast_shapes("getitem", *(tuple(i.shape) for i in ints))
+    except ShapeError:
+        raise op_error(IndexError, "getitem", "shape mismatch: indexing tensors could not be "
+                       "broadcast together with shapes "
+                       f"{', '.join(str(list(i.shape)) for i in ints)}") from None
+    # next to each other: no slice, None or Ellipsis between the first and the last
+    span = expanded[where_k[advanced[0]]:where_k[advanced[-1]] + widths[advanced[-1]]]
+    together = all(not isinstance(i, slice) and i is not None for j, i in enumerate(span)
+                   if not any(where_k[k] <= where_k[advanced[0]] + j < where_k[k] + widths[k]
+                              for k in advanced))
+    if not together:
+        rest = [i for i in range(base.ndim) if i not in dims]
+        base = permute(base, *(dims + rest))
+        dims = list(range(len(dims)))
+    at = dims[0]
+    sizes = [base.shape[i] for i in dims]
+    flat = None
+    for i, n in zip(ints, sizes):
+        i = i.expand(shape) if tuple(i.shape) != shape else i
+        flat = i if flat is None else add(mul(flat, n), i)
+    merged = base.reshape(tuple(base.shape[:at]) + (int(np.prod(sizes)),)
+                          + tuple(base.shape[at + len(dims):]))
+    return _take(merged, at, flat, wrap=False, op="getitem")
+
+
+def _in_range(idx, n, d, op):
+    """``idx`` with negative positions counted from the end of a dim of size ``n``;
+    positions outside ``[-n, n)`` raise (when the values can be seen: eagerly, on the CPU)."""
+    from ..dispatch import eager_host_values
+    from .pointwise import add, lt, where
+    values = eager_host_values(idx)
+    if values is not None:
+        if values.size:
+            bad = values[(values < -n) | (values >= n)]
+            if bad.size:
+                raise op_error(IndexError, op, f"index {int(bad[0])} is out of bounds for "
+                               f"dimension {d} with size {n}")
+        if not (values < 0).any():
+            return idx
+    return where(lt(idx, 0), add(idx, n), idx)
 
 
 def _take(x, d, idx, wrap, op="index_select"):
@@ -383,6 +489,10 @@ def setitem(input, index, value):
     if not isinstance(index, tuple):
         index = (index,)
     advanced = [k for k, i in enumerate(index) if _is_advanced(i)]
+    if len(advanced) > 1:
+        raise op_error(NotImplementedError, "setitem",
+                       "assigning through more than one tensor (or list) index (x[i, j] = v, "
+                       "index_put_) is not supported; use scatter_add, masked_fill or where")
     if advanced:
         basic, k, idx, d = _split_advanced(input, index, advanced)
         small = not isinstance(value, Tensor) or value.numel() == 1
