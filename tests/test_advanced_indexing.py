@@ -1,5 +1,5 @@
 """Advanced indexing (integer tensors, lists or boolean masks in a subscript) and
-``index_select``: values against numpy's indexing (the same rules as PyTorch's for these
+``index_select``, and assignments through them (``index_put_``): values against numpy's indexing (the same rules as PyTorch's for these
 subscripts), gradients against ``np.add.at`` (repeated positions accumulate), eager
 and compiled; the errors PyTorch gives; ``x[mask] = v``."""
 
@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import minaot
+from minaot._errors import ShapeError
 from minaot.testing import assert_close
 
 T = minaot.tensor
@@ -133,10 +134,73 @@ def test_assigning_through_a_mask_is_masked_fill_and_compiles():
     want = np.where(X > 0, 0.0, X)
     assert_close(y, T(want))                    # the input is changed, as in eager
     assert_close(out, T(want * 2))
-    with pytest.raises(NotImplementedError, match="index_put_"):
-        y[T([0, 1])] = 1.0
-    with pytest.raises(NotImplementedError, match="more than one tensor"):
-        y[T([0, 1]), T([0, 1])] = 1.0
+
+
+# (name, assignment on a minaot tensor, the same on a numpy array): positions without repeats,
+# where numpy's and PyTorch's assignments agree
+PUTS = [
+    ("int list, number", lambda x, t: x.__setitem__([0, 2], 0.5)),
+    ("two tensors, number", lambda x, t: x.__setitem__((t([0, 3]), t([1, -1])), 7.0)),
+    ("apart, a value per position", lambda x, t: x.__setitem__((t([1, 2]), slice(None), t([0, 2])),
+                                                               t(np.arange(10.0).reshape(2, 5)))),
+    ("broadcast value", lambda x, t: x.__setitem__((t([[0], [3]]), t([1, 4]), 2), t([1.0, 2.0]))),
+    ("on dim 1", lambda x, t: x.__setitem__((slice(None), t([4, 0])), t(np.ones((4, 2, 3))))),
+    ("mask, a value per element", lambda x, t: x.__setitem__(t(MASK), t(np.arange(9.0).reshape(3, 3)))),
+    ("through a view", lambda x, t: x[1].__setitem__(t([0, 3]), -2.0)),
+]
+
+
+@pytest.mark.parametrize("name, put", PUTS, ids=[p[0] for p in PUTS])
+def test_assigning_through_integer_indices_matches_numpy_eager_and_compiled(name, put):
+    want = X.copy()
+    put(want, np.asarray)
+    x = T(X.copy())
+    put(x, T)
+    assert_close(x, T(want))
+
+    def f(x):
+        put(x, T)
+        return x * 2
+    y = T(X.copy())
+    out = minaot.compile(f, backend="numba")(y) if "mask" not in name else f(y)
+    assert_close(y, T(want))                    # the input is changed, as in eager
+    assert_close(out, T(want * 2))
+
+
+def test_assigned_positions_take_no_gradient_and_the_values_take_theirs():
+    x = T(X, requires_grad=True)
+    v = T(np.arange(10.0).reshape(2, 5), requires_grad=True)
+    y = x * 1
+    y[T([1, 2]), :, T([0, 2])] = v * 2
+    (y * y).sum().backward()
+    gx = 2 * X.copy()
+    gx[[1, 2], :, [0, 2]] = 0.0
+    assert_close(x.grad, T(gx))
+    assert_close(v.grad, T(8 * np.arange(10.0).reshape(2, 5)))
+
+
+def test_index_put_and_accumulate():
+    x = T(X.copy())
+    out = x.index_put((T([0, 2, 0]), T([1, 3, 1])), T([[1.0], [2.0], [3.0]]), accumulate=True)
+    want = X.copy()
+    np.add.at(want, ([0, 2, 0], [1, 3, 1]), np.array([[1.0], [2.0], [3.0]]))
+    assert_close(out, T(want))
+    assert_close(x, T(X))                       # index_put does not change its input
+    assert x.index_put_((T([3]),), T(0.0)) is x
+    want = X.copy()
+    want[3] = 0.0
+    assert_close(x, T(want))
+    b = minaot.zeros(5, dtype=minaot.bool)
+    b[T([1, 3])] = True
+    assert b.numpy().tolist() == [False, True, False, True, False]
+
+
+def test_bad_assignments_raise():
+    x = T(X.copy())
+    with pytest.raises(ShapeError, match=r"value tensor of shape \[2\] cannot be broadcast"):
+        x[T([0, 2, 1])] = T([1.0, 2.0])
+    with pytest.raises(IndexError, match="index 9 is out of bounds for dimension 0 with size 4"):
+        x[T([0, 9])] = 1.0
 
 
 def test_against_torch():

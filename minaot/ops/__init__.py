@@ -16,7 +16,8 @@ from .reductions import (  # noqa: F401
     std, sum, var,
 )
 from .views import (  # noqa: F401
-    broadcast_to, chunk, clone, contiguous, expand, expand_as, flatten, getitem, index_select,
+    broadcast_to, chunk, clone, contiguous, expand, expand_as, flatten, getitem, index_put,
+    index_put_, index_select,
     narrow, permute, reshape, select, select_scatter, setitem, slice_scatter, split, squeeze, t,
     transpose, unbind, unsqueeze, view, view_as,
 )

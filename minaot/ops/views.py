@@ -347,6 +347,18 @@ def _multi_getitem(input, index, advanced):
     (``x[[0, 1], :, [1, 2]]`` has shape ``(2, x.shape[1])``).  The dims they index are merged
     into one (moved to the front first when apart) and the indices into one position of
     the merged dim, ``(i * n1 + j) * n2 + ...``, taken by a single ``gather``."""
+    base, order, at, merged_shape, flat = _plan_advanced(input, index, advanced, "getitem")
+    if order is not None:
+        base = permute(base, *order)
+    return _take(base.reshape(merged_shape), at, flat, wrap=False, op="getitem")
+
+
+def _plan_advanced(input, index, advanced, op):
+    """Where the advanced indices of ``index`` pick: ``(base, order, at, merged_shape,
+    flat)``.  ``base`` is the view the basic part of the subscript makes; ``order`` the
+    permutation of its dims that brings the indexed dims together (None: they are); after
+    it, ``merged_shape`` merges them into dim ``at``, and ``flat`` (shape ``B``, int64) holds
+    the position in that dim for every element picked."""
     from .. import dispatch as _dispatch
     from .creation import tensor
     from .meta import broadcast_shapes
@@ -356,14 +368,14 @@ def _multi_getitem(input, index, advanced):
     for k in advanced:
         idx = _as_index(index[k], input.device)
         if idx.dtype.is_floating_point:
-            raise op_error(IndexError, "getitem", "tensors used as indices must be long, int or "
+            raise op_error(IndexError, op, "tensors used as indices must be long, int or "
                            f"bool tensors, got {idx.dtype.name}")
         idxs[k] = idx
         widths[k] = idx.ndim if idx.dtype is dt.bool_ else 1
     used = builtins.sum(widths.get(k, 1) for k, i in enumerate(index)
                         if i is not None and i is not Ellipsis)
     if used > input.ndim:
-        raise op_error(IndexError, "getitem", f"too many indices for tensor of dimension {input.ndim}")
+        raise op_error(IndexError, op, f"too many indices for tensor of dimension {input.ndim}")
     expanded, where_k = [], {}
     for k, i in enumerate(index):        # Ellipsis written out; each advanced index as `:`s
         if i is Ellipsis:
@@ -386,7 +398,7 @@ def _multi_getitem(input, index, advanced):
     for k in advanced:
         first, idx = dim_of[where_k[k]], idxs[k]
         if idx.dtype is dt.bool_:
-            _check_mask("getitem", idx, k, base, first)
+            _check_mask(op, idx, k, base, first)
             if _dispatch._tracer is not None or getattr(idx, "_is_fake", False):
                 from ..tracing import _trace_error
                 raise _trace_error("boolean mask indexing (x[mask])",
@@ -397,11 +409,11 @@ def _multi_getitem(input, index, advanced):
                 ints.append(tensor(pos.astype(np.int64), device=base.device))
         else:
             dims.append(first)
-            ints.append(_in_range(idx.long(), base.shape[first], first, "getitem"))
+            ints.append(_in_range(idx.long(), base.shape[first], first, op))
     try:
-        shape = broadcast_shapes("getitem", *(tuple(i.shape) for i in ints))
+        shape = broadcast_shapes(op, *(tuple(i.shape) for i in ints))
     except ShapeError:
-        raise op_error(IndexError, "getitem", "shape mismatch: indexing tensors could not be "
+        raise op_error(IndexError, op, "shape mismatch: indexing tensors could not be "
                        "broadcast together with shapes "
                        f"{', '.join(str(list(i.shape)) for i in ints)}") from None
     # next to each other: no slice, None or Ellipsis between the first and the last
@@ -409,19 +421,85 @@ def _multi_getitem(input, index, advanced):
     together = all(not isinstance(i, slice) and i is not None for j, i in enumerate(span)
                    if not any(where_k[k] <= where_k[advanced[0]] + j < where_k[k] + widths[k]
                               for k in advanced))
+    order = None
+    shape_p = tuple(base.shape)
     if not together:
-        rest = [i for i in range(base.ndim) if i not in dims]
-        base = permute(base, *(dims + rest))
+        order = dims + [i for i in range(base.ndim) if i not in dims]
+        shape_p = tuple(base.shape[i] for i in order)
         dims = list(range(len(dims)))
     at = dims[0]
-    sizes = [base.shape[i] for i in dims]
+    sizes = [shape_p[i] for i in dims]
     flat = None
     for i, n in zip(ints, sizes):
         i = i.expand(shape) if tuple(i.shape) != shape else i
         flat = i if flat is None else add(mul(flat, n), i)
-    merged = base.reshape(tuple(base.shape[:at]) + (int(np.prod(sizes)),)
-                          + tuple(base.shape[at + len(dims):]))
-    return _take(merged, at, flat, wrap=False, op="getitem")
+    merged_shape = shape_p[:at] + (int(np.prod(sizes)),) + shape_p[at + len(dims):]
+    return base, order, at, merged_shape, flat
+
+
+def _index_put(input, index, advanced, value, accumulate=False):
+    """``input[index] = value`` (``accumulate``: ``+=``, repeated positions adding up) for
+    advanced indices: the view of the basic part gets a new value, computed functionally and
+    copied in with ``copy_`` (so the write reaches ``input`` and its views, and autograd sees
+    an in-place op).  The new value: ``value`` broadcast to the shape ``input[index]`` has,
+    added into zeros at the picked positions by ``scatter_add`` (and so are their counts);
+    where a position was picked it holds the value (the mean of the values written to one
+    position several times: PyTorch leaves which of them wins undefined, and with equal
+    values, ``x[i] = 0``, every choice agrees), elsewhere the old element."""
+    from ..tensor import Tensor
+    from .creation import ones_like, tensor, zeros_like
+    from .other import scatter_add
+    from .pointwise import add, div, floor_divide, gt, where
+    base, order, at, merged_shape, flat = _plan_advanced(input, index, advanced, "setitem")
+    view = permute(base, *order) if order is not None else base
+    merged = view.reshape(merged_shape)
+    n = flat.numel()
+    picked = merged_shape[:at] + tuple(flat.shape) + merged_shape[at + 1:]
+    if not isinstance(value, Tensor):
+        value = tensor(value, dtype=input.dtype, device=input.device)
+    elif value.dtype is not input.dtype:
+        value = value.to(input.dtype)
+    try:
+        value = value.expand(picked) if tuple(value.shape) != picked else value
+    except Exception:
+        raise op_error(ShapeError, "setitem", f"shape mismatch: value tensor of shape "
+                       f"{list(value.shape)} cannot be broadcast to indexing result of shape "
+                       f"{list(picked)}") from None
+    rows = merged_shape[:at] + (n,) + merged_shape[at + 1:]
+    along = [1] * len(merged_shape)
+    along[at] = n
+    where_to = flat.reshape(tuple(along)).expand(rows)
+    work = merged if input.dtype is not dt.bool_ else merged.long()
+    vals = value.reshape(rows).to(work.dtype)
+    summed = scatter_add(zeros_like(work), at, where_to, vals)
+    if accumulate:
+        new = add(work, summed)
+    else:
+        count = scatter_add(zeros_like(work), at, where_to, ones_like(vals))
+        hit = gt(count, 0)
+        safe = where(hit, count, ones_like(count))
+        mean = div(summed, safe) if work.dtype.is_floating_point else floor_divide(summed, safe)
+        new = where(hit, mean, work)
+    if input.dtype is dt.bool_:
+        new = new.bool()
+    new = new.reshape(view.shape)
+    if order is not None:
+        new = permute(new, *[order.index(i) for i in range(len(order))])
+    base.copy_(new)
+
+
+def index_put_(input, indices, values, accumulate=False):
+    """``input[indices] = values`` in place (``accumulate=True``: ``input[indices] +=
+    values``, repeated positions adding up), ``indices`` a tuple of index tensors, as
+    ``torch.Tensor.index_put_``."""
+    indices = tuple(indices)
+    _index_put(input, indices, list(range(len(indices))), values, accumulate)
+    return input
+
+
+def index_put(input, indices, values, accumulate=False):
+    """Out-of-place :func:`index_put_`: a copy of ``input`` with ``values`` put at ``indices``."""
+    return index_put_(dispatch("clone", input), indices, values, accumulate)
 
 
 def _in_range(idx, n, d, op):
@@ -484,23 +562,20 @@ def setitem(input, index, value):
     ``value`` beyond the view's rank are dropped first (``x[0] = t.unsqueeze(0)``), as
     PyTorch's indexing does.  With a boolean mask (``t[mask] = 0.5``) and a number or a
     one-element value it is ``masked_fill_`` on the basic part (no data-dependent shape, so
-    it compiles too); other advanced subscripts on the left of ``=`` are not supported."""
+    it compiles too); other advanced subscripts (``t[idx] = v``, ``t[i, j] = v``) write
+    through :func:`_index_put`."""
     from ..tensor import Tensor
     if not isinstance(index, tuple):
         index = (index,)
     advanced = [k for k, i in enumerate(index) if _is_advanced(i)]
-    if len(advanced) > 1:
-        raise op_error(NotImplementedError, "setitem",
-                       "assigning through more than one tensor (or list) index (x[i, j] = v, "
-                       "index_put_) is not supported; use scatter_add, masked_fill or where")
     if advanced:
-        basic, k, idx, d = _split_advanced(input, index, advanced)
+        mask = len(advanced) == 1 and getattr(_as_index(index[advanced[0]], input.device),
+                                              "dtype", None) is dt.bool_
         small = not isinstance(value, Tensor) or value.numel() == 1
-        if idx.dtype is not dt.bool_ or not small:
-            raise op_error(NotImplementedError, "setitem",
-                           "assigning through a tensor (or list) index (index_put_) is only "
-                           "supported for a boolean mask and a single value (x[mask] = v); "
-                           "use scatter_add, masked_fill or where")
+        if not (mask and small):
+            _index_put(input, index, advanced, value)
+            return
+        basic, k, idx, d = _split_advanced(input, index, advanced)
         target = getitem(input, basic)
         _check_mask("setitem", idx, k, target, d)
         mask = idx.reshape((1,) * d + tuple(idx.shape) + (1,) * (target.ndim - d - idx.ndim))
