@@ -313,19 +313,25 @@ def _check_mask(op, mask, k, base, d):
                        f"does not match the shape of the indexed tensor {list(covered)}")
 
 
-def _advanced_getitem(input, index, advanced):
+def _mask_values(mask):
+    """A boolean mask index's values (numpy); while tracing it raises: the result's shape
+    would depend on them."""
     from .. import dispatch as _dispatch
+    if _dispatch._tracer is not None or getattr(mask, "_is_fake", False):
+        from ..tracing import _trace_error
+        raise _trace_error("boolean mask indexing (x[mask])",
+                           "its result's shape depends on the mask's values; use "
+                           "minaot.where(mask, x, 0) or x.masked_fill(~mask, 0)")
+    return mask._host()
+
+
+def _advanced_getitem(input, index, advanced):
     basic, k, idx, d = _split_advanced(input, index, advanced)
     base = getitem(input, basic)
     if idx.dtype is dt.bool_:
         m = idx.ndim
         _check_mask("getitem", idx, k, base, d)
-        if _dispatch._tracer is not None or getattr(idx, "_is_fake", False):
-            from ..tracing import _trace_error
-            raise _trace_error("boolean mask indexing (x[mask])",
-                               "its result's shape depends on the mask's values; use "
-                               "minaot.where(mask, x, 0) or x.masked_fill(~mask, 0)")
-        positions = np.flatnonzero(idx._host()).astype(np.int64)
+        positions = np.flatnonzero(_mask_values(idx)).astype(np.int64)
         from .creation import tensor
         merged = base.reshape(tuple(base.shape[:d]) + (-1,) + tuple(base.shape[d + m:]))
         return _take(merged, d, tensor(positions, device=base.device), wrap=False)
@@ -359,7 +365,6 @@ def _plan_advanced(input, index, advanced, op):
     permutation of its dims that brings the indexed dims together (None: they are); after
     it, ``merged_shape`` merges them into dim ``at``, and ``flat`` (shape ``B``, int64) holds
     the position in that dim for every element picked."""
-    from .. import dispatch as _dispatch
     from .creation import tensor
     from .meta import broadcast_shapes
     from .pointwise import add, mul
@@ -399,12 +404,7 @@ def _plan_advanced(input, index, advanced, op):
         first, idx = dim_of[where_k[k]], idxs[k]
         if idx.dtype is dt.bool_:
             _check_mask(op, idx, k, base, first)
-            if _dispatch._tracer is not None or getattr(idx, "_is_fake", False):
-                from ..tracing import _trace_error
-                raise _trace_error("boolean mask indexing (x[mask])",
-                                   "its result's shape depends on the mask's values; use "
-                                   "minaot.where(mask, x, 0) or x.masked_fill(~mask, 0)")
-            for j, pos in enumerate(np.nonzero(idx._host())):
+            for j, pos in enumerate(np.nonzero(_mask_values(idx))):
                 dims.append(first + j)
                 ints.append(tensor(pos.astype(np.int64), device=base.device))
         else:
