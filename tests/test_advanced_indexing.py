@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import minaot
-from minaot._errors import ShapeError
+from minaot._errors import DTypeError, ShapeError
 from minaot.testing import assert_close
 
 T = minaot.tensor
@@ -143,7 +143,7 @@ PUTS = [
     ("two tensors, number", lambda x, t: x.__setitem__((t([0, 3]), t([1, -1])), 7.0)),
     ("apart, a value per position", lambda x, t: x.__setitem__((t([1, 2]), slice(None), t([0, 2])),
                                                                t(np.arange(10.0).reshape(2, 5)))),
-    ("broadcast value", lambda x, t: x.__setitem__((t([[0], [3]]), t([1, 4]), 2), t([1.0, 2.0]))),
+    ("broadcast value", lambda x, t: x.__setitem__((t([[0], [3]]), t([1, 4]), 2), t(np.array([1.0, 2.0])))),
     ("on dim 1", lambda x, t: x.__setitem__((slice(None), t([4, 0])), t(np.ones((4, 2, 3))))),
     ("mask, a value per element", lambda x, t: x.__setitem__(t(MASK), t(np.arange(9.0).reshape(3, 3)))),
     ("through a view", lambda x, t: x[1].__setitem__(t([0, 3]), -2.0)),
@@ -181,12 +181,12 @@ def test_assigned_positions_take_no_gradient_and_the_values_take_theirs():
 
 def test_index_put_and_accumulate():
     x = T(X.copy())
-    out = x.index_put((T([0, 2, 0]), T([1, 3, 1])), T([[1.0], [2.0], [3.0]]), accumulate=True)
+    out = x.index_put((T([0, 2, 0]), T([1, 3, 1])), T(np.array([[1.0], [2.0], [3.0]])), accumulate=True)
     want = X.copy()
     np.add.at(want, ([0, 2, 0], [1, 3, 1]), np.array([[1.0], [2.0], [3.0]]))
     assert_close(out, T(want))
     assert_close(x, T(X))                       # index_put does not change its input
-    assert x.index_put_((T([3]),), T(0.0)) is x
+    assert x.index_put_((T([3]),), T(np.float64(0.0))) is x
     want = X.copy()
     want[3] = 0.0
     assert_close(x, T(want))
@@ -198,9 +198,12 @@ def test_index_put_and_accumulate():
 def test_bad_assignments_raise():
     x = T(X.copy())
     with pytest.raises(ShapeError, match=r"value tensor of shape \[2\] cannot be broadcast"):
-        x[T([0, 2, 1])] = T([1.0, 2.0])
+        x[T([0, 2, 1])] = T(np.array([1.0, 2.0]))
     with pytest.raises(IndexError, match="index 9 is out of bounds for dimension 0 with size 4"):
         x[T([0, 9])] = 1.0
+    with pytest.raises(DTypeError, match="dtypes to match, got float64 for the destination and "
+                       "float32 for the source"):
+        x[T([0, 1])] = T([1.0, 2.0], dtype=minaot.float32).reshape(2, 1, 1)
 
 
 def test_against_torch():

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import dtypes as dt
-from .._errors import ShapeError, op_error
+from .._errors import DTypeError, ShapeError, op_error
 from ..dispatch import dispatch
 from .meta import device_of, wrap_dim
 from .registry import Meta, OpDef, SampleInput, register
@@ -457,11 +457,13 @@ def _index_put(input, index, advanced, value, accumulate=False):
     picked = merged_shape[:at] + tuple(flat.shape) + merged_shape[at + 1:]
     if not isinstance(value, Tensor):
         value = tensor(value, dtype=input.dtype, device=input.device)
-    elif value.dtype is not input.dtype:
-        value = value.to(input.dtype)
+    elif value.dtype is not input.dtype:       # PyTorch converts numbers, not tensors
+        raise op_error(DTypeError, "setitem", "index_put requires the source and destination "
+                       f"dtypes to match, got {input.dtype.name} for the destination and "
+                       f"{value.dtype.name} for the source")
     try:
         value = value.expand(picked) if tuple(value.shape) != picked else value
-    except Exception:
+    except ShapeError:
         raise op_error(ShapeError, "setitem", f"shape mismatch: value tensor of shape "
                        f"{list(value.shape)} cannot be broadcast to indexing result of shape "
                        f"{list(picked)}") from None
