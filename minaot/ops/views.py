@@ -504,41 +504,30 @@ def index_put(input, indices, values, accumulate=False):
     return index_put_(dispatch("clone", input), indices, values, accumulate)
 
 
-def _in_range(idx, n, d, op):
-    """``idx`` with negative positions counted from the end of a dim of size ``n``;
-    positions outside ``[-n, n)`` raise (when the values can be seen: eagerly, on the CPU)."""
+def _in_range(idx, n, d, op, wrap=True):
+    """``idx`` checked against dim ``d`` of size ``n``, with ``wrap`` negative positions
+    counted from the end: positions outside ``[-n, n)`` (``[0, n)`` without ``wrap``) raise,
+    when the values can be seen (eagerly, on the CPU)."""
     from ..dispatch import eager_host_values
     from .pointwise import add, lt, where
     values = eager_host_values(idx)
     if values is not None:
         if values.size:
-            bad = values[(values < -n) | (values >= n)]
+            bad = values[(values < (-n if wrap else 0)) | (values >= n)]
             if bad.size:
                 raise op_error(IndexError, op, f"index {int(bad[0])} is out of bounds for "
                                f"dimension {d} with size {n}")
         if not (values < 0).any():
             return idx
-    return where(lt(idx, 0), add(idx, n), idx)
+    return where(lt(idx, 0), add(idx, n), idx) if wrap else idx
 
 
 def _take(x, d, idx, wrap, op="index_select"):
     """``x`` with dim ``d`` replaced by ``idx``'s dims, holding ``x``'s slices at the
     positions ``idx`` names (``wrap``: negative positions count from the end), by a
     ``gather`` with ``idx`` broadcast over the other dims (no copy of the index)."""
-    from ..dispatch import eager_host_values
     from .other import gather
-    from .pointwise import add, lt, where
-    n = x.shape[d]
-    values = eager_host_values(idx)
-    if values is not None and values.size:
-        low = -n if wrap else 0
-        bad = values[(values < low) | (values >= n)]
-        if bad.size:
-            raise op_error(IndexError, op, f"index {int(bad[0])} is out of bounds for dimension "
-                           f"{d} with size {n}")
-        wrap = wrap and bool((values < 0).any())
-    if wrap:
-        idx = where(lt(idx, 0), add(idx, n), idx)
+    idx = _in_range(idx, x.shape[d], d, op, wrap)
     flat = idx.reshape(-1)
     shape = list(x.shape)
     shape[d] = flat.shape[0]
