@@ -1160,20 +1160,19 @@ class _CudaEmitter:
         threads = self.k.threads
         for _, _, buf, n in sorted(picks):
             per = n // threads if n % threads == 0 else 0
-            if 1 < per <= room:             # every walk counts its `per` iterations
+            registers = 1 < per <= room     # every walk counts its `per` iterations
+            if registers:
                 room -= per
-                kept = (per, True)
             else:
                 nbytes = n * int(NP_ITEMSIZE[str(buf.type.dtype)])
                 if nbytes > budget:
                     continue
                 budget -= nbytes
-                kept = (n, False)
             name = self.fresh(f"row_{self.names[buf]}")
             stores = [loop for loop, o in where[buf] if o.name == "memref.store"]
             self.cached[buf] = _RowCache(name, stores[-1] if stores else None,
-                                         per if kept[1] else None)
-            self.k.caches.append((name, kept[0], str(buf.type.dtype), kept[1]))
+                                         per if registers else None)
+            self.k.caches.append((name, per if registers else n, str(buf.type.dtype), registers))
 
     def cache_saving(self, buf, uses) -> int:
         """Global-memory walks saved by keeping ``buf``'s row in shared memory (0: it cannot be,
