@@ -269,6 +269,13 @@ def _is_advanced(i) -> bool:
     return isinstance(i, (Tensor, list, np.ndarray))
 
 
+def _is_mask(i) -> bool:
+    """Is the advanced index ``i`` (a tensor, list or array) boolean?  Asked without making
+    a tensor of it (while tracing that would add a constant to the graph)."""
+    from ..tensor import Tensor
+    return i.dtype is dt.bool_ if isinstance(i, Tensor) else np.asarray(i).dtype == np.bool_
+
+
 def _as_index(i, device):
     """An advanced index as a tensor: lists and arrays become int64 (or bool) tensors."""
     from ..tensor import Tensor
@@ -560,10 +567,8 @@ def setitem(input, index, value):
         index = (index,)
     advanced = [k for k, i in enumerate(index) if _is_advanced(i)]
     if advanced:
-        mask = len(advanced) == 1 and getattr(_as_index(index[advanced[0]], input.device),
-                                              "dtype", None) is dt.bool_
         small = not isinstance(value, Tensor) or value.numel() == 1
-        if not (mask and small):
+        if not (len(advanced) == 1 and _is_mask(index[advanced[0]]) and small):
             _index_put(input, index, advanced, value)
             return
         basic, k, idx, d = _split_advanced(input, index, advanced)
