@@ -212,7 +212,8 @@ def test_against_torch():
             lambda x, t: x[1, :, t([2, 0])], lambda x, t: x[x > 0.5],
             lambda x, t: x[:, x[0, :, 0] > 0], lambda x, t: x[t([[0], [3]]), t([1, -1])],
             lambda x, t: x[t([1, 2]), :, t([0, 2])], lambda x, t: x[t([1, 2]), 0, t([0, 2])],
-            lambda x, t: x[t([0, 3]), None, t([2, 1])], lambda x, t: x[t([0, 0]), 1:, t([1, 1])]]
+            lambda x, t: x[t([0, 3]), None, t([2, 1])], lambda x, t: x[t([0, 0]), 1:, t([1, 1])],
+            lambda x, t: x[t(True), t([0, 1])], lambda x, t: x[t([1]), t(X[0] > 0)]]
     for sub in subs:
         tx = torch.tensor(X, requires_grad=True)
         mx = T(X, requires_grad=True)

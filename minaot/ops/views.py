@@ -227,15 +227,13 @@ def getitem(input, index):
     their dim (negative ones count from the end; the index's shape replaces the dim), a mask
     of ``m`` dims keeps the positions where it is true (its ``m`` dims become one).  Several
     advanced indices (``x[rows, cols]``) are broadcast together and pick one element per
-    position (:func:`_multi_getitem`).  The gradient flows through ``gather`` (repeated
+    position (:func:`_advanced_getitem`).  The gradient flows through ``gather`` (repeated
     positions accumulate).  A boolean mask needs its values, so it is eager only: while
     tracing it raises (the result's shape would depend on data; use ``where`` or
     ``masked_fill``)."""
     if not isinstance(index, tuple):
         index = (index,)
     advanced = [k for k, i in enumerate(index) if _is_advanced(i)]
-    if len(advanced) > 1:
-        return _multi_getitem(input, index, advanced)
     if advanced:
         return _advanced_getitem(input, index, advanced)
     n_real = builtins.sum(1 for i in index if i is not None and i is not Ellipsis)
@@ -333,27 +331,12 @@ def _mask_values(mask):
 
 
 def _advanced_getitem(input, index, advanced):
-    basic, k, idx, d = _split_advanced(input, index, advanced)
-    base = getitem(input, basic)
-    if idx.dtype is dt.bool_:
-        m = idx.ndim
-        _check_mask("getitem", idx, k, base, d)
-        positions = np.flatnonzero(_mask_values(idx)).astype(np.int64)
-        from .creation import tensor
-        merged = base.reshape(tuple(base.shape[:d]) + (-1,) + tuple(base.shape[d + m:]))
-        return _take(merged, d, tensor(positions, device=base.device), wrap=False)
-    if idx.dtype.is_floating_point:
-        raise op_error(IndexError, "getitem", "tensors used as indices must be long, int or "
-                       f"bool tensors, got {idx.dtype.name}")
-    return _take(base, d, idx.long(), wrap=True, op="getitem")
-
-
-def _multi_getitem(input, index, advanced):
-    """``input[index]`` with several advanced indices (positions ``advanced`` of ``index``).
+    """``input[index]`` with advanced indices (positions ``advanced`` of ``index``).
 
     As in PyTorch: ints and slices apply first (a view, ``base``, with ``:`` where each
-    advanced index stands; a mask of ``m`` dims stands for ``m`` of them and becomes the
-    ``m`` integer indices of its true elements).  The integer indices are broadcast
+    advanced index stands; a mask of ``m`` dims stands for ``m`` of them and becomes one
+    integer index over those dims taken as one: the positions of its true elements).  One
+    advanced index is the simplest case.  The integer indices are broadcast
     together to a shape ``B`` and pick one element of their dims per position of ``B``.
     If the advanced indices are next to each other in the subscript (ints between them do
     not count), ``B`` replaces their dims where they stand; otherwise ``B`` comes first
@@ -405,24 +388,25 @@ def _plan_advanced(input, index, advanced, op):
         dim_of.append(d)
         if i is None or isinstance(i, slice):
             d += 1
-    # the integer indices, one per dim of `base` they index, in subscript order
-    dims, ints = [], []
+    # one integer index per advanced index, in subscript order: a mask of `m` dims gives the
+    # positions of its true elements in those dims taken as one (np.flatnonzero)
+    dims, ints, shown = [], [], []
     for k in advanced:
         first, idx = dim_of[where_k[k]], idxs[k]
         if idx.dtype is dt.bool_:
             _check_mask(op, idx, k, base, first)
-            for j, pos in enumerate(np.nonzero(_mask_values(idx))):
-                dims.append(first + j)
-                ints.append(tensor(pos.astype(np.int64), device=base.device))
+            positions = np.flatnonzero(_mask_values(idx)).astype(np.int64)
+            ints.append(tensor(positions, device=base.device))
         else:
-            dims.append(first)
             ints.append(_in_range(idx.long(), base.shape[first], first, op))
+        dims += range(first, first + widths[k])
+        shown += [list(ints[-1].shape)] * widths[k]     # as PyTorch: one per dim of a mask
     try:
         shape = broadcast_shapes(op, *(tuple(i.shape) for i in ints))
     except ShapeError:
         raise op_error(IndexError, op, "shape mismatch: indexing tensors could not be "
                        "broadcast together with shapes "
-                       f"{', '.join(str(list(i.shape)) for i in ints)}") from None
+                       f"{', '.join(str(s) for s in shown)}") from None
     # next to each other: no slice, None or Ellipsis between the first and the last
     span = expanded[where_k[advanced[0]]:where_k[advanced[-1]] + widths[advanced[-1]]]
     together = all(not isinstance(i, slice) and i is not None for j, i in enumerate(span)
@@ -430,17 +414,18 @@ def _plan_advanced(input, index, advanced, op):
                               for k in advanced))
     order = None
     shape_p = tuple(base.shape)
+    at = dim_of[where_k[advanced[0]]]
     if not together:
         order = dims + [i for i in range(base.ndim) if i not in dims]
         shape_p = tuple(base.shape[i] for i in order)
-        dims = list(range(len(dims)))
-    at = dims[0]
-    sizes = [shape_p[i] for i in dims]
-    flat = None
-    for i, n in zip(ints, sizes):
+        at = 0
+    flat, pos = None, at
+    for i, k in zip(ints, advanced):
+        n = int(np.prod(shape_p[pos:pos + widths[k]]))
+        pos += widths[k]
         i = i.expand(shape) if tuple(i.shape) != shape else i
         flat = i if flat is None else add(mul(flat, n), i)
-    merged_shape = shape_p[:at] + (int(np.prod(sizes)),) + shape_p[at + len(dims):]
+    merged_shape = shape_p[:at] + (int(np.prod(shape_p[at:pos])),) + shape_p[pos:]
     return base, order, at, merged_shape, flat
 
 
