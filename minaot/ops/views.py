@@ -346,7 +346,7 @@ def _advanced_getitem(input, index, advanced):
     base, order, at, merged_shape, flat = _plan_advanced(input, index, advanced, "getitem")
     if order is not None:
         base = permute(base, *order)
-    return _take(base.reshape(merged_shape), at, flat, wrap=False, op="getitem")
+    return _take(base.reshape(merged_shape), at, flat, op="getitem")
 
 
 def _plan_advanced(input, index, advanced, op):
@@ -514,12 +514,12 @@ def _in_range(idx, n, d, op, wrap=True):
     return where(lt(idx, 0), add(idx, n), idx) if wrap else idx
 
 
-def _take(x, d, idx, wrap, op="index_select"):
+def _take(x, d, idx, op="index_select"):
     """``x`` with dim ``d`` replaced by ``idx``'s dims, holding ``x``'s slices at the
-    positions ``idx`` names (``wrap``: negative positions count from the end), by a
-    ``gather`` with ``idx`` broadcast over the other dims (no copy of the index)."""
+    positions ``idx`` names (in ``[0, size)``), by a ``gather`` with ``idx`` broadcast over
+    the other dims (no copy of the index)."""
     from .other import gather
-    idx = _in_range(idx, x.shape[d], d, op, wrap)
+    idx = _in_range(idx, x.shape[d], d, op, wrap=False)
     flat = idx.reshape(-1)
     shape = list(x.shape)
     shape[d] = flat.shape[0]
@@ -537,7 +537,7 @@ def index_select(input, dim, index):
     if index.ndim > 1 or index.dtype.is_floating_point or index.dtype is dt.bool_:
         raise op_error(IndexError, "index_select", "index must be a 1-d (or 0-d) integer tensor, "
                        f"got shape {tuple(index.shape)} and dtype {index.dtype.name}")
-    return _take(input, dim, index.long().reshape(-1), wrap=False)
+    return _take(input, dim, index.long().reshape(-1))
 
 
 def setitem(input, index, value):
