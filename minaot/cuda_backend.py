@@ -271,7 +271,7 @@ class CudaProgram:
         options = options or default_options()
         self.prim = str(graph)
         g = graph.clone()
-        PassManager(["fuse"], verify_each=True).run(g)
+        PassManager(["fuse", "mix-reductions"], verify_each=True).run(g)
         self.graph = g
         self.kernels = {}
         self.constants = set()          # ids of the roots of program constants (never returned)

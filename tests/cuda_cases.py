@@ -29,6 +29,7 @@ from minaot.codegen.numba_cuda import ROW_REGISTERS_MANY_LOADS, emit_numba_cuda
 from minaot.ir import interpret, parse, run_op
 from minaot.passes.fuse import fuse
 from minaot.passes.lower_to_loops import lower_kernel
+from minaot.passes.mix_reductions import mix_reductions
 
 cuda_module()                           # raises, naming what is missing, without a target
 SIMULATOR = bool(config.ENABLE_CUDASIM)
@@ -66,9 +67,13 @@ def graphs(fn, *args, grad=False):
     return seen
 
 
-def run_on_cuda(graph, arrays, **options):
-    """Run a prim graph with its kernels on CUDA; returns (results, {kernel: source})."""
+def run_on_cuda(graph, arrays, rows_per_chunk=None, **options):
+    """Run a prim graph with its kernels on CUDA; returns (results, {kernel: source}).
+    With ``rows_per_chunk``, ``mix-reductions`` runs after ``fuse`` (as the CUDA backend
+    runs it), with chunks of at least that many rows."""
     g = fuse(graph.clone())
+    if rows_per_chunk is not None:
+        mix_reductions(g, rows_per_chunk=rows_per_chunk)
     env = dict(zip(g.args, arrays))
     sources = {}
     for op in g.ops:
@@ -301,6 +306,27 @@ def test_rows_read_again_are_kept_in_registers_or_shared_memory():
     # the backward's walks read three global buffers: unrolled all the same, for the
     # registers, under the larger budget
     assert f"max_registers={ROW_REGISTERS_MANY_LOADS})" in src
+
+
+def test_mixed_row_and_column_kernel_keeps_partial_column_sums_in_registers():
+    """mix-reductions: layer_norm's backward as one kernel whose blocks each walk a chunk of
+    rows, adding every row into the chunk's partial column sums kept in registers (started
+    from the fill, no fill launch), stored once; then the chunks are combined."""
+    args = lambda n, c: (t(n, c).requires_grad_(), t(c).requires_grad_(), t(c).requires_grad_())  # noqa
+    ln = lambda x, w, b: F.layer_norm(x, (x.shape[1],), w, b, 1e-5)  # noqa
+    src = check(ln, *args(64, 32), grad=True, rtol=1e-4, atol=1e-5, rows_per_chunk=32)
+    assert "a group of 32 rows walked in order" in src
+    assert src.count("cuda.local.array(4, np.float32)   # this thread's partial column sums") == 2
+    assert src.count("# the chunk's partial sums, stored once") == 2
+    assert "fill_tmp" not in src
+    # 64 chunks of one row: their partial sums combined by a chunked column reduction (its
+    # own partial buffers tmp2, tmp3); blocks stride over the chunks (4 blocks)
+    src = check(ln, *args(64, 32), grad=True, rtol=1e-4, atol=1e-5, rows_per_chunk=1)
+    assert "a group of 1 row walked" in src and "tmp3[" in src and "gridDim.x):" in src
+    # 12 columns on 8 threads: the walk cannot count, the partial sums stay in memory
+    src = check(ln, *args(64, 12), grad=True, rtol=1e-4, atol=1e-5, rows_per_chunk=32)
+    assert "a group of 32 rows walked in order" in src and "part_" not in src
+    assert "fill_tmp0(" in src
 
 
 ROW_REWRITTEN = """

@@ -12,8 +12,8 @@ import pytest
 
 import minaot
 from minaot.codegen.numba_cpu import emit_numba_cpu
-from minaot.codegen.numba_cuda import (COLUMN_REGISTERS, ROW_REGISTERS_MANY_LOADS, emit_numba_cuda,
-                                       launch_config)
+from minaot.codegen.numba_cuda import (COLUMN_REGISTERS, ROW_GROUP_REGISTERS, ROW_REGISTERS_MANY_LOADS,
+                                       emit_numba_cuda, launch_config)
 from minaot.ir import parse
 from minaot.passes.fuse import fuse
 from minaot.passes.lower_to_loops import lower_kernel
@@ -79,6 +79,26 @@ def test_row_kernels_unroll_light_walks_under_a_register_budget():
     assert "@cuda.jit(cache=True, max_registers=64)" in src
     src = emit_numba_cuda(light, unroll=False)
     assert "max_registers" not in src and "for k in range(" not in src
+
+
+def test_mixed_kernel_source_at_benchmark_scale():
+    """mix-reductions at layer_norm's backward shape of the benchmark (rows cut to 1024,
+    the same per-block code): blocks of 256 threads each walk 32 rows, keep 16 partial
+    sums per column reduction and thread in registers under ROW_GROUP_REGISTERS, store
+    them once; 32 chunks are combined per column directly."""
+    from minaot.passes.mix_reductions import mix_reductions
+    from test_mix_reductions import graphs, layer_norm
+    args = [minaot.from_numpy(np.ones(s, np.float32)).requires_grad_() for s in ((1024, 4096), (4096,), (4096,))]
+    (_, _), (bw, _) = graphs(layer_norm, *args)
+    g = mix_reductions(fuse(bw.clone()))
+    (k,) = [op for op in g.ops if op.name == "kernel.fused"]
+    loop = lower_kernel(k, "k")
+    src = emit_numba_cuda(loop)
+    assert f"@cuda.jit(cache=True, max_registers={ROW_GROUP_REGISTERS})" in src
+    assert src.count("cuda.local.array(16, np.float32)   # this thread's partial column sums") == 2
+    assert src.count("cuda.local.array(16, np.float32)   # this thread's part of a row") == 2
+    assert "for r in range(32):" in src and "def fill(" not in src
+    assert [(b, t) for _, b, t in launch_config(loop)] == [(32, 256), (4096, 32)]
 
 
 def test_a_grid_with_a_block_per_work_item_has_no_stride_loop():

@@ -7,7 +7,9 @@ operands and ``kernel.yield`` names the results.  Attributes: ``domain`` (the
 iteration shape S), ``reduce`` (the axes of S reduced inside the kernel;
 the other axes are the parallel outer loop) and ``in_maps`` (for each input,
 the axis of S each of its axes follows, ``none`` for a broadcast axis: an
-index map, as MLIR's linalg has).  Ops outside ``kernel.fused``
+index map, as MLIR's linalg has).  A kernel made by ``mix-reductions`` also
+has ``columns`` (the axes its column reductions reduce, over chunks of rows)
+and ``column_chunks`` (how many chunks).  Ops outside ``kernel.fused``
 (matmul, gather, views of kernel inputs ...) stay prim ops: library calls.
 """
 
@@ -44,6 +46,15 @@ def _verify_fused(op):
     for ax in op.attributes.get("reduce", ()):
         if not 0 <= ax < len(domain):
             raise VerifyError(f"kernel.fused reduces axis {ax} outside its domain {domain}", op)
+    columns = op.attributes.get("columns")
+    if columns is not None:
+        if set(columns) & set(op.attributes["reduce"]) or not all(0 <= a < len(domain) for a in columns):
+            raise VerifyError(f"kernel.fused column axes {columns} must be axes of {domain} "
+                              f"that the rows do not reduce", op)
+        chunks = op.attributes.get("column_chunks")
+        if not isinstance(chunks, int) or chunks < 1 or domain[columns[0]] % chunks:
+            raise VerifyError(f"kernel.fused column_chunks {chunks} must divide the "
+                              f"{domain[columns[0]]} rows", op)
 
 
 KERNEL = Dialect("kernel")

@@ -282,9 +282,13 @@ class KernelLowering:
     # --- the two schedules -------------------------------------------------
     def rows(self, top, outer_axes, outputs):
         """Parallel over the outer axes; each reduction an inner loop per outer element."""
-        outer = self.open_outer_loops(top, outer_axes)
+        self.row_work(self.open_outer_loops(top, outer_axes), outputs)
+
+    def row_work(self, outer, outputs, skip=()):
+        """The work of one outer element (a row) in ``outer``: the reductions (but those in
+        ``skip``), then the outputs; inner outputs in one last loop over the reduced axes."""
         for op in self.block.ops[:-1]:                 # reductions in program order
-            if op.opname in REDUCE:
+            if op.opname in REDUCE and op not in skip:
                 self.value(op.results[0], outer)
         for v, buf in outputs:
             if not self.is_inner(v):
@@ -399,6 +403,97 @@ class KernelLowering:
             if not self.is_inner(v):
                 self.store(outer, v, buf)
 
+    def mixed(self, top, outputs):
+        """A row kernel and a column kernel in one (``columns`` set, see
+        :mod:`mix-reductions <minaot.passes.mix_reductions>`): the rows are split into
+        ``column_chunks`` chunks, in parallel; a chunk walks its rows in order and, for
+        each, first adds the row into its row of each column reduction's partial buffer
+        (one loop over the columns: the row's first walk), then does the row kernel's
+        work.  Afterwards the chunks' partial sums are combined per column
+        (:meth:`combine_chunks`) and the column outputs stored."""
+        cols = set(self.kop.attributes["columns"])
+
+        def column(op):
+            d = self.dims[op.operands[0]]
+            return {d[i] for i in op.attributes["dim"]} == cols
+        col_reds = [op for op in self.block.ops[:-1] if op.opname in REDUCE and column(op)]
+        from_cols = set()
+        for op in self.block.ops[:-1]:
+            if op in col_reds or any(v in from_cols for v in op.operands):
+                from_cols.update(op.results)
+        n0, n1 = self.domain
+        chunks = self.kop.attributes["column_chunks"]
+        partial = {}
+        for op in col_reds:
+            t = op.result.type.dtype
+            partial[op] = top.builder.create("memref.alloc", [], [MemRefType((chunks, n1), t)],
+                                             {"fill": identity(op.opname, t)}, loc=self.kop.loc).result
+        c_scope = self.open_loop(top, "scf.parallel", chunks, hint="c")
+        c = c_scope.block.args[0]
+        r_scope = self.open_loop(c_scope, "scf.for", n0 // chunks, hint="r")
+        r_scope.idx[0] = r_scope.builder.create("arith.addi", [
+            r_scope.builder.create("arith.muli", [c, self.const(n0 // chunks, "index")],
+                                   [IndexType()]).result, r_scope.block.args[0]], [IndexType()]).result
+        s = self.open_loop(r_scope, "scf.for", n1, axis=1)
+        for op in col_reds:
+            t = op.result.type.dtype
+            sb = self.sb(s, op.loc)
+            at = [c, s.idx[1]]
+            old = s.builder.create("memref.load", [partial[op]] + at, [ScalarType(t)]).result
+            new = combine(sb, op.opname, old, sb.cast(self.value(op.operands[0], s), t))
+            s.builder.create("memref.store", [new, partial[op]] + at, [])
+        r_scope.builder = Builder.at_end(r_scope.block)     # the row's work after that walk
+        self.row_work(r_scope, [(v, b) for v, b in outputs if v not in from_cols], skip=col_reds)
+        top.builder = Builder.at_end(top.block)
+        self.combine_chunks(top, col_reds, partial, chunks,
+                            [(v, b) for v, b in outputs if v in from_cols])
+
+    def combine_chunks(self, top, reds, partial, chunks, outputs):
+        """Per column, combine the ``chunks`` partial values of each column reduction in
+        ``reds`` (rows of ``partial[op]``) and store the column ``outputs``.  Many chunks
+        (64 or more) are themselves a column reduction over rows, chunked again the same
+        way (:func:`_chunks`): a loop per column over 512 rows would read one element per
+        row and column, far apart."""
+        n1 = self.domain[1]
+        c2 = _chunks(chunks) if chunks >= 64 else 1
+        if c2 > 1:
+            rows2 = chunks // c2
+            part2 = {}
+            for op in reds:
+                t = op.result.type.dtype
+                part2[op] = top.builder.create("memref.alloc", [], [MemRefType((c2, n1), t)],
+                                               {"fill": identity(op.opname, t)}, loc=self.kop.loc).result
+            cs = self.open_loop(top, "scf.parallel", c2, hint="c")
+            rs = self.open_loop(cs, "scf.for", rows2, hint="r")
+            j = rs.builder.create("arith.addi", [
+                rs.builder.create("arith.muli", [cs.block.args[0], self.const(rows2, "index")],
+                                  [IndexType()]).result, rs.block.args[0]], [IndexType()]).result
+            s = self.open_loop(rs, "scf.for", n1, axis=1)
+            for op in reds:
+                t = op.result.type.dtype
+                sb = self.sb(s, op.loc)
+                at = [cs.block.args[0], s.idx[1]]
+                old = s.builder.create("memref.load", [part2[op]] + at, [ScalarType(t)]).result
+                x = s.builder.create("memref.load", [partial[op], j, s.idx[1]], [ScalarType(t)]).result
+                s.builder.create("memref.store", [combine(sb, op.opname, old, x), part2[op]] + at, [])
+            top.builder = Builder.at_end(top.block)
+            partial, chunks = part2, c2
+        outer = self.open_outer_loops(top, [1])
+        for op in reds:
+            t = op.result.type.dtype
+            blocks, inner = self.loop_nest(outer, ["c"], [ScalarType(t)])
+            inner.idx.pop("c")
+            sb = self.sb(inner, op.loc)
+            part = inner.builder.create("memref.load", [partial[op], blocks[0].args[0], outer.idx[1]],
+                                        [ScalarType(t)]).result
+            new = combine(sb, op.opname, blocks[0].args[1], part)
+            (res,) = self.close_nest(outer, ["c"], blocks, [self.const(identity(op.opname, t), t)],
+                                     [new], uppers=[chunks])
+            outer.env[op.results[0]] = res
+            self.where[res] = outer
+        for v, buf in outputs:
+            self.store(outer, v, buf)
+
     def run(self) -> Function:
         outer_axes = [a for a in range(len(self.domain)) if a not in self.reduce]
         outputs = list(zip(self.block.ops[-1].operands, self.out_bufs))
@@ -416,7 +511,9 @@ class KernelLowering:
         # (x - mean)^2 over dim 0) cannot be, and takes the row schedule too
         one_pass = not any(self.after_reduction(op.operands[0]) for op in self.block.ops[:-1]
                            if op.opname in REDUCE)
-        if leading and streamable and one_pass and self.domain[0] > 1:
+        if "columns" in self.kop.attributes:
+            self.mixed(top, outputs)
+        elif leading and streamable and one_pass and self.domain[0] > 1:
             self.columns(top, outer_axes, outputs)
         else:
             self.rows(top, outer_axes, outputs)
