@@ -5,8 +5,10 @@ The GPU path: CUDA tensors, generated CUDA kernels, the simulator
 minaot runs on NVIDIA GPUs through Numba's CUDA target.  A tensor moved with
 ``.cuda()`` lives in GPU memory; eager ops on it run as small generated
 kernels; ``minaot.compile`` on CUDA tensors picks the ``"cuda"`` backend,
-which fuses the graph exactly as the CPU backend does and then emits
-``@cuda.jit`` kernels instead of ``@njit`` loops.
+which fuses the graph as the CPU backend does (then, with ``mix-reductions``,
+merges a row reduction and a column reduction of the same rows into one
+kernel: layer norm's backward) and emits ``@cuda.jit`` kernels instead of
+``@njit`` loops.
 
 This tutorial shows the two functions of the GPU benchmarks,
 ``gelu(x * w + b)`` and a row softmax, as CUDA kernel source, the launch
@@ -294,6 +296,16 @@ for title, fn, shapes in cases:
 #   second, one block, adds the 1,024 partial sums.  (No block can wait for
 #   another inside one kernel: the kernel boundary is the grid-wide barrier.)
 #   A short sum runs in one block.
+#
+# * **Row and column reductions together** (not in the table: it needs the
+#   backward graph): layer norm's backward sums over each row for the input
+#   gradient and over the rows for the weight and bias gradients.  The
+#   ``cuda`` backend runs ``mix-reductions`` after ``fuse`` and makes one
+#   kernel of both: at (16384, 4096), 512 blocks each walk 32 rows, keeping
+#   each thread's partial column sums in registers, then two small kernels
+#   combine the 512 partial rows (launches ``512x256, 2048x256, 16x256`` in
+#   the benchmark table below).  See :doc:`/concepts/fusion` and
+#   :doc:`/concepts/cuda`.
 #
 # The two kernels of the two-pass sum, as generated for a GPU:
 
