@@ -110,6 +110,20 @@ class _Scope:
 COSTLY = {"exp", "log", "tanh", "erf", "sigmoid", "sin", "cos", "pow"}
 
 
+def reads_reduction(v) -> bool:
+    """Is ``v`` (a value of a kernel's region) computed from a reduction of the region?"""
+    stack, seen = [v], set()
+    while stack:
+        u = stack.pop()
+        if u in seen or u.is_block_arg:
+            continue
+        seen.add(u)
+        if u.defining_op.opname in REDUCE:
+            return True
+        stack.extend(u.defining_op.operands)
+    return False
+
+
 def _chunks(n, most=16, least_rows=8):
     """How many row chunks a column reduction over ``n`` rows is split into (a divisor of n)."""
     return max([c for c in range(1, most + 1) if n % c == 0 and n // c >= least_rows] or [1])
@@ -260,18 +274,20 @@ class KernelLowering:
         return res
         # END TASK 8.2
 
-    def after_reduction(self, v) -> bool:
-        """Does ``v`` depend on a reduction computed in this kernel?"""
-        stack, seen = [v], set()
-        while stack:
-            u = stack.pop()
-            if u in seen or u.is_block_arg:
-                continue
-            seen.add(u)
-            if u.defining_op.opname in REDUCE:
-                return True
-            stack.extend(u.defining_op.operands)
-        return False
+    def chunk_row(self, scope, c, rows):
+        """The row index ``c * rows + r`` of row ``r`` (``scope``'s loop) of chunk ``c``."""
+        b = scope.builder
+        first = b.create("arith.muli", [c, self.const(rows, "index")], [IndexType()]).result
+        return b.create("arith.addi", [first, scope.block.args[0]], [IndexType()]).result
+
+    def accumulate(self, scope, op, buf, at, value):
+        """``buf[at] = combine(buf[at], value())`` for the reduction ``op``, at ``scope``
+        (``value`` emits its code after the load of ``buf[at]``)."""
+        t = op.result.type.dtype
+        sb = self.sb(scope, op.loc)
+        old = scope.builder.create("memref.load", [buf] + at, [ScalarType(t)]).result
+        new = combine(sb, op.opname, old, sb.cast(value(), t))
+        scope.builder.create("memref.store", [new, buf] + at, [])
 
     def store(self, scope, v, buf):
         at = self.home(v, scope)
@@ -368,20 +384,13 @@ class KernelLowering:
         c_scope = self.open_loop(top, "scf.parallel" if chunks > 1 else "scf.for", chunks, hint="c")
         c = c_scope.block.args[0]
         r_scope = self.open_loop(c_scope, "scf.for", n0 // chunks, hint="r")
-        i0 = r_scope.builder.create("arith.addi", [
-            r_scope.builder.create("arith.muli", [c, self.const(n0 // chunks, "index")],
-                                   [IndexType()]).result, r_scope.block.args[0]], [IndexType()]).result
-        r_scope.idx[0] = i0
+        r_scope.idx[0] = self.chunk_row(r_scope, c, n0 // chunks)
         s = r_scope
         for a in [a for a in self.reduce if a != 0] + list(outer_axes):
             s = self.open_loop(s, "scf.for", self.domain[a], a)
         for op in reds:
-            t = op.result.type.dtype
-            sb = self.sb(s, op.loc)
-            at = [c] + [s.idx[a] for a in outer_axes]
-            old = s.builder.create("memref.load", [partial[op]] + at, [ScalarType(t)]).result
-            new = combine(sb, op.opname, old, sb.cast(self.value(op.operands[0], s), t))
-            s.builder.create("memref.store", [new, partial[op]] + at, [])
+            self.accumulate(s, op, partial[op], [c] + [s.idx[a] for a in outer_axes],
+                            lambda op=op: self.value(op.operands[0], s))
         for v, buf in outputs:          # full-domain outputs: stored as the rows stream by
             if self.is_inner(v):
                 self.store(s, v, buf)
@@ -431,17 +440,11 @@ class KernelLowering:
         c_scope = self.open_loop(top, "scf.parallel", chunks, hint="c")
         c = c_scope.block.args[0]
         r_scope = self.open_loop(c_scope, "scf.for", n0 // chunks, hint="r")
-        r_scope.idx[0] = r_scope.builder.create("arith.addi", [
-            r_scope.builder.create("arith.muli", [c, self.const(n0 // chunks, "index")],
-                                   [IndexType()]).result, r_scope.block.args[0]], [IndexType()]).result
+        r_scope.idx[0] = self.chunk_row(r_scope, c, n0 // chunks)
         s = self.open_loop(r_scope, "scf.for", n1, axis=1)
         for op in col_reds:
-            t = op.result.type.dtype
-            sb = self.sb(s, op.loc)
-            at = [c, s.idx[1]]
-            old = s.builder.create("memref.load", [partial[op]] + at, [ScalarType(t)]).result
-            new = combine(sb, op.opname, old, sb.cast(self.value(op.operands[0], s), t))
-            s.builder.create("memref.store", [new, partial[op]] + at, [])
+            self.accumulate(s, op, partial[op], [c, s.idx[1]],
+                            lambda op=op: self.value(op.operands[0], s))
         r_scope.builder = Builder.at_end(r_scope.block)     # the row's work after that walk
         self.row_work(r_scope, [(v, b) for v, b in outputs if v not in from_cols], skip=col_reds)
         top.builder = Builder.at_end(top.block)
@@ -465,17 +468,11 @@ class KernelLowering:
                                                {"fill": identity(op.opname, t)}, loc=self.kop.loc).result
             cs = self.open_loop(top, "scf.parallel", c2, hint="c")
             rs = self.open_loop(cs, "scf.for", rows2, hint="r")
-            j = rs.builder.create("arith.addi", [
-                rs.builder.create("arith.muli", [cs.block.args[0], self.const(rows2, "index")],
-                                  [IndexType()]).result, rs.block.args[0]], [IndexType()]).result
+            j = self.chunk_row(rs, cs.block.args[0], rows2)
             s = self.open_loop(rs, "scf.for", n1, axis=1)
             for op in reds:
-                t = op.result.type.dtype
-                sb = self.sb(s, op.loc)
-                at = [cs.block.args[0], s.idx[1]]
-                old = s.builder.create("memref.load", [part2[op]] + at, [ScalarType(t)]).result
-                x = s.builder.create("memref.load", [partial[op], j, s.idx[1]], [ScalarType(t)]).result
-                s.builder.create("memref.store", [combine(sb, op.opname, old, x), part2[op]] + at, [])
+                self.accumulate(s, op, part2[op], [cs.block.args[0], s.idx[1]], lambda op=op: s.builder.create(
+                    "memref.load", [partial[op], j, s.idx[1]], [ScalarType(op.result.type.dtype)]).result)
             top.builder = Builder.at_end(top.block)
             partial, chunks = part2, c2
         outer = self.open_outer_loops(top, [1])
@@ -505,11 +502,11 @@ class KernelLowering:
         leading = self.reduce and outer_axes and max(self.reduce) < min(outer_axes)
         # full-domain outputs are stored while the rows stream by: only if they need no
         # reduction of this kernel (softmax over dim 0 does: it takes the row schedule)
-        streamable = not any(self.is_inner(v) and self.after_reduction(v) for v, _ in outputs)
+        streamable = not any(self.is_inner(v) and reads_reduction(v) for v, _ in outputs)
         # the chunks accumulate every reduction in one pass over the rows: a reduction of
         # a value that needs another reduction of this kernel first (the variance's sum of
         # (x - mean)^2 over dim 0) cannot be, and takes the row schedule too
-        one_pass = not any(self.after_reduction(op.operands[0]) for op in self.block.ops[:-1]
+        one_pass = not any(reads_reduction(op.operands[0]) for op in self.block.ops[:-1]
                            if op.opname in REDUCE)
         if "columns" in self.kop.attributes:
             self.mixed(top, outputs)

@@ -40,6 +40,7 @@ from ..dialects import kernel as _kernel  # noqa: F401  (registers the dialect)
 from ..ir import Block, Builder, Function, Operation, Pass, Region
 from ..ir.pass_manager import register_pass
 from .fuse import _topological_order
+from .lower_to_loops import reads_reduction, region_dims
 from .prim_to_scalar import REDUCE
 
 #: rows a chunk of a mixed kernel walks in order: 16384 rows make 512 chunks, enough
@@ -64,7 +65,6 @@ def _full_inputs(k) -> set:
 def _column_kernel(k) -> bool:
     """A column reduction whose outputs are all reduced over the rows (none follows axis 0)
     and whose reductions read no other reduction of the kernel (one pass over the rows)."""
-    from .lower_to_loops import region_dims
     if tuple(k.attributes["reduce"]) != (0,) or "columns" in k.attributes:
         return False
     dims = region_dims(k)
@@ -72,21 +72,7 @@ def _column_kernel(k) -> bool:
     if any(0 in dims[v] for v in block.ops[-1].operands):
         return False
     reductions = [o for o in block.ops[:-1] if o.opname in REDUCE]
-    return bool(reductions) and not any(_reads_reduction(o.operands[0]) for o in reductions)
-
-
-def _reads_reduction(v) -> bool:
-    """Is ``v`` (a value of a kernel's region) computed from a reduction of the region?"""
-    stack, seen = [v], set()
-    while stack:
-        u = stack.pop()
-        if u in seen or u.is_block_arg:
-            continue
-        seen.add(u)
-        if u.defining_op.opname in REDUCE:
-            return True
-        stack.extend(u.defining_op.operands)
-    return False
+    return bool(reductions) and not any(reads_reduction(o.operands[0]) for o in reductions)
 
 
 def _row_kernel(k) -> bool:
