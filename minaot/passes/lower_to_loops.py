@@ -280,6 +280,32 @@ class KernelLowering:
         first = b.create("arith.muli", [c, self.const(rows, "index")], [IndexType()]).result
         return b.create("arith.addi", [first, scope.block.args[0]], [IndexType()]).result
 
+    def partial_buffers(self, top, reds, shape):
+        """A scratch buffer of ``shape`` for each reduction in ``reds``, filled with its
+        identity: the partial values of the chunks (``memref.alloc`` at ``top``)."""
+        out = {}
+        for op in reds:
+            t = op.result.type.dtype
+            out[op] = top.builder.create("memref.alloc", [], [MemRefType(shape, t)],
+                                         {"fill": identity(op.opname, t)}, loc=self.kop.loc).result
+        return out
+
+    def combine_partials(self, outer, reds, partial, chunks, axes):
+        """In ``outer`` (loops over the domain ``axes``), each reduction's result: its
+        ``chunks`` partial values ``partial[op][c, outer indices...]`` combined in order."""
+        for op in reds:
+            t = op.result.type.dtype
+            blocks, inner = self.loop_nest(outer, ["c"], [ScalarType(t)])
+            inner.idx.pop("c")
+            sb = self.sb(inner, op.loc)
+            part = inner.builder.create("memref.load", [partial[op], blocks[0].args[0]]
+                                        + [outer.idx[a] for a in axes], [ScalarType(t)]).result
+            new = combine(sb, op.opname, blocks[0].args[1], part)
+            (res,) = self.close_nest(outer, ["c"], blocks, [self.const(identity(op.opname, t), t)],
+                                     [new], uppers=[chunks])
+            outer.env[op.results[0]] = res
+            self.where[res] = outer
+
     def accumulate(self, scope, op, buf, at, value):
         """``buf[at] = combine(buf[at], value())`` for the reduction ``op``, at ``scope``
         (``value`` emits its code after the load of ``buf[at]``)."""
@@ -375,12 +401,7 @@ class KernelLowering:
         reds = [op for op in self.block.ops[:-1] if op.opname in REDUCE]
         n0 = self.domain[0]
         chunks = _chunks(n0)
-        pshape = (chunks,) + tuple(self.domain[a] for a in outer_axes)
-        partial = {}
-        for op in reds:
-            t = op.result.type.dtype
-            partial[op] = top.builder.create("memref.alloc", [], [MemRefType(pshape, t)],
-                                             {"fill": identity(op.opname, t)}, loc=self.kop.loc).result
+        partial = self.partial_buffers(top, reds, (chunks,) + tuple(self.domain[a] for a in outer_axes))
         c_scope = self.open_loop(top, "scf.parallel" if chunks > 1 else "scf.for", chunks, hint="c")
         c = c_scope.block.args[0]
         r_scope = self.open_loop(c_scope, "scf.for", n0 // chunks, hint="r")
@@ -396,18 +417,7 @@ class KernelLowering:
                 self.store(s, v, buf)
         top.builder = Builder.at_end(top.block)
         outer = self.open_outer_loops(top, outer_axes)
-        for op in reds:
-            t = op.result.type.dtype
-            blocks, inner = self.loop_nest(outer, ["c"], [ScalarType(t)])
-            inner.idx.pop("c")
-            sb = self.sb(inner, op.loc)
-            part = inner.builder.create("memref.load", [partial[op], blocks[0].args[0]]
-                                        + [outer.idx[a] for a in outer_axes], [ScalarType(t)]).result
-            new = combine(sb, op.opname, blocks[0].args[1], part)
-            (res,) = self.close_nest(outer, ["c"], blocks, [self.const(identity(op.opname, t), t)],
-                                     [new], uppers=[chunks])
-            outer.env[op.results[0]] = res
-            self.where[res] = outer
+        self.combine_partials(outer, reds, partial, chunks, outer_axes)
         for v, buf in outputs:
             if not self.is_inner(v):
                 self.store(outer, v, buf)
@@ -432,11 +442,7 @@ class KernelLowering:
                 from_cols.update(op.results)
         n0, n1 = self.domain
         chunks = self.kop.attributes["column_chunks"]
-        partial = {}
-        for op in col_reds:
-            t = op.result.type.dtype
-            partial[op] = top.builder.create("memref.alloc", [], [MemRefType((chunks, n1), t)],
-                                             {"fill": identity(op.opname, t)}, loc=self.kop.loc).result
+        partial = self.partial_buffers(top, col_reds, (chunks, n1))
         c_scope = self.open_loop(top, "scf.parallel", chunks, hint="c")
         c = c_scope.block.args[0]
         r_scope = self.open_loop(c_scope, "scf.for", n0 // chunks, hint="r")
@@ -461,11 +467,7 @@ class KernelLowering:
         c2 = _chunks(chunks) if chunks >= 64 else 1
         if c2 > 1:
             rows2 = chunks // c2
-            part2 = {}
-            for op in reds:
-                t = op.result.type.dtype
-                part2[op] = top.builder.create("memref.alloc", [], [MemRefType((c2, n1), t)],
-                                               {"fill": identity(op.opname, t)}, loc=self.kop.loc).result
+            part2 = self.partial_buffers(top, reds, (c2, n1))
             cs = self.open_loop(top, "scf.parallel", c2, hint="c")
             rs = self.open_loop(cs, "scf.for", rows2, hint="r")
             j = self.chunk_row(rs, cs.block.args[0], rows2)
@@ -476,18 +478,7 @@ class KernelLowering:
             top.builder = Builder.at_end(top.block)
             partial, chunks = part2, c2
         outer = self.open_outer_loops(top, [1])
-        for op in reds:
-            t = op.result.type.dtype
-            blocks, inner = self.loop_nest(outer, ["c"], [ScalarType(t)])
-            inner.idx.pop("c")
-            sb = self.sb(inner, op.loc)
-            part = inner.builder.create("memref.load", [partial[op], blocks[0].args[0], outer.idx[1]],
-                                        [ScalarType(t)]).result
-            new = combine(sb, op.opname, blocks[0].args[1], part)
-            (res,) = self.close_nest(outer, ["c"], blocks, [self.const(identity(op.opname, t), t)],
-                                     [new], uppers=[chunks])
-            outer.env[op.results[0]] = res
-            self.where[res] = outer
+        self.combine_partials(outer, reds, partial, chunks, [1])
         for v, buf in outputs:
             self.store(outer, v, buf)
 
