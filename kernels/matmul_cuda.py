@@ -112,6 +112,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import cuda, from_dtype   # a global: the simulator swaps in its own ``cuda``
 
+from .vector_cuda import load4
+
 #: the side of a tile of the tiled kernel: a block has TILE x TILE threads
 TILE = 16
 #: the tiled kernel's tile under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``)
@@ -158,7 +160,9 @@ BLOCKINGS_F32 = (Blocking(128, 128, 8, 8, 8, 4, vec=4, regs=128),
 #: float64 (and every other dtype) on a GPU: 64 x 64 tiles (256 threads, 4 x 4 each)
 BLOCKINGS_WIDE = (Blocking(64, 64, 8, 4, 4, 4),)
 #: under the simulator: 4 threads a block (2 x 2 each, neighbours), or 4 threads of 1 x 1
-SIMULATOR_BLOCKINGS = (Blocking(4, 4, 2, 2, 2, 1, vec=2), Blocking(2, 2, 2, 1, 1, 1))
+#: (the third, 4 x 4 patches in groups of 4, runs the load4 path of the GPU's float32 kernels)
+SIMULATOR_BLOCKINGS = (Blocking(4, 4, 2, 2, 2, 1, vec=2), Blocking(2, 2, 2, 1, 1, 1),
+                       Blocking(8, 8, 2, 4, 4, 4, vec=4))
 
 #: split K until the grid has this many blocks per SM (2 blocks of 256 threads fit on one) ...
 BLOCKS_PER_SM = 2
@@ -218,6 +222,11 @@ def _make_blocked(dtype: np.dtype, blocking: Blocking, a_k_fast: bool, b_n_fast:
     SA, SB = BM + blocking.pad, BN + blocking.pad           # noqa: N806  padded shared rows
     PATCH = TM * TN                 # noqa: N806  (array sizes must be constants, not expressions)
     VEC = blocking.vec                                      # noqa: N806
+    # groups of 4 four-byte values read from the shared tiles as one 16-byte load each
+    # (load4; the tiles 16-byte aligned, their rows a multiple of 16 bytes); the simulator
+    # runs the same code (load4 is Python there) but its shared arrays take no alignment
+    VLOAD = VEC == 4 and dtype.itemsize == 4 and (SA * 4) % 16 == 0 and (SB * 4) % 16 == 0  # noqa: N806
+    ALIGNED = VLOAD and not _simulator()                    # noqa: N806
     # a thread's i-th row of its patch is  (i // VEC) * TY * VEC + ty * VEC + i % VEC,
     # its j-th column  (j // VEC) * TX * VEC + tx * VEC + j % VEC: groups of VEC neighbours
     # (VEC = 1: rows ty + i * TY, columns tx + j * TX)
@@ -255,8 +264,12 @@ def _make_blocked(dtype: np.dtype, blocking: Blocking, a_k_fast: bool, b_n_fast:
     def matmul_blocked(a, b, out, zero, splits, k_split):
         """out[z * splits + s] = a[z][:, K_s] @ b[z][K_s, :] for each batch z and each range
         K_s = [s * k_split, (s + 1) * k_split) of K; a (Z, M, K), b (Z, K, N)."""
-        shared_a = cuda.shared.array((2, BK, SA), element)  # A's tile, transposed: [k, row]
-        shared_b = cuda.shared.array((2, BK, SB), element)  # B's tile: [k, col]
+        if ALIGNED:     # (a constant: Numba compiles only the branch taken)
+            shared_a = cuda.shared.array((2, BK, SA), element, alignment=16)
+            shared_b = cuda.shared.array((2, BK, SB), element, alignment=16)
+        else:
+            shared_a = cuda.shared.array((2, BK, SA), element)  # A's tile, transposed: [k, row]
+            shared_b = cuda.shared.array((2, BK, SB), element)  # B's tile: [k, col]
         acc = cuda.local.array(PATCH, element)            # this thread's patch of C
         col_a = cuda.local.array(TM, element)               # A's values at one k
         row_b = cuda.local.array(TN, element)               # B's values at one k
@@ -290,10 +303,20 @@ def _make_blocked(dtype: np.dtype, blocking: Blocking, a_k_fast: bool, b_n_fast:
                 if k0 < k_hi:                               # in flight during the products
                     load(a, b, next_a, next_b, z, row0, col0, k0, k_hi, m, n, tid, zero)
                 for kk in range(BK):                        # BK outer products
-                    for i in range(TM):
-                        col_a[i] = shared_a[buf, kk, row_t + (i // VEC) * TY * VEC + i % VEC]
-                    for j in range(TN):
-                        row_b[j] = shared_b[buf, kk, col_t + (j // VEC) * TX * VEC + j % VEC]
+                    if VLOAD:
+                        for g in range(TM // 4):
+                            v = load4(shared_a, buf, kk, row_t + g * TY * 4)
+                            col_a[4 * g], col_a[4 * g + 1] = v[0], v[1]
+                            col_a[4 * g + 2], col_a[4 * g + 3] = v[2], v[3]
+                        for g in range(TN // 4):
+                            v = load4(shared_b, buf, kk, col_t + g * TX * 4)
+                            row_b[4 * g], row_b[4 * g + 1] = v[0], v[1]
+                            row_b[4 * g + 2], row_b[4 * g + 3] = v[2], v[3]
+                    else:
+                        for i in range(TM):
+                            col_a[i] = shared_a[buf, kk, row_t + (i // VEC) * TY * VEC + i % VEC]
+                        for j in range(TN):
+                            row_b[j] = shared_b[buf, kk, col_t + (j // VEC) * TX * VEC + j % VEC]
                     for i in range(TM):
                         for j in range(TN):
                             acc[i * TN + j] += col_a[i] * row_b[j]
@@ -441,6 +464,9 @@ def scratch(shape, dtype):
             for k in [k for k in _SCRATCH_VIEWS if k[0] == dtype]:
                 del _SCRATCH_VIEWS[k]
         view = _SCRATCH_VIEWS[key] = buf[:size].reshape(key[1])
+    from minaot import cuda_replay
+    if cuda_replay.ACTIVE is not None:      # a replayed call asks for the buffer again
+        cuda_replay.ACTIVE.buffer(view, lambda: scratch(shape, dtype))
     return view
 
 

@@ -42,6 +42,8 @@ import weakref
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from . import cuda_replay as _replay
+
 _ARRAY_CLASS = None       # the DeviceNDArray subclass minaot makes (GPU only)
 _ALLOCATOR = None         # the caching allocator (made on first use)
 
@@ -175,7 +177,16 @@ class CachingAllocator:
             self.reserved += size
         return block, size
 
+    def address(self, block) -> int:
+        """The device address of a block this pool made."""
+        if self.simulator:
+            return block.__array_interface__["data"][0]
+        return int(block.device_pointer)
+
     def give(self, block, size: int) -> None:
+        rec = _replay.ACTIVE
+        if rec is not None:
+            rec.freed(block)
         with self.lock:
             self.free.setdefault(size, []).append(block)
             self.allocated -= size
@@ -237,6 +248,16 @@ def allocate(n: int, dtype):
         return _cuda().device_array(0, dtype=dtype)
     pool = _allocator()
     block, size = pool.take(n * dtype.itemsize)
+    root = root_over(pool, block, size, n, dtype)
+    rec = _replay.ACTIVE
+    if rec is not None:
+        rec.allocated(root, block, size, n, dtype)
+    return root
+
+
+def root_over(pool, block, size: int, n: int, dtype):
+    """The flat device array of ``n`` elements over ``block`` (of ``size`` bytes, taken from
+    ``pool``), which gives the block back to the pool when it is garbage."""
     if pool.simulator:
         from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
         holder = _Window(block, block.__array_interface__["data"][0], (n,), (dtype.itemsize,), dtype)
@@ -249,6 +270,8 @@ def allocate(n: int, dtype):
 
 def to_device(host: np.ndarray):
     """A new flat device array holding ``host``'s elements in C order."""
+    if _replay.ACTIVE is not None:      # an upload is no kernel launch: it cannot be replayed
+        _replay.ACTIVE.fail("a host array is copied to the device")
     flat = np.ascontiguousarray(host).reshape(-1)
     root = allocate(flat.size, flat.dtype)
     if flat.size:
@@ -378,6 +401,8 @@ def to_host(arr) -> np.ndarray:
     waits for the GPU here, so an error that kernels found is raised first
     (:mod:`minaot.cuda_errors`), as PyTorch raises a device-side assert at such a read."""
     from .cuda_errors import raise_pending
+    if _replay.ACTIVE is not None:
+        _replay.ACTIVE.fail("a device array is read on the host")
     raise_pending(wait=True)
     if hasattr(arr, "_ary"):
         return np.array(arr._ary, copy=True, order="K")

@@ -29,6 +29,7 @@ import types
 
 import numpy as np
 
+from .. import cuda_replay as _replay
 from .kernel_cache import load_kernel
 from .numba_cuda import emit_numba_cuda
 
@@ -134,6 +135,9 @@ class Launcher:
         plan = self.plans.get(key, False)
         if plan:
             return plan.launch(args)
+        if _replay.ACTIVE is not None:
+            _replay.ACTIVE.fail(f"a launch of {getattr(self.kernel, '__name__', 'a kernel')} "
+                                "went through Numba's own call")
         with warnings.catch_warnings():     # Numba's call: compiles if needed, then launches
             warnings.filterwarnings("ignore", message=_LOW_OCCUPANCY)
             self.configured(*args)
@@ -193,6 +197,9 @@ class _Plan:
             self.prepare(ty, args[i], self.stream, [], part)
             words[start:end] = part
         self.driver_launch(self.stream, self.config, self.handle, *words)
+        rec = _replay.ACTIVE
+        if rec is not None:
+            rec.launched(self, words)
 
 
 def _make_plan(kernel, configured, args):

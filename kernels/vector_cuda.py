@@ -1,0 +1,78 @@
+"""Four neighbouring elements of a shared array in one load: ``load4``.
+
+The register-blocked matmul (:mod:`minaot.kernels.matmul_cuda`) reads, at each
+step of its inner loop, 8 values of A's shared tile and 8 of B's, and does 64
+multiply-adds with them.  Each group of 4 of those values lies at neighbouring
+addresses, 16 bytes aligned.  A GPU can read such a group with one instruction
+(PTX ``ld.shared.v4.f32``), so a step needs 4 shared-memory loads instead of
+16, and shared-memory bandwidth stops capping the loop.  Numba does not emit
+that instruction on its own: it reads an array element by element, and LLVM
+joins neighbouring loads only where it can prove their alignment, which it
+cannot through Numba's index arithmetic.
+
+``load4(arr, i, j, k)`` is a Numba-CUDA *intrinsic* that says it directly: it
+computes the address of ``arr[i, j, k]`` (no negative-index wraparound: the
+indices are known to be in range) and loads a ``<4 x float>`` vector from it,
+declared 16-byte aligned, then returns the four elements as a tuple.  LLVM's
+NVPTX backend turns that into one ``ld.shared.v4.f32`` when ``arr`` is a shared
+array (it finds the address space from the array's declaration).  The caller
+guarantees the alignment: the array is declared with ``alignment=16``, its rows
+are a multiple of 16 bytes and ``k`` a multiple of 4; a misaligned vector load
+is a fault on the GPU, not a slow path.  Elements of 4 bytes only (float32,
+int32): 16 bytes is the widest load a thread has.
+
+Under Numba's CUDA simulator kernels run as Python, and ``load4`` is a plain
+Python function with the same meaning (any dtype, no alignment needed), so the
+simulator suites run the same kernel code.
+"""
+
+from __future__ import annotations
+
+from numba import config
+
+
+def _py_load4(arr, i, j, k):
+    """``(arr[i, j, k], ..., arr[i, j, k + 3])`` (Python: the simulator runs kernels as Python)."""
+    return arr[i, j, k], arr[i, j, k + 1], arr[i, j, k + 2], arr[i, j, k + 3]
+
+
+if config.ENABLE_CUDASIM:
+    load4 = _py_load4
+else:
+    from llvmlite import ir
+    from numba import types
+    from numba.core.errors import TypingError
+    from numba.cuda.extending import intrinsic
+    try:
+        from numba.cuda import cgutils      # numba-cuda keeps its own copy
+    except ImportError:                     # the CUDA target inside older Numbas
+        from numba.core import cgutils
+
+    @intrinsic
+    def load4(typingctx, arr, i, j, k):
+        """``arr[i, j, k : k + 4]`` as a 4-tuple, in one 16-byte load (see the module's text)."""
+        if not (isinstance(arr, types.Array) and arr.ndim == 3 and arr.layout == "C"
+                and arr.dtype in (types.float32, types.int32)):
+            raise TypingError(f"load4 takes a 3-d C-contiguous float32 or int32 array, got {arr}")
+        for ind in (i, j, k):
+            if not isinstance(ind, types.Integer):
+                raise TypingError(f"load4 takes integer indices, got {ind}")
+        result = types.UniTuple(arr.dtype, 4)
+
+        def codegen(context, builder, signature, args):
+            aryty = signature.args[0]
+            ary = context.make_array(aryty)(context, builder, args[0])
+            inds = [context.cast(builder, v, t, types.intp)
+                    for v, t in zip(args[1:], signature.args[1:])]
+            ptr = cgutils.get_item_pointer(context, builder, aryty, ary, inds, wraparound=False)
+            element = context.get_value_type(aryty.dtype)
+            vec_ptr = builder.bitcast(ptr, ir.VectorType(element, 4).as_pointer(
+                ptr.type.addrspace))
+            vec = builder.load(vec_ptr, align=16)
+            values = [builder.extract_element(vec, ir.Constant(ir.IntType(32), n))
+                      for n in range(4)]
+            return context.make_tuple(builder, result, values)
+
+        return result(arr, i, j, k), codegen
+
+__all__ = ["load4"]
