@@ -370,6 +370,8 @@ class CudaProgram:
     def _record(self, key, arrays, attempt):
         """Run the ordinary path, recorded; keep the recording if it succeeded."""
         fixed = list(self.keep) + ([self.errors.device] if self.errors is not None else [])
+        for kern in self.kernels.values():      # a module's scratch buffers, made once
+            fixed += getattr(kern.launch, "__globals__", {}).get("_SCRATCH", [])
         rec = _replay.record(arrays, fixed)
         try:
             out = self._run(arrays, None)

@@ -20,7 +20,8 @@ would, but by hand, with the launches the program already makes:
   configuration and its argument words.  Every data pointer among the words is
   located in the memory live at that moment: input ``i`` at offset ``o``,
   allocation ``j`` at offset ``o``, a scratch buffer, or memory of the program
-  itself (its constants, its error word), which stays where it is.  The
+  itself (its constants, its error word, the scratch buffers its generated
+  kernel modules made once), which stays where it is.  The
   results are noted the same way (allocation, offset, shape, strides).
 * **Replaying** (every later call with that geometry): walk the events;
   ``take`` takes a block of the same size from the pool, ``give`` gives it
@@ -156,9 +157,11 @@ class Recording:
         if threading.get_ident() != self.thread or self.failed:
             return
         patches = []
-        for w, _ in plan.pointers:
+        for w, i in plan.pointers:
             source = self.locate(words[w])
             if source is None:
+                self.failed += (f" (argument {i} of {getattr(plan, 'name', 'a kernel')}, "
+                                f"address {words[w]:#x})")
                 return
             if source[0] is not FIXED:
                 patches.append((w, *source))

@@ -240,7 +240,9 @@ def _make_plan(kernel, configured, args):
         else:
             config = nd.LaunchConfig(grid=configured.griddim, block=configured.blockdim,
                                      shmem_size=configured.sharedmem, cooperative_launch=False)
-        return _Plan(nd.launch, configured.stream, config, cufunc.kernel, words, pointers,
+        plan = _Plan(nd.launch, configured.stream, config, cufunc.kernel, words, pointers,
                      scalars, overload._prepare_args)
+        plan.name = getattr(getattr(kernel, "py_func", None), "__name__", "a kernel")
+        return plan
     except Exception:                   # Numba's internals differ: the ordinary call it is
         return None

@@ -6,7 +6,8 @@ ops (no inputs), so the graph builds them itself.
 
 ``device="cuda"`` makes the values on the host (the op's numpy implementation,
 so ``rand``/``randn`` draw the same numbers as on the CPU for the same seed) and
-copies them to the GPU once; without ``device=`` a tensor goes to
+copies them to the GPU once, except ``full`` (``zeros``, ``ones``...), which a
+kernel fills on the GPU; without ``device=`` a tensor goes to
 :func:`~minaot.devices.default_device` (the CPU unless dispatch is running a
 composite op's decomposition for CUDA inputs).
 """
@@ -52,8 +53,26 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
     dtype = dt.to_dtype(dtype)
     value = (builtins.float if dtype.category == 2 else builtins.int if dtype.category == 1
              else builtins.bool)(fill_value)
+    if not tracing():
+        from ..devices import default_device
+        if str(default_device() if device is None else device) == "cuda":
+            return _finish(_cuda_full(value, _shape((size,)), dtype), requires_grad, "cuda")
     t = dispatch("constant", value=value, shape=_shape((size,)), dtype=dtype.name)
     return _finish(t, requires_grad, device)
+
+
+def _cuda_full(value, shape, dtype):
+    """``full`` on the GPU: the value (a cached 0-d CUDA tensor) broadcast and copied by a
+    kernel.  (Made on the host and uploaded, it would make the host wait for every kernel
+    queued before it: a pageable host-to-device copy is synchronous.)"""
+    from ..codegen.cuda_runtime import cuda_module
+    from ..cuda import strided
+    from ..cuda_eager import copy_into, empty, scalar, wrap
+    cuda_module()           # raises, saying what is missing, without a GPU or simulator
+    one = scalar(value, dtype)._data
+    out, root = empty(shape, dtype.np)
+    copy_into(out, strided(one, 0, shape, (0,) * len(shape)))
+    return wrap(out, root)
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False):
