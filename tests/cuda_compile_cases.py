@@ -165,6 +165,9 @@ def test_gather_index_out_of_range_raises_naming_the_op():
     for bad in (4, -1):         # negative indices are out of range too, as in PyTorch
         with pytest.raises(IndexError, match="gather: index out of range"):
             f(x, minaot.tensor([[0, bad], [1, 1], [2, 2]]))
+            # on a GPU the error reaches the host asynchronously: raised by the call if it
+            # arrived in time (a replayed call is quick), else at the next read
+            minaot.cuda.synchronize()
         f(x, good)                              # the error code was reset
 
 
@@ -210,6 +213,54 @@ def test_an_index_error_found_late_is_raised_at_the_next_read_or_call(monkeypatc
     f(x, bad)
     with pytest.raises(IndexError, match="earlier call"):
         minaot.cuda.synchronize()
+
+
+def test_replayed_calls_match_eager():
+    """From the third call with a geometry a program replays its recorded launches on a GPU
+    (minaot/cuda_replay.py); new values, new memory, a new geometry and overlapping inputs
+    must all give eager's results.  Under the simulator nothing is recorded."""
+    def fn(x, w, b):
+        h = F.gelu(x @ w + b, approximate="tanh")
+        return F.layer_norm(h, (h.shape[-1],)), h.sum(0)
+
+    f = minaot.compile(fn)
+    rng = np.random.default_rng(0)
+    for shape in [(6, 5), (6, 5), (6, 5), (7, 5), (6, 5), (7, 5), (7, 5)]:
+        x = rng.standard_normal(shape).astype(np.float32)
+        w = rng.standard_normal((5, 3)).astype(np.float32)
+        b = rng.standard_normal(3).astype(np.float32)
+        got = f(*[minaot.tensor(a).cuda() for a in (x, w, b)])
+        want = fn(*[minaot.tensor(a) for a in (x, w, b)])
+        for g, e in zip(got, want):
+            np.testing.assert_allclose(g.cpu().numpy(), e.numpy(), rtol=1e-5, atol=1e-5)
+    programs = _programs(f)                 # one per shape: (6, 5) called 4 times, (7, 5) 3
+    assert len(programs) == 2
+    if config.ENABLE_CUDASIM:
+        assert all(p.recordings is None and p.replays == 0 for p in programs)
+    else:
+        from minaot.cuda_replay import checking
+        assert sorted(p.replays for p in programs) == ([3, 4] if checking() else [1, 2]), \
+            [p.recording_failures for p in programs]
+        before = sorted(p.replays for p in programs)
+        buf = minaot.randn(60).cuda()           # inputs that share memory: the ordinary path
+        x, w, b = buf[:30].view(6, 5), buf[15:30].view(5, 3), buf[27:30]
+        for _ in range(2):
+            got = f(x, w, b)
+            want = fn(x.cpu(), w.cpu(), b.cpu())
+            for g, e in zip(got, want):
+                np.testing.assert_allclose(g.cpu().numpy(), e.numpy(), rtol=1e-5, atol=1e-5)
+        assert sorted(p.replays for p in programs) == before
+
+
+def _programs(f):
+    """The CudaPrograms a ``minaot.compile``d function holds."""
+    out = []
+    for entry in f.cache.values():
+        runner = getattr(entry, "runner", None)
+        for p in ([runner.fw, runner._bw] if runner is not None else [entry.compiled]):
+            if isinstance(p, cb.CudaProgram):
+                out.append(p)
+    return out
 
 
 def test_an_op_without_a_device_implementation_is_named():
