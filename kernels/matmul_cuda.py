@@ -49,9 +49,11 @@ The details that keep it fast:
   B's shared row (at most 2 threads per bank) and store 64 consecutive elements
   of a row of C (coalesced).  (``VEC = 1`` gives the fully strided patch, rows
   ``ty + 16 i`` and columns ``tx + 16 j``: no bank conflict at all, yet it ran
-  at 15 TF/s on the H100 where ``VEC = 4`` runs at 19; groups of 4 are also the
-  layout that vector loads of 4 floats would need, which Numba's compiler does
-  not emit here.)
+  at 15 TF/s on the H100 where ``VEC = 4`` runs at 19.)  Each group of 4 is
+  read with one 16-byte load (``load4`` of :mod:`minaot.kernels.vector_cuda`:
+  ``ld.shared.v4.f32``, 4 shared loads per step instead of 16).  Measured on
+  the H100 that changed nothing (21 TF/s either way): the shared loads were
+  not what bounds the kernel; registers are (below).
 * Registers: 64 sums, 16 operands, the next step's 8 elements and the
   addresses come to about 200 registers a thread, so only one block of 256
   threads fits on an SM (65536 registers).  Capping the kernel at 128 registers

@@ -167,6 +167,13 @@ simulate("""
 # as ``kernel[blocks, threads](...)`` with sizes computed from the static
 # shapes.  The configuration printed under the source is the simulator's,
 # with its small blocks; the table further down has what a GPU gets.
+#
+# On a GPU a program walks its steps in Python only twice per input
+# geometry: the second call is *recorded* (each allocation, each launch and
+# where each of its pointers lies) and later calls *replay* the launches
+# with the new addresses put in, a CUDA graph made by hand
+# (``minaot/cuda_replay.py``; :doc:`/concepts/cuda`, "Replaying calls").
+# Under the simulator every call takes the ordinary path.
 
 simulate("""
     def layer(x, w, b):
