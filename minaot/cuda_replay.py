@@ -168,19 +168,20 @@ class Recording:
         self.events.append((LAUNCH, plan.driver_launch, plan.stream, plan.config, plan.handle,
                             list(words), tuple(patches)))
 
-    def locate(self, address):
+    def locate(self, pointer):
         """``(source, offset)`` of a data pointer, or None (and the recording fails)."""
-        if not address:
+        if not pointer:
             return FIXED, 0
         for start, end, source in reversed(self.live):
-            if start <= address < end:
-                return source, address - start
+            if start <= pointer < end:
+                return source, pointer - start
         self.fail("a kernel argument lies in memory the recording does not know")
         return None
 
     def finish(self, arrays, out):
         """Note the results ``[(array, root)]`` of the recorded call; the Recording, or None
         if it failed."""
+        live = set(self.blocks.values())         # allocations not given back
         results = []
         for arr, root in out:
             if self.failed:
@@ -189,7 +190,7 @@ class Recording:
             j = self.roots.get(id(root)) if root is not None else None
             if inp is not None and root is None:
                 results.append(("input", inp))
-            elif j is not None and arr.size and ("alloc", j) in {r[2] for r in self.live}:
+            elif j is not None and arr.size and j in live:
                 results.append(("alloc", j, address(arr) - address(root), tuple(arr.shape),
                                 tuple(arr.strides)))
             else:
@@ -198,7 +199,6 @@ class Recording:
             return None
         self.results = results
         kept = {r[1] for r in results if r[0] == "alloc"}
-        live = {r[2][1] for r in self.live if isinstance(r[2], tuple) and r[2][0] == "alloc"}
         self.release = sorted(live - kept)     # intermediates still live: given back at the end
         # the sources' table: inputs, then allocations, then buffers
         base = self.n_inputs
