@@ -88,9 +88,11 @@ def as_3d(arr, batch, rows, cols):
 
 
 #: minaot's columns: name -> keyword arguments of ``matmul_cuda.matmul_3d``: the tiled
-#: kernel (the teaching step, the one used before the register-blocked kernel) and the
-#: register-blocked one with the blocking and K split chosen from the shapes
-KERNELS = {"minaot tiled": {"tile": matmul_cuda.default_tile()}, "minaot blocked": {}}
+#: kernel (the teaching step, the one used before the register-blocked kernel), the
+#: register-blocked one with the blocking and K split chosen from the shapes, and the
+#: same with 16-byte global loads where the operands allow it (the one used)
+KERNELS = {"minaot tiled": {"tile": matmul_cuda.default_tile()},
+           "minaot blocked": {"vectorized": False}, "minaot vectorized": {}}
 
 
 def plan(m, k, n, z):

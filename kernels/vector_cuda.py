@@ -36,8 +36,14 @@ def _py_load4(arr, i, j, k):
     return arr[i, j, k], arr[i, j, k + 1], arr[i, j, k + 2], arr[i, j, k + 3]
 
 
+def _py_load4_flat(arr, i):
+    """``(arr[i], ..., arr[i + 3])`` (Python, for the simulator)."""
+    return arr[i], arr[i + 1], arr[i + 2], arr[i + 3]
+
+
 if config.ENABLE_CUDASIM:
     load4 = _py_load4
+    load4_flat = _py_load4_flat
 else:
     from llvmlite import ir
     from numba import types
@@ -48,17 +54,18 @@ else:
     except ImportError:                     # the CUDA target inside older Numbas
         from numba.core import cgutils
 
-    @intrinsic
-    def load4(typingctx, arr, i, j, k):
-        """``arr[i, j, k : k + 4]`` as a 4-tuple, in one 16-byte load (see the module's text)."""
-        if not (isinstance(arr, types.Array) and arr.ndim == 3 and arr.layout == "C"
+    def _check(name, arr, ndim, indices):
+        if not (isinstance(arr, types.Array) and arr.ndim == ndim and arr.layout == "C"
                 and arr.dtype in (types.float32, types.int32)):
-            raise TypingError(f"load4 takes a 3-d C-contiguous float32 or int32 array, got {arr}")
-        for ind in (i, j, k):
+            raise TypingError(f"{name} takes a {ndim}-d C-contiguous float32 or int32 array, "
+                              f"got {arr}")
+        for ind in indices:
             if not isinstance(ind, types.Integer):
-                raise TypingError(f"load4 takes integer indices, got {ind}")
-        result = types.UniTuple(arr.dtype, 4)
+                raise TypingError(f"{name} takes integer indices, got {ind}")
+        return types.UniTuple(arr.dtype, 4)
 
+    def _codegen(result):
+        """The code of a 16-byte load of the element at the given indices and its 3 neighbours."""
         def codegen(context, builder, signature, args):
             aryty = signature.args[0]
             ary = context.make_array(aryty)(context, builder, args[0])
@@ -72,7 +79,20 @@ else:
             values = [builder.extract_element(vec, ir.Constant(ir.IntType(32), n))
                       for n in range(4)]
             return context.make_tuple(builder, result, values)
+        return codegen
 
-        return result(arr, i, j, k), codegen
+    @intrinsic
+    def load4(typingctx, arr, i, j, k):
+        """``arr[i, j, k : k + 4]`` as a 4-tuple, in one 16-byte load (see the module's text)."""
+        result = _check("load4", arr, 3, (i, j, k))
+        return result(arr, i, j, k), _codegen(result)
 
-__all__ = ["load4"]
+    @intrinsic
+    def load4_flat(typingctx, arr, i):
+        """``arr[i : i + 4]`` of a 1-d array as a 4-tuple, in one 16-byte load."""
+        result = _check("load4_flat", arr, 1, (i,))
+        return result(arr, i), _codegen(result)
+
+
+
+__all__ = ["load4", "load4_flat"]

@@ -154,6 +154,50 @@ class TestBlocked:
             want32 = np.float32(want32 + v)
         assert host(c)[0, 0] == want32 == np.float32(1.0)
 
+    @pytest.mark.parametrize("layout", ["nn", "nt", "tn", "tt"])
+    def test_vectorized_kernel_runs_where_the_operands_allow_it(self, layout, monkeypatch):
+        # fast axes of a multiple of 4 take the 16-byte-load kernel (edges, K splits, a
+        # batch); a length that is not, or a misaligned start, takes the blocked kernel
+        from minaot.kernels import matmul_cuda as mc
+        taken = []
+
+        def spy(arr, fast, _layout=mc.vector_layout):
+            out = _layout(arr, fast)
+            taken.append(out is not None)
+            return out
+        monkeypatch.setattr(mc, "vector_layout", spy)
+        wide = mc.blockings(np.float32)[0]
+        assert mc.vectorizable(wide)
+        sizes = [(260, 132, 136), (4, 1032, 128)] if TARGET == "gpu" else [(9, 12, 8), (4, 16, 5)]
+        for m, k, n in sizes:
+            for split_k in (None, 2):
+                a = R.standard_normal((m, k)).astype(np.float32)
+                b = R.standard_normal((k, n)).astype(np.float32)
+                taken.clear()
+                c, _ = mc.matmul(device(a, layout[0] == "t"), device(b, layout[1] == "t"),
+                                 blocking=wide, split_k=split_k)
+                check(host(c), a @ b, np.float32, k)
+                fast_a = k if layout[0] == "n" else m
+                fast_b = n if layout[1] == "n" else k
+                assert taken == ([True, fast_b % 4 == 0] if fast_a % 4 == 0 else [False]), taken
+        # a view that starts one element in is not 16-byte aligned: the blocked kernel
+        a = R.standard_normal((8, 13)).astype(np.float32)
+        b = R.standard_normal((12, 8)).astype(np.float32)
+        shifted = minaot.tensor(a, device="cuda")[:, 1:]
+        taken.clear()
+        c, _ = mc.matmul(shifted._data, device(b), blocking=wide)
+        check(host(c), a[:, 1:] @ b, np.float32, 12)
+        assert taken == [False]
+
+    def test_vectorized_kernel_on_a_broadcast_batch(self):
+        from minaot.kernels import matmul_cuda as mc
+        wide = mc.blockings(np.float32)[0]
+        x = R.standard_normal((8, 12)).astype(np.float32)
+        w = R.standard_normal((3, 12, 4)).astype(np.float32)
+        ga = minaot.tensor(x, device="cuda").expand(3, 8, 12)          # stride 0 on the batch
+        c, _ = mc.matmul(ga._data, minaot.tensor(w, device="cuda")._data, blocking=wide)
+        check(host(c), x @ w, np.float32, 12)
+
     def test_tiled_kernel_still_computes_the_product(self):
         from minaot.kernels.matmul_cuda import default_tile, matmul
         a = R.standard_normal((9, 7)).astype(np.float32)
