@@ -263,7 +263,14 @@ def root_over(pool, block, size: int, n: int, dtype):
         holder = _Window(block, block.__array_interface__["data"][0], (n,), (dtype.itemsize,), dtype)
         root = FakeCUDAArray(np.asarray(holder))
     else:
-        root = holder = _array_class()((n,), (dtype.itemsize,), dtype, gpu_data=block)
+        cls = _array_class()
+        if _FAST_VIEWS == "checked":    # as a view (below): the attributes set directly
+            root = cls.__new__(cls)
+            root.__dict__.update(ndim=1, shape=(n,), strides=(dtype.itemsize,), dtype=dtype,
+                                 size=n, alloc_size=n * dtype.itemsize, gpu_data=block, stream=0)
+        else:
+            root = cls((n,), (dtype.itemsize,), dtype, gpu_data=block)
+        holder = root
     weakref.finalize(holder, pool.give, block, size).atexit = False
     return root
 
@@ -291,7 +298,9 @@ def pointer(arr) -> int:
     """The address of ``arr``'s first element (a host address under the simulator)."""
     if hasattr(arr, "_ary"):                        # the simulator's FakeCUDAArray
         return arr._ary.__array_interface__["data"][0]
-    return arr.__cuda_array_interface__["data"][0]
+    if arr.size == 0:
+        return arr.__cuda_array_interface__["data"][0]
+    return arr.device_ctypes_pointer.value      # (a fifth of the array interface's time)
 
 
 class _Window:

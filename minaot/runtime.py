@@ -25,7 +25,8 @@ import numpy as np
 
 from .autograd.engine import replay_views
 from .autograd.grad_mode import is_grad_enabled, no_grad
-from .dispatch import check_inplace_allowed, commit_inplace, set_metadata_inplace
+from .dispatch import (check_inplace_allowed, commit_inplace, has_internal_overlap,
+                       set_metadata_inplace)
 from .layout import empty_with, same_layout
 from .storage import Storage
 
@@ -45,7 +46,11 @@ def copy_back_mutations(meta, args, outs):
                 # backend wrote the new value into ``arg``'s own memory (``reinplace``)
                 # nothing moves and only the version counter is bumped
                 check_inplace_allowed("copy_", arg)
-                commit_inplace("copy_", arg, new)
+                if new._data is arg._data and not has_internal_overlap(arg):
+                    arg._storage.bump()     # the backend wrote into arg's memory: no copy
+                    arg._view_version = arg._storage.version
+                else:
+                    commit_inplace("copy_", arg, new)
             else:
                 arg.copy_(new)
 
