@@ -324,8 +324,9 @@ print(emit_numba_cuda(loop_fn, "(x * x).sum() on 2^20 float32, GPU launch option
 # -----------------------------
 # Gradients work as on the CPU: the forward and the backward graph are each
 # compiled by the ``cuda`` backend, and ``w.grad`` lands on the GPU.  The
-# matmuls are not fused: they run the tiled shared-memory kernel of
-# ``kernels/matmul_cuda.py``, a library call between the generated kernels.
+# matmuls are not fused: they run the register-blocked kernel of
+# ``kernels/matmul_cuda.py`` (with 16-byte loads where the operands allow
+# it), a library call between the generated kernels.
 # The gradients are checked against the same computation in CPU eager mode.
 
 simulate("""
