@@ -329,6 +329,18 @@ def test_mixed_row_and_column_kernel_keeps_partial_column_sums_in_registers():
     assert "fill_tmp0(" in src
 
 
+def test_plain_column_kernel_with_many_chunks():
+    """A GELU backward with its bias gradient (a column reduction that also writes the
+    full-size input gradient, so it mixes with nothing) in 64 chunks of one row, the GPU's
+    chunking scaled down: one thread per chunk and column, then the 64 partial sums of
+    each column combined in two steps (tmp1)."""
+    def f(x, w, b):
+        return F.gelu(x * w + b, approximate="tanh")
+    src = check(f, t(64, 8).requires_grad_(), t(8).requires_grad_(), t(8).requires_grad_(),
+                grad=True, rtol=1e-4, atol=1e-5, rows_per_chunk=1)
+    assert "one thread per work item (512)" in src and "tmp1[" in src, src
+
+
 ROW_REWRITTEN = """
 func.func @k0(%0: memref<4x64xf32>, %1: memref<4x64xf32>, %2: memref<4x64xf32>) -> () {
   %3 = arith.constant {type = "f32", value = 0.0} : () -> f32

@@ -128,6 +128,30 @@ def fn_graph(fn, *args):
     return seen[0]
 
 
+@pytest.mark.parametrize("rows, rows_per_chunk, chunks", [(64, 1, 64), (96, 4, 24), (64, 32, None)])
+def test_plain_column_kernels_take_the_gpu_chunking(rows, rows_per_chunk, chunks):
+    """A column reduction that mixes with no row kernel (here a GELU backward's bias
+    gradient, which also writes the full-size input gradient) gets the GPU's chunking
+    when it makes more than lower-to-loops' 16 chunks; 64 or more are combined in two
+    steps.  Lowered to loops and run as Numba CPU code, it computes what the interpreter
+    does."""
+    def f(x, w, b):
+        return F.gelu(x * w + b, approximate="tanh")
+    (_, _), (bw, arrays) = graphs(f, t(rows, 8).requires_grad_(), t(8).requires_grad_(),
+                                  t(8).requires_grad_())
+    g = fuse(bw.clone())
+    stats = {}
+    mix_reductions(g, stats, rows_per_chunk=rows_per_chunk)
+    verify(g)
+    got = [k.attributes.get("column_chunks") for k in g.ops if k.name == "kernel.fused"
+           and tuple(k.attributes["reduce"]) == (0,)]
+    assert got and all(c == chunks for c in got), got
+    assert stats.get("mix-reductions.chunked", 0) == (len(got) if chunks else 0)
+    want = interpret(bw, *arrays, wrap=False)
+    for a, b in zip(run_numba(g, arrays), want):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
 def test_kernels_that_must_stay_apart():
     x, y = t(64, 8), t(64, 8)
     cases = {

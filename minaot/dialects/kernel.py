@@ -9,7 +9,9 @@ the other axes are the parallel outer loop) and ``in_maps`` (for each input,
 the axis of S each of its axes follows, ``none`` for a broadcast axis: an
 index map, as MLIR's linalg has).  A kernel made by ``mix-reductions`` also
 has ``columns`` (the axes its column reductions reduce, over chunks of rows)
-and ``column_chunks`` (how many chunks).  Ops outside ``kernel.fused``
+and ``column_chunks`` (how many chunks); a column reduction that pass did not
+merge may have ``column_chunks`` alone (the GPU's chunking of its rows, which
+``lower-to-loops`` uses instead of its own).  Ops outside ``kernel.fused``
 (matmul, gather, views of kernel inputs ...) stay prim ops: library calls.
 """
 
@@ -51,10 +53,12 @@ def _verify_fused(op):
         if set(columns) & set(op.attributes["reduce"]) or not all(0 <= a < len(domain) for a in columns):
             raise VerifyError(f"kernel.fused column axes {columns} must be axes of {domain} "
                               f"that the rows do not reduce", op)
-        chunks = op.attributes.get("column_chunks")
-        if not isinstance(chunks, int) or chunks < 1 or domain[columns[0]] % chunks:
+    chunks = op.attributes.get("column_chunks")
+    if columns is not None or chunks is not None:
+        rows = domain[columns[0]] if columns is not None else domain[0]
+        if not isinstance(chunks, int) or chunks < 1 or rows % chunks:
             raise VerifyError(f"kernel.fused column_chunks {chunks} must divide the "
-                              f"{domain[columns[0]]} rows", op)
+                              f"{rows} rows", op)
 
 
 KERNEL = Dialect("kernel")

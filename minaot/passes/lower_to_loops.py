@@ -400,7 +400,8 @@ class KernelLowering:
         load is contiguous and the inner loop vectorizes."""
         reds = [op for op in self.block.ops[:-1] if op.opname in REDUCE]
         n0 = self.domain[0]
-        chunks = _chunks(n0)
+        # a GPU's chunking when the CUDA backend set one (mix-reductions), else a CPU's
+        chunks = self.kop.attributes.get("column_chunks") or _chunks(n0)
         partial = self.partial_buffers(top, reds, (chunks,) + tuple(self.domain[a] for a in outer_axes))
         c_scope = self.open_loop(top, "scf.parallel" if chunks > 1 else "scf.for", chunks, hint="c")
         c = c_scope.block.args[0]
@@ -416,6 +417,10 @@ class KernelLowering:
             if self.is_inner(v):
                 self.store(s, v, buf)
         top.builder = Builder.at_end(top.block)
+        if outer_axes == [1] and len(self.domain) == 2:     # many chunks: combined in two steps
+            self.combine_chunks(top, reds, partial, chunks,
+                                [(v, b) for v, b in outputs if not self.is_inner(v)])
+            return
         outer = self.open_outer_loops(top, outer_axes)
         self.combine_partials(outer, reds, partial, chunks, outer_axes)
         for v, buf in outputs:
