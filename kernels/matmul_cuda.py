@@ -542,9 +542,9 @@ def vector_layout(arr, fast: int):
 @cuda.jit
 def sum_splits(parts, c, splits):
     """c[z] = parts[z * splits] + ... + parts[z * splits + splits - 1], in that order.  A
-    thread per column ``j`` of a row ``i`` (the grid's x and y: no index arithmetic with
-    divisions, which made a flat version of this kernel three times slower than its
-    memory traffic on the H100), walking the batch."""
+    thread per column ``j`` of a row ``i`` (the grid's x and y), walking the batch.  (On the
+    H100 it adds fc2 dW's 4 x (1024, 1024) partial sums in 21 us, about a third of the
+    copy speed; the flat version it replaced, with three divisions an element, took 23.)"""
     zs, m, n = c.shape
     j = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
     if j < n:
