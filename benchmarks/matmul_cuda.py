@@ -22,7 +22,7 @@ against PyTorch's (or numpy's under the simulator) before its time is reported.
 Measured 2026-11-24 on an NVIDIA H100 80GB HBM3 (numba-cuda 0.30.4, torch 2.11.0+cu130):
 the vectorized kernel runs the large products at 22-35 TF/s (register-blocked: 17-23;
 tiled: 5.3-6.6; cuBLAS: 38-49); the 8 products of the train step take 1.36 ms
-(blocked: 2.03 ms, tiled: 7.05 ms, cuBLAS: 0.90 ms; 4153b51, split-K's sums by row and column).  The products with a dimension
+(blocked: 2.03 ms, tiled: 7.05 ms, cuBLAS: 0.90 ms).  The products with a dimension
 of 10 take 34-43 us, mostly the host's time to launch kernels (split-K launches two);
 cuBLAS takes 20-27 us.
 """
