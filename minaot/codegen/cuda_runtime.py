@@ -147,6 +147,17 @@ class Launcher:
             self.plans[key] = _make_plan(self.kernel, self.configured, args)
 
 
+def as_vector(arr):
+    """A rank-0 device array as an array of shape (1,), the way generated kernels take rank
+    0: a view made by :func:`minaot.cuda.strided` (Numba's ``reshape`` takes its generic
+    path, several times the host time; a training step's copy-backs of 0-d step counters
+    make a dozen of these)."""
+    if _simulator():
+        return arr.reshape(1)
+    from ..cuda import strided
+    return strided(arr, 0, (1,), (arr.dtype.itemsize,))
+
+
 def _geometry(a):
     """What the plan of an argument depends on: an array's class, shape, strides and dtype; a
     tuple's element classes; a scalar's class (its value is converted at every call)."""

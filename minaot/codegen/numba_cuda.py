@@ -1584,7 +1584,10 @@ def emit_numba_cuda(fn: Function, header: str = "", *, max_threads: int = MAX_TH
                  f'{"s" if len(kernels) != 1 else ""}, in order."""')
     for name, v in zip(args, bufs):
         if v.type.rank == 0:
-            lines.append(f"    {name} = {name}.reshape(1)     # rank 0 travels as shape (1,)")
+            lines.append(f"    {name} = as_vector({name})     # rank 0 travels as shape (1,)")
+    if any(v.type.rank == 0 for v in bufs):
+        imp = lines.index("from minaot.codegen.cuda_runtime import Launcher")
+        lines[imp] += ", as_vector"
     if scratch:
         names = scratch + [f"{name}_flat" for name, _, _ in filled]
         lines.append(f"    {', '.join(names)}{',' if len(names) == 1 else ''} = scratch()")
