@@ -232,6 +232,55 @@ def _make_tiled(dtype: np.dtype, tile: int):
 
 
 # --------------------------------------------------------------------------- step 2: blocked
+def _outer_product(blocking: Blocking, vload: bool):
+    """The device function ``outer(kk, shared_a, shared_b, buf, row_t, col_t, acc, col_a,
+    row_b)``: step ``kk`` of a tile, a thread's TM values of A's column and TN of B's row at
+    ``kk`` read from the shared tiles (in groups of 4 with ``load4`` when ``vload``), their
+    TM x TN products added to its patch ``acc``.  The thread's ``i``-th row is ``row_t +
+    (i // VEC) * TY * VEC + i % VEC`` of the tile, its ``j``-th column likewise."""
+    TM, TN, VEC = blocking.tm, blocking.tn, blocking.vec      # noqa: N806
+    TX, TY = blocking.block                                 # noqa: N806
+
+    @cuda.jit(device=True)
+    def outer(kk, shared_a, shared_b, buf, row_t, col_t, acc, col_a, row_b):
+        if vload:       # (a constant: Numba compiles only the branch taken)
+            for g in range(TM // 4):
+                v = load4(shared_a, buf, kk, row_t + g * TY * 4)
+                col_a[4 * g], col_a[4 * g + 1] = v[0], v[1]
+                col_a[4 * g + 2], col_a[4 * g + 3] = v[2], v[3]
+            for g in range(TN // 4):
+                v = load4(shared_b, buf, kk, col_t + g * TX * 4)
+                row_b[4 * g], row_b[4 * g + 1] = v[0], v[1]
+                row_b[4 * g + 2], row_b[4 * g + 3] = v[2], v[3]
+        else:
+            for i in range(TM):
+                col_a[i] = shared_a[buf, kk, row_t + (i // VEC) * TY * VEC + i % VEC]
+            for j in range(TN):
+                row_b[j] = shared_b[buf, kk, col_t + (j // VEC) * TX * VEC + j % VEC]
+        for i in range(TM):
+            for j in range(TN):
+                acc[i * TN + j] += col_a[i] * row_b[j]
+    return outer
+
+
+def _store_patch(blocking: Blocking):
+    """The device function ``store(out, zs, acc, row0, col0, row_t, col_t, m, n)``: a thread's
+    patch into ``out[zs]``, the elements inside its (m, n) only."""
+    TM, TN, VEC = blocking.tm, blocking.tn, blocking.vec      # noqa: N806
+    TX, TY = blocking.block                                 # noqa: N806
+
+    @cuda.jit(device=True)
+    def store(out, zs, acc, row0, col0, row_t, col_t, m, n):
+        for i in range(TM):
+            row = row0 + row_t + (i // VEC) * TY * VEC + i % VEC
+            if row < m:
+                for j in range(TN):
+                    col = col0 + col_t + (j // VEC) * TX * VEC + j % VEC
+                    if col < n:
+                        out[zs, row, col] = acc[i * TN + j]
+    return store
+
+
 def _make_blocked(dtype: np.dtype, blocking: Blocking, a_k_fast: bool, b_n_fast: bool):
     """The register-blocked kernel for ``dtype``, ``blocking`` and the operands' layouts
     (``a_k_fast``: A's K axis has the smaller stride; ``b_n_fast``: B's N axis has)."""
@@ -280,6 +329,8 @@ def _make_blocked(dtype: np.dtype, blocking: Blocking, a_k_fast: bool, b_n_fast:
             k, col = k0 + kk, col0 + j
             next_b[r] = b[z, k, col] if k < k_hi and col < n else zero
 
+    outer = _outer_product(blocking, VLOAD)
+    store = _store_patch(blocking)
     options = {"max_registers": blocking.regs} if blocking.regs and not _simulator() else {}
 
     @cuda.jit(**options)
@@ -325,31 +376,9 @@ def _make_blocked(dtype: np.dtype, blocking: Blocking, a_k_fast: bool, b_n_fast:
                 if k0 < k_hi:                               # in flight during the products
                     load(a, b, next_a, next_b, z, row0, col0, k0, k_hi, m, n, tid, zero)
                 for kk in range(BK):                        # BK outer products
-                    if VLOAD:
-                        for g in range(TM // 4):
-                            v = load4(shared_a, buf, kk, row_t + g * TY * 4)
-                            col_a[4 * g], col_a[4 * g + 1] = v[0], v[1]
-                            col_a[4 * g + 2], col_a[4 * g + 3] = v[2], v[3]
-                        for g in range(TN // 4):
-                            v = load4(shared_b, buf, kk, col_t + g * TX * 4)
-                            row_b[4 * g], row_b[4 * g + 1] = v[0], v[1]
-                            row_b[4 * g + 2], row_b[4 * g + 3] = v[2], v[3]
-                    else:
-                        for i in range(TM):
-                            col_a[i] = shared_a[buf, kk, row_t + (i // VEC) * TY * VEC + i % VEC]
-                        for j in range(TN):
-                            row_b[j] = shared_b[buf, kk, col_t + (j // VEC) * TX * VEC + j % VEC]
-                    for i in range(TM):
-                        for j in range(TN):
-                            acc[i * TN + j] += col_a[i] * row_b[j]
+                    outer(kk, shared_a, shared_b, buf, row_t, col_t, acc, col_a, row_b)
                 step += 1
-            for i in range(TM):
-                row = row0 + row_t + (i // VEC) * TY * VEC + i % VEC
-                if row < m:
-                    for j in range(TN):
-                        col = col0 + col_t + (j // VEC) * TX * VEC + j % VEC
-                        if col < n:
-                            out[zs, row, col] = acc[i * TN + j]
+            store(out, zs, acc, row0, col0, row_t, col_t, m, n)
             cuda.syncthreads()          # the next batch's first tile may reuse buffer 0
 
     return matmul_blocked
@@ -417,23 +446,9 @@ def _make_vectorized(blocking: Blocking, a_k_fast: bool, b_n_fast: bool):
                 v = (zero, zero, zero, zero)
             next_b[4 * r], next_b[4 * r + 1], next_b[4 * r + 2], next_b[4 * r + 3] = v
 
-    @cuda.jit(device=True)
-    def outer(kk, shared_a, shared_b, buf, row_t, col_t, acc, col_a, row_b):
-        """Step ``kk`` of a tile: A's column and B's row at ``kk`` from the shared tiles,
-        their TM x TN products added to the patch."""
-        for g in range(TM // 4):
-            v = load4(shared_a, buf, kk, row_t + g * TY * 4)
-            col_a[4 * g], col_a[4 * g + 1] = v[0], v[1]
-            col_a[4 * g + 2], col_a[4 * g + 3] = v[2], v[3]
-        for g in range(TN // 4):
-            v = load4(shared_b, buf, kk, col_t + g * TX * 4)
-            row_b[4 * g], row_b[4 * g + 1] = v[0], v[1]
-            row_b[4 * g + 2], row_b[4 * g + 3] = v[2], v[3]
-        for i in range(TM):
-            for j in range(TN):
-                acc[i * TN + j] += col_a[i] * row_b[j]
-
-    products = _unrolled(outer, BK, 8)      # outer(0, ...); ...; outer(BK - 1, ...)
+    # outer(0, ...); ...; outer(BK - 1, ...), the steps of a tile written out
+    products = _unrolled(_outer_product(blocking, True), BK, 8)
+    store = _store_patch(blocking)
 
     options = {"max_registers": blocking.regs} if blocking.regs and not _simulator() else {}
 
@@ -492,13 +507,7 @@ def _make_vectorized(blocking: Blocking, a_k_fast: bool, b_n_fast: bool):
                          m, n, tid, zero)
                 products(shared_a, shared_b, buf, row_t, col_t, acc, col_a, row_b)
                 step += 1
-            for i in range(TM):
-                row = row0 + row_t + (i // 4) * TY * 4 + i % 4
-                if row < m:
-                    for j in range(TN):
-                        col = col0 + col_t + (j // 4) * TX * 4 + j % 4
-                        if col < n:
-                            out[zs, row, col] = acc[i * TN + j]
+            store(out, zs, acc, row0, col0, row_t, col_t, m, n)
             cuda.syncthreads()
 
     return matmul_vectorized
