@@ -519,7 +519,8 @@ def _unrolled(step, count: int, nargs: int):
     ``#pragma unroll`` and LLVM leaves a loop of ``count`` 64-multiply-add bodies rolled;
     written out, each call's ``kk`` is a constant, so the shared-memory addresses become
     a base register plus constant offsets instead of 64-bit index arithmetic at every
-    step (measured on the H100: a third of the rolled loop's instructions)."""
+    step (Nsight Compute on the H100: 1.56 instructions issued per multiply-add with the
+    loop rolled, 1.30 written out)."""
     args = ", ".join(f"x{i}" for i in range(nargs))
     lines = [f"def unrolled({args}):"] + [f"    step({kk}, {args})" for kk in range(count)]
     scope = {"step": step}
