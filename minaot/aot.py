@@ -62,9 +62,12 @@ def guard_key(leaves, spec):
     parts = [spec, is_grad_enabled()]
     for x in leaves:
         if isinstance(x, Tensor):
-            parts.append((x.shape, x.stride(), x.dtype.name, str(x.device),
+            # the array's shape and byte strides with the dtype say what shape, element
+            # strides and dtype say, without computing them (this runs at every call)
+            data, storage = x._data, x._storage
+            parts.append((data.shape, data.strides, x._dtype.name, storage.device,
                           x.requires_grad, objs.setdefault(id(x), len(objs)),
-                          stores.setdefault(id(x._storage), len(stores))))
+                          stores.setdefault(id(storage), len(stores))))
         else:
             parts.append(_leaf_key(x))
     return tuple(parts)
