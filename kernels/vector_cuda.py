@@ -94,5 +94,4 @@ else:
         return result(arr, i), _codegen(result)
 
 
-
 __all__ = ["load4", "load4_flat"]

@@ -341,7 +341,7 @@ def test_plain_column_kernel_with_many_chunks():
     assert "one thread per work item (512)" in src and "tmp1[" in src, src
 
 
-def test_pointwise_kernel_with_a_costly_scalar_prologue_shares_it():
+def test_pointwise_kernel_with_a_costly_scalar_prologue_shares_it(monkeypatch):
     """Adam's bias corrections: float64 powers of a 0-d step computed by every thread before
     its work items; such a kernel gives each thread 4 items (a quarter of the blocks) when
     enough blocks remain, so the prologue runs once per 4 elements.  (On the H100: Adam's
@@ -351,17 +351,13 @@ def test_pointwise_kernel_with_a_costly_scalar_prologue_shares_it():
     from minaot.codegen import numba_cuda
     x = t(16, 16)
     step = minaot.tensor(3.0, dtype=minaot.float64)
-    min_blocks = numba_cuda.PROLOGUE_MIN_BLOCKS
-    try:
-        numba_cuda.PROLOGUE_MIN_BLOCKS = 8          # the GPU's 512, scaled to 256 elements
-        src = check(f, x, step, rtol=1e-5, atol=1e-6, max_threads=8, max_blocks=64)
-        assert "one thread per 4 work items (256 in all): each thread computes the scalars" in src
-        assert re.search(r"Launcher\(\w+, 8, 8\)", src), src     # 32 blocks of 8 threads / 4
-        numba_cuda.PROLOGUE_MIN_BLOCKS = 9          # too few blocks would be left: as before
-        src = check(f, x, step, rtol=1e-5, atol=1e-6, max_threads=8, max_blocks=64)
-        assert re.search(r"Launcher\(\w+, 32, 8\)", src), src
-    finally:
-        numba_cuda.PROLOGUE_MIN_BLOCKS = min_blocks
+    monkeypatch.setattr(numba_cuda, "PROLOGUE_MIN_BLOCKS", 8)  # the GPU's 512, for 256 elements
+    src = check(f, x, step, rtol=1e-5, atol=1e-6, max_threads=8, max_blocks=64)
+    assert "one thread per 4 work items (256 in all): each thread computes the scalars" in src
+    assert re.search(r"Launcher\(\w+, 8, 8\)", src), src         # 32 blocks of 8 threads / 4
+    monkeypatch.setattr(numba_cuda, "PROLOGUE_MIN_BLOCKS", 9)  # too few blocks would be left
+    src = check(f, x, step, rtol=1e-5, atol=1e-6, max_threads=8, max_blocks=64)
+    assert re.search(r"Launcher\(\w+, 32, 8\)", src), src
     # without a costly scalar: one item per thread, as before
     src = check(lambda x: x * 2.0 + 1.0, x, max_threads=8, max_blocks=64)
     assert "one thread per work item (256)" in src and re.search(r"Launcher\(\w+, 32, 8\)", src)

@@ -1524,8 +1524,9 @@ def emit_numba_cuda(fn: Function, header: str = "", *, max_threads: int = MAX_TH
                      column_lanes_min, unroll, warp_shuffle, max_registers)
     kernels = e.kernels()
     lines = [f"# {line}" for line in header.splitlines()]
+    runtime = "Launcher, as_vector" if any(a.type.rank == 0 for a in fn.args) else "Launcher"
     lines += ["import math", "", "import numpy as np", "from numba import config, cuda", "",
-              "from minaot.codegen.cuda_runtime import Launcher"]
+              f"from minaot.codegen.cuda_runtime import {runtime}"]
     if any(o.name in ("arith.maximumf", "arith.minimumf") for o in walk(fn.body)):
         lines.append("from minaot.kernels.minmax_cuda import maximumf, minimumf")
     lines += ["",
@@ -1585,9 +1586,6 @@ def emit_numba_cuda(fn: Function, header: str = "", *, max_threads: int = MAX_TH
     for name, v in zip(args, bufs):
         if v.type.rank == 0:
             lines.append(f"    {name} = as_vector({name})     # rank 0 travels as shape (1,)")
-    if any(v.type.rank == 0 for v in bufs):
-        imp = lines.index("from minaot.codegen.cuda_runtime import Launcher")
-        lines[imp] += ", as_vector"
     if scratch:
         names = scratch + [f"{name}_flat" for name, _, _ in filled]
         lines.append(f"    {', '.join(names)}{',' if len(names) == 1 else ''} = scratch()")

@@ -49,7 +49,7 @@ from ..dialects import kernel as _kernel  # noqa: F401  (registers the dialect)
 from ..ir import Block, Builder, Function, Operation, Pass, Region
 from ..ir.pass_manager import register_pass
 from .fuse import _topological_order
-from .lower_to_loops import reads_reduction, region_dims
+from .lower_to_loops import _chunks, reads_reduction, region_dims
 from .prim_to_scalar import REDUCE
 
 #: rows a chunk of a mixed kernel walks in order: 16384 rows make 512 chunks, enough
@@ -164,7 +164,7 @@ def mix_reductions(fn: Function, stats=None, rows_per_chunk: int = ROWS_PER_CHUN
         if (len(domain) == 2 and tuple(k.attributes["reduce"]) == (0,)
                 and "columns" not in k.attributes and "column_chunks" not in k.attributes):
             chunks = mixed_chunks(domain[0], rows_per_chunk)
-            if chunks > 16:             # more than lower-to-loops would make on its own
+            if chunks > _chunks(domain[0]):     # more than lower-to-loops makes on its own
                 k.attributes["column_chunks"] = chunks
                 stats["mix-reductions.chunked"] = stats.get("mix-reductions.chunked", 0) + 1
     _topological_order(fn)
