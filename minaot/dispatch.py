@@ -97,6 +97,10 @@ def _promote(op: OpDef, inputs):
         if not isinstance(x, (Tensor, int, float, bool, np.number, np.bool_)):
             raise op_error(TypeError, op.name,
                            f"expected a tensor or a number, got {type(x).__name__}")
+    if op.name in _NO_BOOL and any(x is True or x is False or (isinstance(x, Tensor) and x.dtype is dt.bool_)
+                                   for x in args):
+        raise op_error(DTypeError, op.name, _NO_BOOL[op.name] + " (operands: " + ", ".join(
+            f"{x.dtype.name}{list(x.shape)}" if isinstance(x, Tensor) else repr(x) for x in args) + ")")
     target = dt.result_type(*args)
     if mode == "float" and not target.is_floating_point:
         target = dt.default_float
@@ -115,6 +119,15 @@ def _promote(op: OpDef, inputs):
         if not isinstance(out[0], Tensor) or out[0].dtype is not dt.bool_:
             raise op_error(DTypeError, op.name, "condition must be a bool tensor")
     return tuple(out)
+
+
+#: ops that refuse bool operands, as PyTorch's do (numpy's would compute something)
+_NO_BOOL = {
+    "sub": "subtraction, the `-` operator, with a bool tensor is not supported; use the `^` "
+           "operator or logical_xor() for two masks, `~` or logical_not() to invert one",
+    "neg": "negation, the `-` operator, on a bool tensor is not supported; use the `~` "
+           "operator or logical_not() to invert a mask",
+}
 
 
 def _from_numpy_operand(x):
@@ -213,6 +226,13 @@ def _inplace(op: OpDef, inputs, attrs):
     if _tracer is not None:
         return _tracer.run_inplace(op, inputs, attrs)
     check_inplace_allowed(op.name, target)
+    for x in inputs[1:]:
+        if isinstance(x, Tensor) and x._storage is target._storage and partial_overlap(target, x):
+            raise op_error(RuntimeError, op.name,
+                           "unsupported operation: some elements of the input tensor (shape "
+                           f"{x.shape}, stride {x.stride()}) and the written-to tensor (shape "
+                           f"{target.shape}, stride {target.stride()}) refer to a single memory "
+                           "location; clone() the input first")
     if op.name == "copy_" and isinstance(inputs[1], Tensor) and inputs[1].device != target.device:
         from .devices import move              # x.copy_(y) copies across devices
         inputs = (target, move(inputs[1], target.device)) + tuple(inputs[2:])
@@ -255,6 +275,32 @@ def check_inplace_allowed(name: str, target: Tensor):
         raise op_error(RuntimeError, name,
                        "a view of a leaf Variable that requires grad is being used in an "
                        f"in-place operation (view shape {target.shape}, base shape {base.shape})")
+
+
+def partial_overlap(a: Tensor, b: Tensor) -> bool:
+    """Do ``a`` and ``b`` share some memory without being the same elements?  PyTorch's
+    test before an in-place op (``get_overlap_status``): only tensors whose elements are
+    dense and each stored once are compared, by the byte range they cover; the same range
+    with other strides (``x.add_(x.t())``) counts as partial, the same tensor does not."""
+    if a is b or a._storage is not b._storage or not a.numel() or not b.numel():
+        return False
+    if not (_dense(a) and _dense(b)):
+        return False                    # PyTorch gives up too ("too hard")
+    a0, b0 = a.data_ptr(), b.data_ptr()
+    a1, b1 = a0 + a.numel() * a.element_size(), b0 + b.numel() * b.element_size()
+    if (a0, a1) == (b0, b1):
+        return a.stride() != b.stride()
+    return a0 < b1 and b0 < a1
+
+
+def _dense(t: Tensor) -> bool:
+    """Non-overlapping and dense: some order of the axes makes the strides C-contiguous."""
+    expected = 1
+    for st, size in sorted((s, n) for n, s in zip(t.shape, t.stride()) if n > 1):
+        if st != expected:
+            return False
+        expected *= size
+    return True
 
 
 def has_internal_overlap(t: Tensor) -> bool:

@@ -159,6 +159,33 @@ class Tensor:
         return self.grad_fn is None
 
     @property
+    def grad(self):
+        """The gradient accumulated by ``backward()`` (None until then).  An assigned
+        gradient must be None or a tensor of this tensor's shape, dtype and device, as in
+        PyTorch."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError("assigned grad expected to be a Tensor or None but got grad of "
+                                f"type {type(value).__name__}")
+            if value is self:
+                raise RuntimeError("can't assign a tensor as its own grad")
+            problem = ("size" if value.shape != self.shape else
+                       "dtype" if value._dtype is not self._dtype else
+                       "device" if value.device != self.device else None)
+            if problem:
+                mine = {"size": self.shape, "dtype": self._dtype, "device": self.device}[problem]
+                theirs = {"size": value.shape, "dtype": value._dtype,
+                          "device": value.device}[problem]
+                raise RuntimeError(f"assigned grad has data of a different {problem}: a "
+                                   f"gradient of {problem} {theirs} for a tensor of {problem} "
+                                   f"{mine}")
+        self._grad = value
+
+    @property
     def requires_grad(self) -> bool:
         return self._requires_grad or self.grad_fn is not None
 

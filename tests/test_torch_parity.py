@@ -487,3 +487,80 @@ def test_adamw_takes_pytorchs_steps(kwargs, want, fused):
         ((w * w * w).sum() + w.sum()).backward()
         opt.step()
     assert_close(w.detach(), T(np.array(want, np.float32)), rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ what PyTorch refuses
+def test_bool_subtraction_and_negation_raise_like_pytorch():
+    m = T([True, False])
+    for fn in (lambda: m - T([True, True]), lambda: 1 - m, lambda: m - 1,
+               lambda: T([1.0, 2.0]) - m, lambda: -m, lambda: T([1, 2]).clone().sub_(m)):
+        with pytest.raises(RuntimeError, match="bool tensor is not supported"):
+            fn()
+    assert (m + m).tolist() == [True, False] and (m * m).tolist() == [True, False]
+    assert (~m).tolist() == [False, True] and (m ^ T([True, True])).tolist() == [False, True]
+    with pytest.raises(RuntimeError, match="bool"):
+        compiled(lambda a: a - a)(m)
+
+
+def test_narrow_out_of_range_raises_like_pytorch():
+    x = minaot.arange(5)
+    assert x.narrow(0, -2, 2).tolist() == [3, 4] and x.narrow(0, 5, 0).tolist() == []
+    with pytest.raises(RuntimeError, match=r"start \(3\) \+ length \(4\) exceeds"):
+        x.narrow(0, 3, 4)
+    with pytest.raises(IndexError, match="out of range"):
+        x.narrow(0, 6, 0)
+    with pytest.raises(RuntimeError, match="non-negative"):
+        x.narrow(0, 1, -1)
+
+
+def test_arange_with_the_wrong_step_sign_raises_like_pytorch():
+    assert minaot.arange(0).tolist() == [] and minaot.arange(2, 2).tolist() == []
+    assert minaot.arange(3, 0, -1).tolist() == [3, 2, 1]
+    for args in [(-3,), (3, 1), (1, 3, -1)]:
+        with pytest.raises(RuntimeError, match="inconsistent with step sign"):
+            minaot.arange(*args)
+    with pytest.raises(RuntimeError, match="step must be nonzero"):
+        minaot.arange(1, 3, 0)
+
+
+def test_grad_setter_checks_like_pytorch():
+    x = minaot.ones(3, requires_grad=True)
+    x.grad = minaot.full((3,), 2.0)
+    assert x.grad.tolist() == [2.0, 2.0, 2.0]
+    x.grad = None
+    assert x.grad is None
+    with pytest.raises(RuntimeError, match="different size"):
+        x.grad = minaot.ones(4)
+    with pytest.raises(RuntimeError, match="different dtype"):
+        x.grad = minaot.ones(3, dtype=minaot.float64)
+    with pytest.raises(TypeError, match="Tensor or None"):
+        x.grad = 5
+    with pytest.raises(RuntimeError, match="its own grad"):
+        x.grad = x
+    assert x.grad is None
+
+
+@pytest.mark.parametrize("case", ["add_", "copy_", "setitem", "transpose", "view"])
+def test_partially_overlapping_inplace_raises_like_pytorch(case):
+    x = minaot.arange(6.0)
+    with pytest.raises(RuntimeError, match="refer to a single memory location"):
+        if case == "add_":
+            x[1:].add_(x[:-1])
+        elif case == "copy_":
+            x[1:].copy_(x[:-1])
+        elif case == "setitem":
+            x[1:] = x[:-1]
+        elif case == "transpose":
+            y = x[:4].view(2, 2)
+            y.add_(y.t())
+        else:
+            x.view(2, 3)[0].mul_(x[1:4])
+    assert x.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]     # nothing was written
+
+
+def test_fully_overlapping_or_disjoint_inplace_runs_like_pytorch():
+    x = minaot.arange(6.0)
+    x.add_(x)                                   # the same elements: allowed
+    x[:3].add_(x[3:])                           # disjoint
+    x[::2].add_(x[1::2])                        # interleaved, not dense: PyTorch does not look
+    assert x.tolist() == [16.0, 10.0, 20.0, 6.0, 18.0, 10.0]

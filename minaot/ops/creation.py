@@ -18,6 +18,7 @@ import builtins
 
 import numpy as np
 
+from .._errors import ShapeError, op_error
 from .. import dtypes as dt
 from .. import random as _random
 from ..dispatch import dispatch, tracing
@@ -257,7 +258,10 @@ def _constant_impl(*, value, shape, dtype):
 
 def _arange_meta(*, start, end, step, dtype):
     if step == 0:
-        raise ValueError("arange: step must be nonzero")
+        raise op_error(ShapeError, "arange", "step must be nonzero")
+    if (end - start) * step < 0:        # as PyTorch: an empty range the other way is an error
+        raise op_error(ShapeError, "arange", f"upper bound and lower bound inconsistent with "
+                       f"step sign (start={start}, end={end}, step={step})")
     n = builtins.max(0, int(np.ceil((end - start) / step)))
     return Meta((n,), dt.from_name(dtype), "cpu")
 

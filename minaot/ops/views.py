@@ -195,8 +195,16 @@ def squeeze(input, dim=None):
 def narrow(input, dim, start, length):
     """A view of ``length`` elements of axis ``dim``, starting at ``start``."""
     dim = wrap_dim("narrow", dim, input.ndim)
+    size = input.shape[dim]
+    if not -size <= start <= size:
+        raise op_error(IndexError, "narrow", f"start {start} is out of range [{-size}, {size}] "
+                       f"for dimension {dim} of shape {tuple(input.shape)}")
     if start < 0:
-        start += input.shape[dim]
+        start += size
+    if length < 0 or start + length > size:
+        raise op_error(ShapeError, "narrow", f"start ({start}) + length ({length}) exceeds "
+                       f"dimension {dim} of shape {tuple(input.shape)}" if length >= 0 else
+                       f"length must be non-negative, got {length}")
     return dispatch("slice", input, dim=dim, start=start, stop=start + length, step=1)
 
 
