@@ -438,7 +438,7 @@ def _install_methods():
         "view", "reshape", "transpose", "t", "permute", "expand", "expand_as", "unsqueeze",
         "squeeze", "flatten", "split", "chunk", "gather", "index_select", "contiguous", "clone",
         "matmul", "to", "float", "double", "long", "bool", "type_as", "view_as", "unbind",
-        "narrow", "select", "index_put",
+        "narrow", "select", "index_put", "movedim", "moveaxis",
         # in-place
         "add_", "sub_", "mul_", "div_", "copy_", "zero_", "fill_", "clamp_", "relu_",
         "t_", "transpose_", "unsqueeze_", "squeeze_", "neg_", "exp_", "pow_", "masked_fill_",

@@ -48,7 +48,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 import minaot
-from minaot.dispatch import has_internal_overlap
+from minaot.dispatch import has_internal_overlap, partial_overlap
 
 MAX_NUMEL = 48
 MAX_RANK = 4
@@ -455,7 +455,13 @@ class Builder:
         if use_scalar or (op == "mul_" and b > LIMIT):
             c = self.draw(st.sampled_from((0.5, -1.0) if op == "mul_" else SCALARS))
             return self.mutate(f"{target_expr}.{op}({c})", v, b * abs(c) if op == "mul_" else b + abs(c))
-        u = self.partner(v, lambda u: _broadcast(tshape, self.shape(u)) == tuple(tshape))
+        with minaot.no_grad():
+            written = eval(target_expr, {"minaot": minaot}, self.env)
+        # a partner whose memory partly overlaps the written elements is refused eagerly (as
+        # PyTorch refuses it) unless squashed into a new tensor; keep only runnable programs
+        u = self.partner(v, lambda u: _broadcast(tshape, self.shape(u)) == tuple(tshape)
+                         and not (partial_overlap(written, self.env[u])
+                                  and self.squash(u)[0] == u))
         if u is None:
             return None
         if op == "mul_":

@@ -287,3 +287,67 @@ def test_batch_norm_against_torch(shape):
         for name in ("running_mean", "running_var", "num_batches_tracked"):
             assert_close(getattr(ours, name), minaot.tensor(getattr(theirs, name).numpy()),
                          msg=name + ": ")
+
+
+# ------------------------------------------------------------------ losses over (N, C, d...)
+def _np_log_softmax(x, axis):
+    m = x.max(axis=axis, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
+
+
+@pytest.mark.parametrize("shape", [(5,), (4, 5, 3), (2, 5, 3, 2)])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_class_losses_take_unbatched_and_spatial_inputs(shape, reduction):
+    rng = np.random.default_rng(len(shape))
+    x = rng.standard_normal(shape)
+    t = rng.integers(0, 5, () if len(shape) == 1 else (shape[0],) + shape[2:])
+    w = rng.uniform(0.5, 2.0, 5)
+    # the oracle: every position a row of (N', C), in numpy
+    rows = np.moveaxis(x, 0 if len(shape) == 1 else 1, -1).reshape(-1, 5)
+    trows = t.reshape(-1)
+    terms = -_np_log_softmax(rows, 1)[np.arange(len(trows)), trows] * w[trows]
+    want = {"none": terms.reshape(t.shape), "sum": terms.sum(),
+            "mean": terms.sum() / w[trows].sum()}[reduction]
+    f = nn.functional
+    xt = minaot.tensor(x, requires_grad=True)
+    got = f.cross_entropy(xt, minaot.tensor(t), weight=minaot.tensor(w), reduction=reduction)
+    assert got.shape == np.shape(want)
+    assert_close(got, want)
+    lp = minaot.tensor(_np_log_softmax(x, 0 if len(shape) == 1 else 1))
+    assert_close(f.nll_loss(lp, minaot.tensor(t), weight=minaot.tensor(w), reduction=reduction),
+                 want)
+    gradcheck(lambda a: f.cross_entropy(a, minaot.tensor(t), reduction=reduction,
+                                        label_smoothing=0.1).sum(),
+              [minaot.tensor(x, requires_grad=True)])
+    compiled = minaot.compile(lambda a, b: f.cross_entropy(a, b, weight=minaot.tensor(w),
+                                                           reduction=reduction))
+    assert_close(compiled(minaot.tensor(x), minaot.tensor(t)), want)
+
+
+def test_spatial_probability_targets_and_bad_target_shapes():
+    rng = np.random.default_rng(0)
+    x, p = rng.standard_normal((2, 3, 4)), rng.uniform(0.0, 1.0, (2, 3, 4))
+    f = nn.functional
+    want = -(p * _np_log_softmax(x, 1)).sum(1)
+    assert_close(f.cross_entropy(minaot.tensor(x), minaot.tensor(p), reduction="none"), want)
+    assert_close(f.cross_entropy(minaot.tensor(x), minaot.tensor(p)), want.mean())
+    with pytest.raises(ValueError, match=r"expected target \(2, 4\)"):
+        f.cross_entropy(minaot.tensor(x), minaot.tensor(np.zeros((2, 3), np.int64)))
+    with pytest.raises(ValueError, match="0-d target"):
+        f.nll_loss(minaot.tensor(x[0, :, 0]), minaot.tensor(np.zeros(1, np.int64)))
+
+
+def test_class_losses_over_spatial_inputs_match_pytorch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    x, t = rng.standard_normal((3, 4, 2, 2)).astype(np.float32), rng.integers(0, 4, (3, 2, 2))
+    t[0, 0, 0] = 2
+    ours = minaot.tensor(x, requires_grad=True)
+    theirs = torch.tensor(x, requires_grad=True)
+    a = nn.functional.cross_entropy(ours, minaot.tensor(t), ignore_index=2, label_smoothing=0.2)
+    b = torch.nn.functional.cross_entropy(theirs, torch.tensor(t), ignore_index=2,
+                                          label_smoothing=0.2)
+    a.backward()
+    b.backward()
+    assert_close(a, b.detach().numpy(), atol=1e-5)
+    assert_close(ours.grad, theirs.grad.numpy(), atol=1e-5)

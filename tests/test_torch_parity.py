@@ -564,3 +564,15 @@ def test_fully_overlapping_or_disjoint_inplace_runs_like_pytorch():
     x[:3].add_(x[3:])                           # disjoint
     x[::2].add_(x[1::2])                        # interleaved, not dense: PyTorch does not look
     assert x.tolist() == [16.0, 10.0, 20.0, 6.0, 18.0, 10.0]
+
+
+def test_movedim_moves_axes_like_pytorch():
+    x = minaot.tensor(np.arange(24.0).reshape(2, 3, 4))
+    assert x.movedim(1, -1).shape == (2, 4, 3) and x.movedim(-1, 0).shape == (4, 2, 3)
+    assert minaot.movedim(x, (0, 1), (2, 0)).shape == (3, 4, 2)
+    assert_close(minaot.moveaxis(x, 0, 2), np.moveaxis(x.numpy(), 0, 2))
+    assert x.movedim(0, 1)._storage is x._storage           # a view
+    with pytest.raises(ValueError, match="same number"):
+        x.movedim((0, 1), 2)
+    with pytest.raises(ValueError, match="repeated"):
+        x.movedim((0, 0), (1, 2))

@@ -18,7 +18,7 @@ from .reductions import (  # noqa: F401
 from .views import (  # noqa: F401
     broadcast_to, chunk, clone, contiguous, expand, expand_as, flatten, getitem, index_put,
     index_put_, index_select,
-    narrow, permute, reshape, select, select_scatter, setitem, slice_scatter, split, squeeze, t,
+    movedim, moveaxis, narrow, permute, reshape, select, select_scatter, setitem, slice_scatter, split, squeeze, t,
     transpose, unbind, unsqueeze, view, view_as,
 )
 from .creation import (  # noqa: F401

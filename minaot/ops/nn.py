@@ -175,15 +175,50 @@ register(OpDef("mse_loss", "other", _mse_meta,
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """The negative log-likelihood of the ``target`` classes (``int64``, shape ``(N,)``)
-    under log-probabilities ``input`` of shape ``(N, C)``, reduced by ``reduction``, as
+    under log-probabilities ``input`` of shape ``(N, C)`` (or ``(C,)`` with a 0-d target,
+    or ``(N, C, d1, ...)`` with targets ``(N, d1, ...)``), reduced by ``reduction``, as
     ``torch.nn.functional.nll_loss``: a class ``weight`` (shape ``(C,)``) scales each
     term, and targets equal to ``ignore_index`` count for nothing (``"mean"`` divides by
     the summed weights of the other targets).  Any other target outside ``[0, C)`` raises."""
     _check_reduction("nll_loss", reduction)
+    input, target, restore = _as_rows("nll_loss", input, target, reduction)
     _check_targets("nll_loss", input, target, ignore_index)
     extra = () if weight is None else (weight,)
-    return dispatch("nll_loss", input, target, *extra, reduction=reduction,
-                    ignore_index=int(ignore_index))
+    return restore(dispatch("nll_loss", input, target, *extra, reduction=reduction,
+                            ignore_index=int(ignore_index)))
+
+
+def _as_rows(op, input, target, reduction):
+    """PyTorch's other layouts of the class losses, as the ``(N, C)`` rows the ops take:
+    ``(C,)`` with a 0-d target (one sample), and ``(N, C, d1, ..., dk)`` with targets
+    ``(N, d1, ..., dk)`` (or probabilities of the input's shape), whose every position is
+    a row.  Returns the rows, their targets, and what turns the ``"none"`` result back
+    into the target's shape (means and sums over all positions are those of the rows)."""
+    from .views import movedim, reshape
+    probs = target.dtype.is_floating_point
+    if input.ndim == 2 or input.ndim == 0:
+        return input, target, _same
+    if input.ndim == 1:
+        if target.ndim != (1 if probs else 0):
+            raise op_error(ShapeError, op, f"an unbatched input {tuple(input.shape)} takes a "
+                           f"0-d target{' (or probabilities of its shape)' if not probs else ''}"
+                           f", got {tuple(target.shape)}")
+        rows, tgt = input.unsqueeze(0), target.unsqueeze(0)
+        return rows, tgt, (lambda r: r.squeeze(0)) if reduction == "none" else _same
+    n, c, rest = input.shape[0], input.shape[1], tuple(input.shape[2:])
+    want = tuple(input.shape) if probs else (n,) + rest
+    if tuple(target.shape) != want:
+        raise op_error(ShapeError, op, f"expected target {want} for input {tuple(input.shape)} "
+                       f"(N, C, d1, ...), got {tuple(target.shape)}")
+    rows = reshape(movedim(input, 1, -1), -1, c)
+    tgt = reshape(movedim(target, 1, -1), -1, c) if probs else reshape(target, -1)
+    if reduction != "none":
+        return rows, tgt, _same
+    return rows, tgt, lambda r: reshape(r, (n,) + rest)
+
+
+def _same(r):
+    return r
 
 
 def _check_targets(op, input, target, ignore_index):
@@ -275,17 +310,21 @@ register(OpDef("nll_loss", "other", _nll_meta, _np_nll, decomp=_nll_decomp, comp
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0):
     """Cross-entropy of logits ``(N, C)`` against ``int64`` class indices ``(N,)`` or class
-    probabilities ``(N, C)``, as ``torch.nn.functional.cross_entropy``:
+    probabilities ``(N, C)``, as ``torch.nn.functional.cross_entropy`` (which also takes
+    ``(C,)`` logits with a 0-d target, and ``(N, C, d1, ...)`` with targets
+    ``(N, d1, ...)`` or probabilities of the logits' shape):
     ``nll_loss(log_softmax(input, 1), target, weight, ignore_index)`` for indices, and
     ``label_smoothing`` mixes in the uniform distribution over the classes."""
     _check_reduction("cross_entropy", reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise op_error(ValueError, "cross_entropy",
                        f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+    input, target, restore = _as_rows("cross_entropy", input, target, reduction)
     _check_targets("cross_entropy", input, target, ignore_index)
     extra = () if weight is None else (weight,)
-    return dispatch("cross_entropy", input, target, *extra, reduction=reduction,
-                    ignore_index=int(ignore_index), label_smoothing=float(label_smoothing))
+    return restore(dispatch("cross_entropy", input, target, *extra, reduction=reduction,
+                            ignore_index=int(ignore_index),
+                            label_smoothing=float(label_smoothing)))
 
 
 def _ce_meta(logits, target, *weight, reduction, ignore_index=-100, label_smoothing=0.0):

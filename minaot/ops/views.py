@@ -136,6 +136,28 @@ def permute(input, *dims):
     return dispatch("permute", input, dims=perm)
 
 
+def movedim(input, source, destination):
+    """A view with axes ``source`` (an int or a sequence) moved to positions
+    ``destination``, the other axes keeping their order (``torch.movedim``)."""
+    n = input.ndim
+    src = (source,) if isinstance(source, int) else tuple(source)
+    dst = (destination,) if isinstance(destination, int) else tuple(destination)
+    if len(src) != len(dst):
+        raise op_error(ShapeError, "movedim", f"source {source} and destination {destination} "
+                       "must have the same number of dims")
+    src = tuple(wrap_dim("movedim", d, n) for d in src)
+    dst = tuple(wrap_dim("movedim", d, n) for d in dst)
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise op_error(ShapeError, "movedim", f"repeated dim in source {source} or "
+                       f"destination {destination}")
+    rest = iter(d for d in range(n) if d not in src)
+    placed = dict(zip(dst, src))
+    return permute(input, *[placed[i] if i in placed else next(rest) for i in range(n)])
+
+
+moveaxis = movedim
+
+
 def expand(input, *sizes):
     """A view that repeats size-1 axes to ``sizes`` (``-1`` keeps an axis) with stride 0.
 
