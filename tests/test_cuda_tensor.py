@@ -447,6 +447,22 @@ class TestOps:
                    lambda t: t.t().logsumexp(dim=0), lambda t: t.argmax(dim=1)):
             same(fn(g), fn(x), rtol=1e-5, atol=1e-5)
 
+    def test_line_ops_on_strided_empty_and_0d_inputs(self):
+        """cumsum's one-thread-per-line kernel on transposed, sliced, empty and 0-d inputs,
+        forward and from the end (its gradient), equals the CPU exactly."""
+        x, g = cpu_and_cuda(3, 4, 5)
+        for fn in (lambda t: t.cumsum(0), lambda t: t.transpose(0, 2).cumsum(1),
+                   lambda t: t[:, 1::2].cumsum(-1), lambda t: t.long().cumsum(2),
+                   lambda t: t[1, 2, 3].cumsum(0), lambda t: t[:, :0].cumsum(1),
+                   lambda t: (t > 0).cumsum(0)):
+            same(fn(g), fn(x), rtol=0, atol=0)
+        xs = x.detach().requires_grad_()
+        gs = g.detach().requires_grad_()
+        w = minaot.tensor(R.standard_normal((3, 4, 5)).astype(np.float32))
+        for t, ww in ((xs, w), (gs, w.cuda())):
+            (t.transpose(0, 1).cumsum(0).transpose(0, 1) * ww).sum().backward()
+        same(gs.grad, xs.grad, rtol=0, atol=0)
+
 
 # ------------------------------------------------------------------ the tiled matmul
 class TestMatmul:

@@ -487,3 +487,19 @@ def test_adamw_takes_pytorchs_steps(kwargs, want, fused):
         ((w * w * w).sum() + w.sum()).backward()
         opt.step()
     assert_close(w.detach(), T(np.array(want, np.float32)), rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ cumsum
+@pytest.mark.parametrize("run", ["eager", "compiled"])
+def test_cumsum_values_dtypes_and_gradient_match_pytorch(run):
+    """What torch 2.13 gives: the gradient is the reversed cumsum of the incoming one; a
+    float32 line is summed in float64 (1e8 + 1 - 1e8 keeps its 1); bool sums as int64."""
+    f = (lambda fn: fn) if run == "eager" else compiled
+    x = T([[1.0, -2.0, 3.5], [0.25, 4.0, -1.0]], requires_grad=True)
+    y = f(lambda x: x.cumsum(-1))(x)
+    assert y.tolist() == [[1.0, -1.0, 2.5], [0.25, 4.25, 3.25]]
+    (y * T([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]])).sum().backward()
+    assert x.grad.tolist() == [[6.0, 5.0, 3.0], [1.5, 2.5, 2.0]]
+    assert f(lambda x: x.cumsum(0))(T([1e8, 1.0, -1e8])).tolist() == [1e8, 1e8, 1.0]
+    b = f(lambda x: x.cumsum(0))(T([[True, False], [True, True]]))
+    assert b.dtype is minaot.int64 and b.tolist() == [[1, 0], [2, 1]]
