@@ -1,4 +1,4 @@
-"""Scans along one axis on the GPU: ``cumsum`` (forward, or from the end of the line).
+"""Scans and sorts along one axis on the GPU: ``cumsum`` and ``argsort``.
 
 The idea.  A cumulative sum makes each output depend on every earlier element
 of its line, which the generated kernels (pointwise maps and reductions) do not
@@ -18,6 +18,18 @@ when it is stored: what PyTorch's CPU kernel does and what minaot's numpy
 implementation does, so a CUDA result equals the CPU's.  Integers are summed
 as int64.  ``reverse`` walks the line from its end (the gradient of
 ``cumsum``).
+
+``argsort`` (behind ``sort`` and ``topk``, which read the values with a
+``gather``) is the same one-thread-per-line scheme with a *bottom-up merge
+sort* of the line's indices: runs of width 1, 2, 4, ... are merged pairwise,
+back and forth between the output and a scratch array of the same shape, so
+each line takes ``size * ceil(log2(size))`` steps and no per-thread memory.
+The host knows how many passes a line of that size takes, so it starts in
+whichever array makes the last pass land in the output.  A merge takes the
+right run's element only when it comes strictly before the left one's, so
+the sort is *stable*: equal elements keep their order, the order numpy's
+``kind="stable"`` gives on the CPU.  NaN sorts as the largest value, as in
+PyTorch (first when descending).
 """
 
 from __future__ import annotations
@@ -69,4 +81,86 @@ def cumsum(x, dim, reverse):
         zero = np.float64(0) if x.dtype.kind == "f" else np.int64(0)
         launch_1d(cumsum_lines, math.prod(lines), fo, ost, ost[dim], fx, xst, xst[dim],
                   xshape[dim], lines, bool(reverse), zero)
+    return out, root
+
+
+@cuda.jit(device=True)
+def _before(a, b, descending):
+    """Does ``a`` come strictly before ``b``?  NaN is the largest value."""
+    if descending:
+        return a > b or (a != a and b == b)
+    return a < b or (b != b and a == a)
+
+
+@cuda.jit(device=True)
+def _merge_pass(src, dst, bo, b_st, x, xo, x_st, size, width, descending):
+    """One pass of the merge sort of the line at ``bo`` (indices into the line of ``x`` at
+    ``xo``): each pair of neighbouring runs of ``width`` in ``src`` merged into ``dst``."""
+    lo = 0
+    while lo < size:
+        mid = min(lo + width, size)
+        hi = min(lo + 2 * width, size)
+        i = lo
+        j = mid
+        for k in range(lo, hi):
+            left = i < mid
+            if left and j < hi:
+                left = not _before(x[xo + src[bo + j * b_st] * x_st],
+                                   x[xo + src[bo + i * b_st] * x_st], descending)
+            if left:
+                dst[bo + k * b_st] = src[bo + i * b_st]
+                i += 1
+            else:
+                dst[bo + k * b_st] = src[bo + j * b_st]
+                j += 1
+        lo += 2 * width
+
+
+@cuda.jit(cache=True)
+def argsort_lines(first, second, b_st, b_dim_st, x, x_st, x_dim_st, size, shape, descending, n):
+    """For each of the ``n`` lines: the positions that sort the line of ``x`` (stable),
+    merge-sorted back and forth between ``first`` and ``second`` (same layout, strides
+    ``b_st``), starting in ``first``."""
+    for line in range(cuda.grid(1), n, cuda.gridsize(1)):
+        rem = line
+        bo = 0
+        xo = 0
+        for d in range(len(shape) - 1, -1, -1):
+            i = rem % shape[d]
+            rem //= shape[d]
+            bo += i * b_st[d]
+            xo += i * x_st[d]
+        for k in range(size):
+            first[bo + k * b_dim_st] = k
+        width = 1
+        into_second = True
+        while width < size:
+            if into_second:
+                _merge_pass(first, second, bo, b_dim_st, x, xo, x_dim_st, size, width, descending)
+            else:
+                _merge_pass(second, first, bo, b_dim_st, x, xo, x_dim_st, size, width, descending)
+            into_second = not into_second
+            width *= 2
+
+
+def argsort(x, dim, descending):
+    """``(out, root)``: int64 positions that sort device array ``x`` along ``dim`` (stable;
+    NaN largest), a new C-contiguous array of ``x``'s shape."""
+    from minaot.cuda import empty
+    out, root = empty(tuple(x.shape), np.int64)
+    if out.size == 0:
+        return out, root
+    fx, xst, xshape = flat(x)
+    dim = dim if x.ndim else 0
+    size = xshape[dim]
+    passes, width = 0, 1
+    while width < size:
+        passes, width = passes + 1, width * 2
+    scratch = empty(tuple(x.shape), np.int64)[0] if passes else out
+    fo, ost, _ = flat(out)
+    fs, _, _ = flat(scratch)
+    first, second = (fo, fs) if passes % 2 == 0 else (fs, fo)    # the last pass ends in out
+    lines = _lines(xshape, dim)
+    launch_1d(argsort_lines, math.prod(lines), first, second, ost, ost[dim], fx, xst, xst[dim],
+              size, lines, bool(descending))
     return out, root

@@ -20,8 +20,8 @@ device too:
   copies first, as numpy's does;
 * matmul runs the tiled shared-memory kernel of :mod:`minaot.kernels.matmul_cuda`;
   gather, scatter_add, argmax and argmin the kernels of
-  :mod:`minaot.kernels.cuda_library`; cumsum the one-thread-per-line kernel of
-  :mod:`minaot.kernels.scan_sort_cuda`; cat and the two scatters are device copies
+  :mod:`minaot.kernels.cuda_library`; cumsum and argsort the one-thread-per-line
+  kernels of :mod:`minaot.kernels.scan_sort_cuda`; cat and the two scatters are device copies
   into regions of a new array;
 * constants and ``arange`` are made once, when the program is built, and
   stay on the device; ``rand``/``randn`` draw from minaot's generator on the
@@ -137,7 +137,8 @@ def _index_op(op, program):
 
 
 def _line_op(op, program):
-    """``cumsum``: the one-thread-per-line kernel of :mod:`minaot.kernels.scan_sort_cuda`."""
+    """``cumsum``, ``argsort``: the one-thread-per-line kernels of
+    :mod:`minaot.kernels.scan_sort_cuda`."""
     from .kernels import scan_sort_cuda
     fn = getattr(scan_sort_cuda, op.opname)
     attrs = dict(op.attributes)
@@ -193,7 +194,8 @@ def _random(op, program):
 VIEWS = ("reshape", "transpose", "permute", "expand", "unsqueeze", "squeeze", "slice", "select",
          "detach")
 LIBRARY = {"matmul": _matmul, "gather": _index_op, "scatter_add": _index_op,
-           "argmax": _index_op, "argmin": _index_op, "cumsum": _line_op, "cat": _cat,
+           "argmax": _index_op, "argmin": _index_op, "cumsum": _line_op, "argsort": _line_op,
+           "cat": _cat,
            "slice_scatter": _scatter_into, "select_scatter": _scatter_into,
            "constant": _made_once, "arange": _made_once, "rand": _random, "randn": _random}
 LIBRARY.update({name: _view for name in VIEWS})

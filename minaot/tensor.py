@@ -407,8 +407,8 @@ def _install_methods():
         # reductions
         "sum", "mean", "amax", "amin", "max", "min", "var", "std", "argmax", "argmin",
         "softmax", "log_softmax", "logsumexp", "all", "any", "norm",
-        # scans
-        "cumsum",
+        # scans and sorting
+        "cumsum", "sort", "argsort", "topk",
         # views and shapes
         "view", "reshape", "transpose", "t", "permute", "expand", "expand_as", "unsqueeze",
         "squeeze", "flatten", "split", "chunk", "gather", "index_select", "contiguous", "clone",
