@@ -98,8 +98,8 @@ def _merge_pass(src, dst, bo, b_st, x, xo, x_st, size, width, descending):
     ``xo``): each pair of neighbouring runs of ``width`` in ``src`` merged into ``dst``."""
     lo = 0
     while lo < size:
-        mid = min(lo + width, size)
-        hi = min(lo + 2 * width, size)
+        mid = lo + width if lo + width < size else size
+        hi = lo + 2 * width if lo + 2 * width < size else size
         i = lo
         j = mid
         for k in range(lo, hi):
