@@ -20,7 +20,8 @@ device too:
   copies first, as numpy's does;
 * matmul runs the tiled shared-memory kernel of :mod:`minaot.kernels.matmul_cuda`;
   gather, scatter_add, argmax and argmin the kernels of
-  :mod:`minaot.kernels.cuda_library`; cat and the two scatters are device copies
+  :mod:`minaot.kernels.cuda_library`; cumsum and argsort the one-thread-per-line
+  kernels of :mod:`minaot.kernels.scan_sort_cuda`; cat and the two scatters are device copies
   into regions of a new array;
 * constants and ``arange`` are made once, when the program is built, and
   stay on the device; ``rand``/``randn`` draw from minaot's generator on the
@@ -135,6 +136,15 @@ def _index_op(op, program):
     return lambda ins: [fn(*ins, **attrs)]
 
 
+def _line_op(op, program):
+    """``cumsum``, ``argsort``: the one-thread-per-line kernels of
+    :mod:`minaot.kernels.scan_sort_cuda`."""
+    from .kernels import scan_sort_cuda
+    fn = getattr(scan_sort_cuda, op.opname)
+    attrs = dict(op.attributes)
+    return lambda ins: [fn(*ins, **attrs)]
+
+
 def _cat(op, program):
     from .cuda_eager import copy_into, view_array
     shape, dtype = _result(op)
@@ -184,7 +194,8 @@ def _random(op, program):
 VIEWS = ("reshape", "transpose", "permute", "expand", "unsqueeze", "squeeze", "slice", "select",
          "detach")
 LIBRARY = {"matmul": _matmul, "gather": _index_op, "scatter_add": _index_op,
-           "argmax": _index_op, "argmin": _index_op, "cat": _cat,
+           "argmax": _index_op, "argmin": _index_op, "cumsum": _line_op, "argsort": _line_op,
+           "cat": _cat,
            "slice_scatter": _scatter_into, "select_scatter": _scatter_into,
            "constant": _made_once, "arange": _made_once, "rand": _random, "randn": _random}
 LIBRARY.update({name: _view for name in VIEWS})

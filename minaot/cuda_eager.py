@@ -25,6 +25,8 @@ device arrays:
 * ``matmul``: the tiled shared-memory kernel of :mod:`minaot.kernels.matmul_cuda`;
 * ``gather``, ``scatter_add``, ``argmax``, ``argmin``: the hand-written
   kernels of :mod:`minaot.kernels.index_cuda`;
+* ``cumsum``, ``argsort``: the one-thread-per-line kernels of
+  :mod:`minaot.kernels.scan_sort_cuda`;
 * ``cat``, ``slice_scatter``, ``select_scatter``: device copies into regions
   of a new array;
 * ``constant``, ``arange``, ``rand``, ``randn`` (no inputs): the numpy
@@ -355,6 +357,10 @@ def _library_step(op, eager_name):
     if name in ("gather", "scatter_add", "argmax", "argmin"):
         from .kernels import index_cuda
         fn = getattr(index_cuda, name)
+        return (lambda ins: [fn(*ins, **attrs)]), "call"
+    if name in ("cumsum", "argsort"):
+        from .kernels import scan_sort_cuda
+        fn = getattr(scan_sort_cuda, name)
         return (lambda ins: [fn(*ins, **attrs)]), "call"
     raise NotImplementedError(
         f"{eager_name}: the op {name} has no CUDA implementation yet (it is a library call "

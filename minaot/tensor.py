@@ -434,6 +434,8 @@ def _install_methods():
         # reductions
         "sum", "mean", "amax", "amin", "max", "min", "var", "std", "argmax", "argmin",
         "softmax", "log_softmax", "logsumexp", "all", "any", "norm",
+        # scans and sorting
+        "cumsum", "sort", "argsort", "topk",
         # views and shapes
         "view", "reshape", "transpose", "t", "permute", "expand", "expand_as", "unsqueeze",
         "squeeze", "flatten", "split", "chunk", "gather", "index_select", "contiguous", "clone",
@@ -442,7 +444,7 @@ def _install_methods():
         # in-place
         "add_", "sub_", "mul_", "div_", "copy_", "zero_", "fill_", "clamp_", "relu_",
         "t_", "transpose_", "unsqueeze_", "squeeze_", "neg_", "exp_", "pow_", "masked_fill_",
-        "index_put_",
+        "index_put_", "cumsum_",
     ]
     for name in plain:
         setattr(Tensor, name, getattr(ops, name))

@@ -447,6 +447,51 @@ class TestOps:
                    lambda t: t.t().logsumexp(dim=0), lambda t: t.argmax(dim=1)):
             same(fn(g), fn(x), rtol=1e-5, atol=1e-5)
 
+    def test_line_ops_on_strided_empty_and_0d_inputs(self):
+        """cumsum's one-thread-per-line kernel on transposed, sliced, empty and 0-d inputs,
+        forward and from the end (its gradient), equals the CPU exactly."""
+        x, g = cpu_and_cuda(3, 4, 5)
+        for fn in (lambda t: t.cumsum(0), lambda t: t.transpose(0, 2).cumsum(1),
+                   lambda t: t[:, 1::2].cumsum(-1), lambda t: t.long().cumsum(2),
+                   lambda t: t[1, 2, 3].cumsum(0), lambda t: t[:, :0].cumsum(1),
+                   lambda t: (t > 0).cumsum(0)):
+            same(fn(g), fn(x), rtol=0, atol=0)
+        xs = x.detach().requires_grad_()
+        gs = g.detach().requires_grad_()
+        w = minaot.tensor(R.standard_normal((3, 4, 5)).astype(np.float32))
+        for t, ww in ((xs, w), (gs, w.cuda())):
+            (t.transpose(0, 1).cumsum(0).transpose(0, 1) * ww).sum().backward()
+        same(gs.grad, xs.grad, rtol=0, atol=0)
+
+    def test_sort_argsort_topk_on_strided_inputs_with_ties(self):
+        """argsort's merge-sort kernel: lines of 1 to 11 elements (0 to 4 merge passes, so
+        the result starts in either buffer), ties and NaN (stable, NaN largest), strided
+        inputs; sort and topk values and gradients, eager and compiled, equal the CPU."""
+        a = R.integers(0, 4, (11, 3, 5)).astype(np.float32)
+        a[2, 1, 3] = a[7, 1, 3] = a[0, 0, 0] = np.nan
+        x, g = minaot.tensor(a), minaot.tensor(a, device="cuda")
+        for n in range(1, 12):
+            for desc in (False, True):
+                same(g[:n].argsort(0, descending=desc), x[:n].argsort(0, descending=desc))
+        for fn in (lambda t: t.transpose(0, 2).sort(2, descending=True),
+                   lambda t: t[:, 1::2].sort(0), lambda t: minaot.where(t == t, t, 9.0).long().sort(1),
+                   lambda t: (t > 1).sort(0, descending=True), lambda t: t[1, 1, 1].sort(),
+                   lambda t: t.topk(4, dim=0), lambda t: t.topk(2, dim=1, largest=False),
+                   lambda t: t[:, :0].sort(1)):
+            for got, want in zip(fn(g), fn(x)):
+                same(got, want, rtol=0, atol=0)
+        w = minaot.tensor(R.standard_normal((3, 3, 5)).astype(np.float32))
+        grads = []
+        for t, ww in ((x, w), (g, w.cuda())):
+            f = lambda t, ww: ((t.topk(3, dim=0).values * ww).sum()      # noqa: E731
+                               + (t.sort(2).values * t.detach()).sum())
+            for run in (f, minaot.compile(f)):
+                leaf = t.detach().requires_grad_()
+                run(leaf, ww).backward()
+                grads.append(leaf.grad)
+        same(grads[2], grads[0], rtol=1e-6, atol=1e-6)
+        same(grads[3], grads[0], rtol=1e-6, atol=1e-6)
+
 
 # ------------------------------------------------------------------ the tiled matmul
 class TestMatmul:

@@ -576,3 +576,40 @@ def test_movedim_moves_axes_like_pytorch():
         x.movedim((0, 1), 2)
     with pytest.raises(ValueError, match="repeated"):
         x.movedim((0, 0), (1, 2))
+
+
+# ------------------------------------------------------------------ cumsum
+@pytest.mark.parametrize("run", ["eager", "compiled"])
+def test_cumsum_values_dtypes_and_gradient_match_pytorch(run):
+    """What torch 2.13 gives: the gradient is the reversed cumsum of the incoming one; a
+    float32 line is summed in float64 (1e8 + 1 - 1e8 keeps its 1); bool sums as int64."""
+    f = (lambda fn: fn) if run == "eager" else compiled
+    x = T([[1.0, -2.0, 3.5], [0.25, 4.0, -1.0]], requires_grad=True)
+    y = f(lambda x: x.cumsum(-1))(x)
+    assert y.tolist() == [[1.0, -1.0, 2.5], [0.25, 4.25, 3.25]]
+    (y * T([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]])).sum().backward()
+    assert x.grad.tolist() == [[6.0, 5.0, 3.0], [1.5, 2.5, 2.0]]
+    assert f(lambda x: x.cumsum(0))(T([1e8, 1.0, -1e8])).tolist() == [1e8, 1e8, 1.0]
+    b = f(lambda x: x.cumsum(0))(T([[True, False], [True, True]]))
+    assert b.dtype is minaot.int64 and b.tolist() == [[1, 0], [2, 1]]
+
+
+# ------------------------------------------------------------------ sort, argsort, topk
+@pytest.mark.parametrize("run", ["eager", "compiled"])
+def test_sort_and_topk_values_indices_and_gradients_match_pytorch(run):
+    """What torch 2.13 gives with ``stable=True``: ties keep their order, NaN is the largest
+    value; the gradient of the values goes back to the positions they came from."""
+    f = (lambda fn: fn) if run == "eager" else compiled
+    data = [[0.5, -1.0, 2.0, 0.5], [3.0, math.nan, -2.0, 3.0]]
+    x = T(data, requires_grad=True)
+    v, i = f(lambda x: minaot.sort(x, dim=1, descending=True, stable=True))(x)
+    assert str(v.tolist()) == "[[2.0, 0.5, 0.5, -1.0], [nan, 3.0, 3.0, -2.0]]"
+    assert i.tolist() == [[2, 0, 3, 1], [1, 0, 3, 2]]
+    (v * T([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]])).sum().backward()
+    assert x.grad.tolist() == [[2.0, 4.0, 1.0, 3.0], [6.0, 5.0, 8.0, 7.0]]
+    x = T(data, requires_grad=True)
+    v, i = f(lambda x: x.topk(1, dim=0, largest=False))(x)
+    assert v.tolist() == [[0.5, -1.0, -2.0, 0.5]] and i.tolist() == [[0, 0, 1, 0]]
+    (v * T([[1.0, 2.0, 3.0, 4.0]])).sum().backward()
+    assert x.grad.tolist() == [[1.0, 2.0, 0.0, 4.0], [0.0, 0.0, 3.0, 0.0]]
+    assert f(lambda x: minaot.argsort(x, stable=True))(T([2, 0, 2, 1])).tolist() == [1, 3, 0, 2]

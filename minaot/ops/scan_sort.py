@@ -1,0 +1,176 @@
+"""Ops along one axis where each result reads a whole line: ``cumsum`` (a scan) and
+``argsort`` (with ``sort`` and ``topk`` built on it).
+
+Neither pointwise nor a reduction, these ops are library calls that ``fuse``
+leaves alone (kind ``other``, like ``gather``): numpy runs them in eager CPU
+mode, in the interpreter and in the ``numba`` backend; on CUDA (eager and
+compiled) they run the one-thread-per-line kernels of
+:mod:`minaot.kernels.scan_sort_cuda`.
+
+``cumsum`` has one attribute more than PyTorch's: ``reverse``, the sums from
+the end of the line (``x.flip(dim).cumsum(dim).flip(dim)``), which is the
+gradient of ``cumsum`` and so lets the VJP rule be the same op again.  As on
+PyTorch's CPU, a float32 line is summed in float64 and each prefix rounded
+to float32 (the CUDA kernel does the same, so both devices agree).
+
+Sorting is one op, ``argsort`` (the positions, int64, no gradient).  ``sort``
+and ``topk`` read their values at those positions with a ``gather``, the way
+``max(x, dim)`` does, so the gradient of the values is the gather's:
+scattered back to the positions they came from, as in PyTorch.  ``topk``
+keeps the first ``k`` positions of a full sort.  The sort is always stable
+(PyTorch promises an order of ties only with ``stable=True``; minaot gives
+that order every time, on every device), and NaN sorts as the largest value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes as dt
+from .._errors import DTypeError, op_error
+from ..dispatch import dispatch
+from .meta import device_of, wrap_dim
+from .reductions import values_indices
+from .registry import Meta, OpDef, SampleInput, register
+
+
+# ---------------------------------------------------------------- cumsum
+def cumsum(input, dim, *, dtype=None):
+    """The cumulative sum along ``dim``: ``out[..., i, ...] = sum(input[..., :i + 1, ...])``.
+
+    As ``torch.cumsum``: integer and bool inputs are summed as ``int64``;
+    ``dtype`` casts the input first; a 0-d input takes ``dim`` 0 or -1 and is
+    returned as is (a copy).  The gradient is the reversed cumulative sum of the
+    incoming gradient."""
+    if dtype is not None:
+        input = input.to(dt.to_dtype(dtype))
+    elif not input.dtype.is_floating_point:
+        input = input.to(dt.int64)
+    return dispatch("cumsum", input, dim=wrap_dim("cumsum", dim, input.ndim), reverse=False)
+
+
+def cumsum_(input, dim, *, dtype=None):
+    """In-place :func:`cumsum` along ``dim``; returns ``input``.  ``dtype``, if given, must
+    be ``input``'s own (as in PyTorch); bool tensors are refused."""
+    if dtype is not None and dt.to_dtype(dtype) is not input.dtype:
+        raise op_error(DTypeError, "cumsum_", f"input tensor dtype {input.dtype.name} and output "
+                       f"tensor dtype {dt.to_dtype(dtype).name} should match")
+    return dispatch("cumsum_", input, dim=wrap_dim("cumsum_", dim, input.ndim), reverse=False)
+
+
+def _cumsum_meta(x, *, dim, reverse):
+    if x.dtype is dt.bool_:
+        raise op_error(DTypeError, "cumsum", f"not implemented for bool tensors (shape "
+                       f"{tuple(x.shape)}); minaot.cumsum sums them as int64")
+    wrap_dim("cumsum", dim, x.ndim)
+    return Meta(tuple(x.shape), x.dtype, device_of(x))
+
+
+def _np_cumsum(x, dim, reverse):
+    """numpy's cumsum along ``dim`` (from the end if ``reverse``); float32 is accumulated in
+    float64 and rounded per prefix, as on PyTorch's CPU."""
+    if x.ndim == 0:
+        return x.copy()
+    acc = np.float64 if x.dtype.kind == "f" else np.int64
+    if reverse:
+        x = np.flip(x, dim)
+    out = np.cumsum(x, axis=dim, dtype=acc)
+    if reverse:
+        out = np.flip(out, dim)
+    return np.ascontiguousarray(out, dtype=x.dtype)
+
+
+def _cumsum_vjp(ctx, g):
+    """``out[i] = sum_{j <= i} x[j]``, so ``dx[j] = sum_{i >= j} g[i]``: the reversed
+    cumulative sum of ``g`` (PyTorch's ``g.flip(dim).cumsum(dim).flip(dim)``)."""
+    return (dispatch("cumsum", g, dim=ctx.attrs["dim"], reverse=not ctx.attrs["reverse"]),)
+
+
+def _cumsum_samples(rng):
+    return [SampleInput((rng.standard_normal((3, 5)),), {"dim": 1, "reverse": False}),
+            SampleInput((rng.standard_normal((4, 3)),), {"dim": 0, "reverse": False}),
+            SampleInput((rng.standard_normal((2, 3, 4)),), {"dim": 1, "reverse": True}),
+            SampleInput((rng.standard_normal((6,)),), {"dim": 0, "reverse": False}),
+            SampleInput((np.array(1.5),), {"dim": 0, "reverse": False}, name="0-d"),
+            SampleInput((rng.integers(-5, 5, (3, 4)),), {"dim": 1, "reverse": False},
+                        name="int64")]
+
+
+register(OpDef("cumsum", "other", _cumsum_meta, _np_cumsum, vjp=_cumsum_vjp,
+               samples=_cumsum_samples))
+register(OpDef("cumsum_", "inplace", lambda *a, **k: None, None, pure="cumsum"))
+
+
+# ---------------------------------------------------------------- argsort, sort, topk
+def argsort(input, dim=-1, descending=False, *, stable=False):
+    """The int64 positions that sort ``input`` along ``dim`` (ascending, or ``descending``):
+    ``torch.argsort``.  The sort is always stable, so ``stable`` changes nothing: equal
+    elements keep their order.  NaN sorts as the largest value."""
+    return dispatch("argsort", input, dim=wrap_dim("argsort", dim, input.ndim),
+                    descending=bool(descending))
+
+
+def sort(input, dim=-1, descending=False, stable=False):
+    """``(values, indices)``, a named tuple as ``torch.sort``'s: ``input`` sorted along
+    ``dim`` and the positions the values came from (:func:`argsort`; stable, NaN largest).
+    The gradient of ``values`` goes back to the positions in ``indices``."""
+    from .views import clone
+    dim = wrap_dim("sort", dim, input.ndim)
+    indices = argsort(input, dim, descending)
+    if input.ndim == 0:
+        return values_indices(clone(input), indices)
+    from .other import gather
+    return values_indices(gather(input, dim, indices), indices)
+
+
+def topk(input, k, dim=None, largest=True, sorted=True):
+    """``(values, indices)`` of the ``k`` largest (``largest=False``: smallest) elements
+    along ``dim`` (the last by default), as ``torch.topk``: the first ``k`` of a stable
+    sort, so they come in sorted order whatever ``sorted`` says, ties in the order of
+    their positions, NaN as the largest value.  The gradient of ``values`` goes back to
+    the positions in ``indices``; the other elements get zero."""
+    dim = wrap_dim("topk", -1 if dim is None else dim, input.ndim)
+    size = input.shape[dim] if input.ndim else 1
+    if not 0 <= k <= size:
+        raise op_error(RuntimeError, "topk", f"selected index k out of range (k = {k}, dimension "
+                       f"{dim} of shape {tuple(input.shape)} has size {size})")
+    if input.ndim == 0:
+        return sort(input)
+    from .other import gather
+    from .views import narrow
+    indices = argsort(input, dim, largest)
+    if k < size:
+        indices = narrow(indices, dim, 0, k)
+    return values_indices(gather(input, dim, indices), indices)
+
+
+def _argsort_meta(x, *, dim, descending):
+    wrap_dim("argsort", dim, x.ndim)
+    return Meta(tuple(x.shape), dt.int64, device_of(x))
+
+
+def _np_argsort(x, dim, descending):
+    """numpy's stable argsort along ``dim`` (NaN last); descending keeps equal elements in
+    their order too: a stable ascending sort of the reversed line, read backwards."""
+    if x.ndim == 0:
+        return np.zeros((), np.int64)
+    if not descending:
+        return np.argsort(x, axis=dim, kind="stable")
+    backwards = np.argsort(np.flip(x, dim), axis=dim, kind="stable")
+    return np.ascontiguousarray(np.flip(x.shape[dim] - 1 - backwards, dim))
+
+
+def _argsort_samples(rng):
+    ties = np.array([[2.0, np.nan, 1.0, 2.0, -0.5, 1.0, np.nan],
+                     [0.0, -0.0, 3.0, 3.0, 3.0, -1.0, 0.0]])
+    return [SampleInput((rng.standard_normal((3, 5)),), {"dim": 1, "descending": False}),
+            SampleInput((rng.standard_normal((4, 3)),), {"dim": 0, "descending": True}),
+            SampleInput((rng.standard_normal((2, 9, 3)),), {"dim": 1, "descending": False}),
+            SampleInput((ties,), {"dim": 1, "descending": False}, name="ties and nan"),
+            SampleInput((ties,), {"dim": 1, "descending": True}, name="ties and nan, descending"),
+            SampleInput((rng.integers(0, 3, (2, 6)),), {"dim": 1, "descending": True},
+                        name="int64 ties"),
+            SampleInput((np.array(1.5),), {"dim": 0, "descending": False}, name="0-d")]
+
+
+register(OpDef("argsort", "other", _argsort_meta, _np_argsort, samples=_argsort_samples))
