@@ -431,6 +431,12 @@ def _install_methods():
         "eq", "ne", "lt", "le", "gt", "ge", "reciprocal", "square", "erf",
         "logical_not", "sign", "masked_fill", "floor", "floor_divide", "remainder",
         "bitwise_and", "bitwise_or", "bitwise_xor",
+        # more pointwise
+        "log1p", "expm1", "exp2", "log2", "log10", "ceil", "trunc", "fix", "round", "frac",
+        "tan", "asin", "acos", "atan", "arcsin", "arccos", "arctan", "sinh", "cosh", "asinh",
+        "acosh", "atanh", "isnan", "isinf", "isfinite", "nan_to_num", "clamp_min", "clamp_max",
+        "clip", "logical_and", "logical_or", "logical_xor", "atan2", "arctan2", "hypot", "fmod",
+        "logaddexp", "lerp", "addcmul", "addcdiv",
         # reductions
         "sum", "mean", "amax", "amin", "max", "min", "var", "std", "argmax", "argmin",
         "softmax", "log_softmax", "logsumexp", "all", "any", "norm",
@@ -445,6 +451,12 @@ def _install_methods():
         "add_", "sub_", "mul_", "div_", "copy_", "zero_", "fill_", "clamp_", "relu_",
         "t_", "transpose_", "unsqueeze_", "squeeze_", "neg_", "exp_", "pow_", "masked_fill_",
         "index_put_", "cumsum_",
+        # more in-place
+        "sigmoid_", "tanh_", "sqrt_", "abs_", "log_", "reciprocal_", "clip_", "clamp_min_",
+        "clamp_max_", "log1p_", "expm1_", "exp2_", "log2_", "log10_", "ceil_", "trunc_", "round_",
+        "frac_", "tan_", "asin_", "acos_", "atan_", "sinh_", "cosh_", "asinh_", "acosh_", "atanh_",
+        "nan_to_num_", "atan2_", "arctan2_", "hypot_", "fmod_", "lerp_", "addcmul_", "addcdiv_",
+        "logical_and_", "logical_or_", "logical_xor_",
     ]
     for name in plain:
         setattr(Tensor, name, getattr(ops, name))

@@ -35,7 +35,12 @@ from .numba_cuda import emit_numba_cuda
 
 SIM_MATH = types.SimpleNamespace(
     exp=np.exp, log=np.log, sin=np.sin, cos=np.cos, tanh=np.tanh, sqrt=np.sqrt, floor=np.floor,
-    erf=math.erf, copysign=np.copysign, pow=np.power)
+    erf=math.erf, copysign=np.copysign, pow=np.power,
+    # more pointwise
+    log1p=np.log1p, expm1=np.expm1, log2=np.log2, log10=np.log10, ceil=np.ceil, trunc=np.trunc,
+    tan=np.tan, asin=np.arcsin, acos=np.arccos, atan=np.arctan, sinh=np.sinh, cosh=np.cosh,
+    asinh=np.arcsinh, acosh=np.arccosh, atanh=np.arctanh, atan2=np.arctan2, hypot=np.hypot,
+    fmod=np.fmod)
 
 
 class CudaUnavailableError(RuntimeError):

@@ -42,7 +42,9 @@ BINARY = {"arith.addf": "{0} + {1}", "arith.subf": "{0} - {1}", "arith.mulf": "{
           # CPU_BINARY's intrinsics instead; the CUDA emitter shares this table)
           "arith.maximumf": "{0} if ({0} > {1} or {0} != {0}) else {1}",
           "arith.minimumf": "{0} if ({0} < {1} or {0} != {0}) else {1}",
-          "math.powf": "{T}({0} ** {1})", "math.copysign": "np.copysign({0}, {1})"}
+          "math.powf": "{T}({0} ** {1})", "math.copysign": "np.copysign({0}, {1})",
+          "math.atan2": "{T}(np.arctan2({0}, {1}))", "math.hypot": "{T}(np.hypot({0}, {1}))",
+          "arith.remf": "{T}(np.fmod({0}, {1}))"}
 #: the same meaning as LLVM's llvm.maximum/llvm.minimum (minaot.kernels.minmax), which
 #: vectorize, also as the accumulator of a row max
 CPU_BINARY = {**BINARY, "arith.maximumf": "maximumf({0}, {1})",
@@ -52,6 +54,12 @@ UNARY = {"arith.negf": "-{0}", "math.exp": "np.exp({0})", "math.log": "np.log({0
          "math.sqrt": "np.sqrt({0})", "math.rsqrt": "{T}(1) / np.sqrt({0})",
          "math.absf": "abs({0})", "math.absi": "abs({0})", "math.erf": "{T}(math.erf({0}))",
          "math.floor": "np.floor({0})", "math.round": "{T}(np.rint({0}))"}
+#: more pointwise: numpy's function of the same meaning, typed back ({T}) to the result
+UNARY.update({f"math.{f}": f"{{T}}(np.{np_name}({{0}}))" for f, np_name in (
+    ("log1p", "log1p"), ("expm1", "expm1"), ("log2", "log2"), ("log10", "log10"),
+    ("ceil", "ceil"), ("trunc", "trunc"), ("tan", "tan"), ("asin", "arcsin"),
+    ("acos", "arccos"), ("atan", "arctan"), ("sinh", "sinh"), ("cosh", "cosh"),
+    ("asinh", "arcsinh"), ("acosh", "arccosh"), ("atanh", "arctanh"))})
 CMP = {"oeq": "==", "une": "!=", "olt": "<", "ole": "<=", "ogt": ">", "oge": ">=",
        "eq": "==", "ne": "!=", "slt": "<", "sle": "<=", "sgt": ">", "sge": ">="}
 

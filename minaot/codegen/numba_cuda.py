@@ -107,9 +107,21 @@ UNARY.update({f"math.{f}": f"{{T}}(math.{f}({{0}}))"
 # Numba's math.floor returns an int64: only for values that are not integers already (inf
 # and nan, and any float of 2^52 or more, are their own floor)
 UNARY["math.floor"] = "({T}(math.floor({0})) if abs({0}) < {T}(4503599627370496.0) else {0})"
+# more pointwise: libdevice functions (ceil and trunc return an int64 too, as floor does);
+# round is half to even from floor, no rint (libdevice rint has no simulator version):
+# floor + 1 above a half and on a half to an odd floor, and the input's sign on a zero
+UNARY.update({f"math.{f}": f"{{T}}(math.{f}({{0}}))"
+              for f in ("log1p", "expm1", "log2", "log10", "tan", "asin", "acos", "atan",
+                        "sinh", "cosh", "asinh", "acosh", "atanh")})
+UNARY["math.ceil"] = "({T}(math.ceil({0})) if abs({0}) < {T}(4503599627370496.0) else {0})"
+UNARY["math.trunc"] = "({T}(math.trunc({0})) if abs({0}) < {T}(4503599627370496.0) else {0})"
+UNARY["math.round"] = ("({T}(math.copysign(math.floor({0}) + ((({0} - math.floor({0})) > 0.5) or "
+                       "((({0} - math.floor({0})) == 0.5) and (math.floor({0}) % 2 != 0))), {0}))"
+                       " if abs({0}) < {T}(4503599627370496.0) else {0})")
+BINARY.update({"math.atan2": "{T}(math.atan2({0}, {1}))", "math.hypot": "{T}(math.hypot({0}, {1}))",
+               "arith.remf": "{T}(math.fmod({0}, {1}))"})
 #: only ``approximate-math`` makes these, and it does not run on the CUDA path
-UNSUPPORTED = {"math.round": "libdevice rint has no simulator version",
-               "arith.bitcast": "no bit casts in the CUDA emitter yet"}
+UNSUPPORTED = {"arith.bitcast": "no bit casts in the CUDA emitter yet"}
 
 #: reduction combiners a block can split over its threads: (float, int) identities
 COMBINERS = {"arith.addf": (0.0, 0), "arith.addi": (0.0, 0),

@@ -61,14 +61,24 @@ EVAL = {
     "math.tanh": np.tanh, "math.sqrt": np.sqrt, "math.rsqrt": lambda x: 1 / np.sqrt(x),
     "math.absf": np.abs, "math.absi": np.abs, "math.erf": _erf, "math.powf": np.power,
     "math.floor": np.floor, "math.round": np.rint, "math.copysign": np.copysign,
+    # more pointwise: inverse, hyperbolic and rounding functions, atan2, hypot, fmod
+    "math.log1p": np.log1p, "math.expm1": np.expm1, "math.log2": np.log2,
+    "math.log10": np.log10, "math.ceil": np.ceil, "math.trunc": np.trunc, "math.tan": np.tan,
+    "math.asin": np.arcsin, "math.acos": np.arccos, "math.atan": np.arctan, "math.sinh": np.sinh,
+    "math.cosh": np.cosh, "math.asinh": np.arcsinh, "math.acosh": np.arccosh,
+    "math.atanh": np.arctanh, "math.atan2": np.arctan2, "math.hypot": np.hypot,
+    "arith.remf": np.fmod,
 }
 
 UNARY = ("arith.negf", "math.exp", "math.log", "math.sin", "math.cos", "math.tanh", "math.sqrt",
-         "math.rsqrt", "math.absf", "math.absi", "math.erf", "math.floor", "math.round")
+         "math.rsqrt", "math.absf", "math.absi", "math.erf", "math.floor", "math.round",
+         "math.log1p", "math.expm1", "math.log2", "math.log10", "math.ceil", "math.trunc",
+         "math.tan", "math.asin", "math.acos", "math.atan", "math.sinh", "math.cosh",
+         "math.asinh", "math.acosh", "math.atanh")
 BINARY = ("arith.addf", "arith.subf", "arith.mulf", "arith.divf", "arith.maximumf",
           "arith.minimumf", "arith.addi", "arith.subi", "arith.muli", "arith.maxsi",
           "arith.minsi", "arith.andi", "arith.ori", "arith.xori", "arith.shli", "arith.shrsi",
-          "math.powf", "math.copysign")
+          "math.powf", "math.copysign", "math.atan2", "math.hypot", "arith.remf")
 
 
 def _same_types(op):

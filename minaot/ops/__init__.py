@@ -11,6 +11,12 @@ from .pointwise import (  # noqa: F401
     maximum, minimum, mul, ne, neg, pow, reciprocal, relu, remainder, rsqrt, sigmoid, sign, sin,
     sqrt, sub, tanh, to, type_as, where,
 )
+from .pointwise import (  # noqa: F401  (more pointwise)
+    acos, acosh, addcdiv, addcmul, arccos, arcsin, arctan, arctan2, asin, asinh, atan, atan2,
+    atanh, ceil, clamp_max, clamp_min, clip, cosh, exp2, expm1, fix, fmod, frac, hypot, isfinite,
+    isinf, isnan, lerp, log10, log1p, log2, logaddexp, logical_and, logical_or, logical_xor,
+    nan_to_num, round, sinh, tan, trunc,
+)
 from .reductions import (  # noqa: F401
     all, amax, amin, any, argmax, argmin, log_softmax, logsumexp, max, mean, min, norm, softmax,
     std, sum, var,
@@ -31,6 +37,12 @@ from .other import (  # noqa: F401
     unsqueeze_, zero_,
 )
 from .scan_sort import argsort, cumsum, cumsum_, sort, topk  # noqa: F401
+from .other import (  # noqa: F401  (more in-place)
+    abs_, acos_, acosh_, addcdiv_, addcmul_, arctan2_, asin_, asinh_, atan2_, atan_, atanh_,
+    ceil_, clamp_max_, clamp_min_, clip_, cosh_, exp2_, expm1_, fmod_, frac_, hypot_, lerp_,
+    log10_, log1p_, log2_, log_, logical_and_, logical_or_, logical_xor_, nan_to_num_,
+    reciprocal_, round_, sigmoid_, sinh_, sqrt_, tan_, tanh_, trunc_,
+)
 from .nn import cross_entropy, dropout, layer_norm, linear, mse_loss, nll_loss  # noqa: F401
 from ..autograd.function import _register_custom_vjp_op
 

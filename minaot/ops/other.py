@@ -443,3 +443,145 @@ register(OpDef("straight_through", "other",
                lambda new, old: Meta(new.shape, new.dtype, device_of(new)),
                lambda new, old: new, vjp=lambda ctx, g: (None, g),
                doc="the value of its first operand, the gradient of its second"))
+
+
+# ---------------------------------------------------------------- more in-place ops
+# The in-place twins of more pointwise ops (PyTorch has each as a Tensor method).
+for _name in ("sigmoid", "tanh", "sqrt", "abs", "log", "reciprocal", "log1p", "expm1", "exp2",
+              "log2", "log10", "ceil", "trunc", "round", "frac", "tan", "asin", "acos", "atan",
+              "sinh", "cosh", "asinh", "acosh", "atanh", "nan_to_num", "atan2", "hypot", "fmod",
+              "lerp", "addcmul", "addcdiv", "logical_and", "logical_or", "logical_xor"):
+    _inplace(_name + "_", _name)
+
+
+def _unary_inplace(name):
+    def fn(input):
+        return dispatch(name + "_", input)
+    fn.__name__ = fn.__qualname__ = name + "_"
+    fn.__doc__ = f"In-place :func:`{name}`; returns ``input``."
+    return fn
+
+
+sigmoid_, tanh_, sqrt_, abs_, log_, reciprocal_ = (_unary_inplace(n) for n in (
+    "sigmoid", "tanh", "sqrt", "abs", "log", "reciprocal"))
+log1p_, expm1_, exp2_, log2_, log10_, tan_, asin_, acos_, atan_ = (_unary_inplace(n) for n in (
+    "log1p", "expm1", "exp2", "log2", "log10", "tan", "asin", "acos", "atan"))
+sinh_, cosh_, asinh_, acosh_, atanh_ = (_unary_inplace(n) for n in (
+    "sinh", "cosh", "asinh", "acosh", "atanh"))
+
+
+def _float_target(name, input):
+    if not input.dtype.is_floating_point:
+        raise op_error(DTypeError, name, f"the result is not {input.dtype.name}: it cannot be "
+                       "written into the input, as in PyTorch")
+
+
+def ceil_(input):
+    """In-place :func:`ceil`; returns ``input`` (an integer tensor is left as it is)."""
+    return input if input.dtype.category == 1 else dispatch("ceil_", input)
+
+
+def trunc_(input):
+    """In-place :func:`trunc`; returns ``input`` (an integer tensor is left as it is)."""
+    return input if input.dtype.category == 1 else dispatch("trunc_", input)
+
+
+def round_(input, *, decimals=0):
+    """In-place :func:`round`; returns ``input`` (an integer tensor is left as it is)."""
+    from .pointwise import round
+    if input.dtype.category == 1:
+        return input
+    if decimals != 0:
+        return copy_(input, round(input, decimals=decimals))
+    return dispatch("round_", input)
+
+
+def frac_(input):
+    """In-place :func:`frac`; returns ``input``."""
+    _float_target("frac_", input)
+    return dispatch("frac_", input)
+
+
+def nan_to_num_(input, nan=0.0, posinf=None, neginf=None):
+    """In-place :func:`nan_to_num`; returns ``input`` (an integer tensor is left as it is)."""
+    if not input.dtype.is_floating_point:
+        return input
+    info = np.finfo(input.dtype.np)
+    return dispatch("nan_to_num_", input, nan=float(nan),
+                    posinf=float(info.max if posinf is None else posinf),
+                    neginf=float(info.min if neginf is None else neginf))
+
+
+def clamp_min_(input, min):
+    """In-place :func:`clamp_min`; returns ``input``."""
+    return clamp_(input, min=min)
+
+
+def clamp_max_(input, max):
+    """In-place :func:`clamp_max`; returns ``input``."""
+    return clamp_(input, max=max)
+
+
+def clip_(input, min=None, max=None):
+    """Another name of :func:`clamp_`."""
+    return clamp_(input, min, max)
+
+
+def atan2_(input, other):
+    """In-place :func:`atan2`; returns ``input``."""
+    _float_target("atan2_", input)
+    return dispatch("atan2_", input, other)
+
+
+def arctan2_(input, other):
+    """Another name of :func:`atan2_`."""
+    return atan2_(input, other)
+
+
+def hypot_(input, other):
+    """In-place :func:`hypot`; returns ``input``."""
+    from .pointwise import _float_only
+    _float_only("hypot_", input, other)
+    return dispatch("hypot_", input, other)
+
+
+def fmod_(input, other):
+    """In-place :func:`fmod`; returns ``input``."""
+    from .pointwise import _integral, fmod
+    if _integral(input) and _integral(other):
+        return copy_(input, fmod(input, other))
+    return dispatch("fmod_", input, other)
+
+
+def lerp_(input, end, weight):
+    """In-place :func:`lerp`; returns ``input``."""
+    from .pointwise import _check_lerp
+    _check_lerp("lerp_", input, end, weight)
+    return dispatch("lerp_", input, end, weight)
+
+
+def addcmul_(input, tensor1, tensor2, *, value=1):
+    """In-place :func:`addcmul`; returns ``input``."""
+    from .pointwise import _addc
+    return _addc("addcmul_", input, tensor1, tensor2, value)
+
+
+def addcdiv_(input, tensor1, tensor2, *, value=1):
+    """In-place :func:`addcdiv`; returns ``input``."""
+    from .pointwise import _addc
+    return _addc("addcdiv_", input, tensor1, tensor2, value)
+
+
+def logical_and_(input, other):
+    """In-place :func:`logical_and` (the result cast to ``input``'s dtype); returns ``input``."""
+    return dispatch("logical_and_", input, other)
+
+
+def logical_or_(input, other):
+    """In-place :func:`logical_or` (the result cast to ``input``'s dtype); returns ``input``."""
+    return dispatch("logical_or_", input, other)
+
+
+def logical_xor_(input, other):
+    """In-place :func:`logical_xor` (the result cast to ``input``'s dtype); returns ``input``."""
+    return dispatch("logical_xor_", input, other)

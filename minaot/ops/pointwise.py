@@ -685,3 +685,544 @@ register(OpDef(
     vjp=lambda ctx, g: (g,), scalar="{0}",
     samples=lambda rng: [SampleInput((rng.standard_normal((3, 4)),), {"dtype": "float64"}),
                          SampleInput((rng.standard_normal((3,)),), {"dtype": "int64"})]))
+
+
+# ================================================================ more pointwise
+# PyTorch's other pointwise ops.  A function of the math library is a prim (one record with
+# a scalar expression: ``prim_to_scalar`` lowers it to a ``math.*`` op that both Numba
+# targets call); the rest are composites of prims, exact as PyTorch computes them.
+def _float_only(name, *xs):
+    """Raise as PyTorch does for an op that has no integer kernel (``hypot``, ``logaddexp``)."""
+    from .._errors import op_error
+    from ..tensor import Tensor
+    for x in xs:
+        if isinstance(x, Tensor) and not x.dtype.is_floating_point:
+            raise op_error(TypeError, name, f"not implemented for {x.dtype.name} tensors (only "
+                           "floating point), as in PyTorch")
+
+
+def _rounding(name, input, **attrs):
+    """Rounding ops: an integer tensor comes back as a copy, a bool one raises (PyTorch)."""
+    from .._errors import op_error
+    if input.dtype is dt.bool_:
+        raise op_error(TypeError, name, "not implemented for bool tensors, as in PyTorch")
+    if not input.dtype.is_floating_point:
+        return input.clone()
+    return dispatch(name, input, **attrs)
+
+
+def log1p(input):
+    """``log(1 + input)``, elementwise, accurate for small ``input`` (``log1p(-1) = -inf``,
+    below -1 ``nan``); integer inputs give float32."""
+    return dispatch("log1p", input)
+
+
+def expm1(input):
+    """``exp(input) - 1``, elementwise, accurate for small ``input``; integer inputs give
+    float32."""
+    return dispatch("expm1", input)
+
+
+def exp2(input):
+    """``2 ** input``, elementwise; integer inputs give float32."""
+    return dispatch("exp2", input)
+
+
+def log2(input):
+    """The base-2 logarithm, elementwise (``log2(0) = -inf``, negative inputs ``nan``)."""
+    return dispatch("log2", input)
+
+
+def log10(input):
+    """The base-10 logarithm, elementwise (``log10(0) = -inf``, negative inputs ``nan``)."""
+    return dispatch("log10", input)
+
+
+def ceil(input):
+    """The smallest integer not below each element (gradient zero); an integer tensor is
+    returned as a copy."""
+    return _rounding("ceil", input)
+
+
+def trunc(input):
+    """Each element rounded toward zero (gradient zero); an integer tensor is returned as a
+    copy."""
+    return _rounding("trunc", input)
+
+
+def fix(input):
+    """Another name of :func:`trunc`."""
+    return trunc(input)
+
+
+def round(input, *, decimals=0):
+    """Each element rounded to the nearest integer, halves to the even one (``round(2.5)``
+    is 2, ``round(-0.5)`` is -0), as ``torch.round``; the gradient is zero.  With
+    ``decimals=d``: ``round(input * 10**d) / 10**d`` (for ``d < 0``: ``round(input /
+    10**-d) * 10**-d``), PyTorch's formula.  An integer tensor is returned as a copy."""
+    if decimals == 0 or not input.dtype.is_floating_point:
+        return _rounding("round", input)
+    scale = 10.0 ** builtins.abs(decimals)
+    if decimals > 0:
+        return div(_rounding("round", mul(input, scale)), scale)
+    return mul(_rounding("round", div(input, scale)), scale)
+
+
+def frac(input):
+    """The fractional part, ``input - trunc(input)``, with the sign of ``input`` (``frac(inf)``
+    is ``nan``, as in PyTorch); its gradient is 1.  Floating point tensors only."""
+    _float_only("frac", input)
+    return dispatch("frac", input)
+
+
+def tan(input):
+    """The tangent, elementwise (radians); integer inputs give float32."""
+    return dispatch("tan", input)
+
+
+def asin(input):
+    """The arcsine, elementwise (``nan`` outside ``[-1, 1]``)."""
+    return dispatch("asin", input)
+
+
+def acos(input):
+    """The arccosine, elementwise (``nan`` outside ``[-1, 1]``)."""
+    return dispatch("acos", input)
+
+
+def atan(input):
+    """The arctangent, elementwise, in ``(-pi/2, pi/2)``."""
+    return dispatch("atan", input)
+
+
+def sinh(input):
+    """The hyperbolic sine, elementwise."""
+    return dispatch("sinh", input)
+
+
+def cosh(input):
+    """The hyperbolic cosine, elementwise."""
+    return dispatch("cosh", input)
+
+
+def asinh(input):
+    """The inverse hyperbolic sine, elementwise."""
+    return dispatch("asinh", input)
+
+
+def acosh(input):
+    """The inverse hyperbolic cosine, elementwise (``nan`` below 1)."""
+    return dispatch("acosh", input)
+
+
+def atanh(input):
+    """The inverse hyperbolic tangent, elementwise (``atanh(1) = inf``, ``nan`` outside
+    ``[-1, 1]``)."""
+    return dispatch("atanh", input)
+
+
+def arcsin(input):
+    """Another name of :func:`asin`."""
+    return asin(input)
+
+
+def arccos(input):
+    """Another name of :func:`acos`."""
+    return acos(input)
+
+
+def arctan(input):
+    """Another name of :func:`atan`."""
+    return atan(input)
+
+
+def isnan(input):
+    """True where an element is NaN; a ``bool`` tensor (all false for integers)."""
+    return dispatch("isnan", input)
+
+
+def isinf(input):
+    """True where an element is +inf or -inf; a ``bool`` tensor."""
+    return dispatch("isinf", input)
+
+
+def isfinite(input):
+    """True where an element is neither NaN nor infinite; a ``bool`` tensor."""
+    return dispatch("isfinite", input)
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    """``input`` with NaN replaced by ``nan``, +inf by ``posinf`` and -inf by ``neginf``
+    (by default the largest and the lowest finite value of ``input``'s dtype), as
+    ``torch.nan_to_num``.  The gradient is 1 at finite elements and 0 at the replaced
+    ones.  An integer or bool tensor is returned as a copy."""
+    if not input.dtype.is_floating_point:
+        return input.clone()
+    info = np.finfo(input.dtype.np)
+    return dispatch("nan_to_num", input, nan=builtins.float(nan),
+                    posinf=builtins.float(info.max if posinf is None else posinf),
+                    neginf=builtins.float(info.min if neginf is None else neginf))
+
+
+def clamp_min(input, min):
+    """Each element at least ``min``: ``clamp(input, min=min)``."""
+    return clamp(input, min=min)
+
+
+def clamp_max(input, max):
+    """Each element at most ``max``: ``clamp(input, max=max)``."""
+    return clamp(input, max=max)
+
+
+def clip(input, min=None, max=None):
+    """Another name of :func:`clamp`."""
+    return clamp(input, min, max)
+
+
+def _tensor_only(name, *xs):
+    from .._errors import op_error
+    from ..tensor import Tensor
+    for x in xs:
+        if not isinstance(x, Tensor):
+            raise op_error(TypeError, name, f"expected a tensor, got {type(x).__name__} "
+                           f"({x!r}), as PyTorch does")
+
+
+def logical_and(input, other):
+    """True where both elements are nonzero (NaN counts as nonzero); a ``bool`` tensor.
+    Any dtypes, broadcast like numpy."""
+    _tensor_only("logical_and", input, other)
+    return dispatch("logical_and", input, other)
+
+
+def logical_or(input, other):
+    """True where either element is nonzero (NaN counts as nonzero); a ``bool`` tensor."""
+    _tensor_only("logical_or", input, other)
+    return dispatch("logical_or", input, other)
+
+
+def logical_xor(input, other):
+    """True where exactly one of the two elements is nonzero; a ``bool`` tensor."""
+    _tensor_only("logical_xor", input, other)
+    return dispatch("logical_xor", input, other)
+
+
+# ---------------------------------------------------------------- numpy implementations
+def _quiet(f):
+    def impl(*xs):
+        with np.errstate(all="ignore"):
+            return f(*xs)
+    return impl
+
+
+def _round_impl(x):
+    return np.rint(x)
+
+
+def _logaddexp_impl(a, b):
+    with np.errstate(invalid="ignore"):
+        same_inf = np.isinf(a) & (a == b)
+        m = np.maximum(a, b)
+        out = m + np.log1p(np.exp(-np.abs(a - b)))
+    return np.where(same_inf, a, out)
+
+
+def _lerp_impl(start, end, weight):
+    diff = end - start
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.where(np.abs(weight) < 0.5, start + weight * diff, end - diff * (1 - weight))
+
+
+# ---------------------------------------------------------------- VJP rules
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
+
+
+def _zero_vjp(ctx, g):
+    return (mul(g, 0.0),)
+
+
+def _asin_vjp(ctx, g):
+    x = ctx.inputs[0]           # PyTorch: grad * (1 - x * x).rsqrt()
+    return (mul(g, rsqrt(sub(1.0, mul(x, x)))),)
+
+
+def _acos_vjp(ctx, g):
+    x = ctx.inputs[0]
+    return (neg(mul(g, rsqrt(sub(1.0, mul(x, x))))),)
+
+
+def _atan2_vjp(ctx, g):
+    """``d atan2(a, b) = (b da - a db) / (a^2 + b^2)``; PyTorch's zeros where ``a = b = 0``."""
+    a, b = ctx.inputs
+    denom = add(mul(a, a), mul(b, b))
+    zero = eq(denom, 0)
+    ga = where(zero, 0.0, div(mul(g, b), denom)) if _need(ctx, 0) else None
+    gb = where(zero, 0.0, neg(div(mul(g, a), denom))) if _need(ctx, 1) else None
+    return ga, gb
+
+
+def _hypot_vjp(ctx, g):
+    a, b = ctx.inputs
+    out = ctx.outputs[0]
+    return (div(mul(g, a), out) if _need(ctx, 0) else None,
+            div(mul(g, b), out) if _need(ctx, 1) else None)
+
+
+def _fmod_vjp(ctx, g):
+    """``fmod(a, b) = a - b * trunc(a / b)``: ``g`` and ``-g * trunc(a / b)`` (PyTorch's)."""
+    a, b = ctx.inputs
+    return (g if _need(ctx, 0) else None,
+            neg(mul(g, trunc(div(a, b)))) if _need(ctx, 1) else None)
+
+
+# ---------------------------------------------------------------- records: prims
+def _in(lo, hi):
+    return lambda rng, shape: rng.uniform(lo, hi, shape)
+
+
+def _off_half(rng, shape):
+    """Values whose rounding is not near a tie (finite differences see no jump)."""
+    x = rng.standard_normal(shape) * 3
+    u = rng.uniform(0.1, 0.4, shape)
+    return np.asarray(np.floor(x) + np.where(x > 0, u, 1 - u))
+
+
+_unary("log1p", _quiet(np.log1p), lambda ctx, g: (div(g, add(ctx.inputs[0], 1.0)),),
+       "math.log1p({0})", samples=_unary_samples(_in(-0.5, 2.0)))
+_unary("expm1", np.expm1, lambda ctx, g: (mul(g, add(ctx.outputs[0], 1.0)),), "math.expm1({0})")
+_unary("log2", _quiet(np.log2), lambda ctx, g: (div(g, mul(ctx.inputs[0], _LN2)),),
+       "math.log2({0})", samples=_unary_samples(_positive))
+_unary("log10", _quiet(np.log10), lambda ctx, g: (div(g, mul(ctx.inputs[0], _LN10)),),
+       "math.log10({0})", samples=_unary_samples(_positive))
+_unary("ceil", np.ceil, _zero_vjp, "math.ceil({0})", promote="same",
+       samples=_unary_samples(_off_half))
+_unary("trunc", np.trunc, _zero_vjp, "math.trunc({0})", promote="same",
+       samples=_unary_samples(_off_half))
+_unary("round", _round_impl, _zero_vjp, "math.round({0})", promote="same",
+       samples=_unary_samples(_off_half))
+_unary("tan", np.tan,
+       lambda ctx, g: (mul(g, add(mul(ctx.outputs[0], ctx.outputs[0]), 1.0)),), "math.tan({0})",
+       samples=_unary_samples(_in(-1.2, 1.2)))
+_unary("asin", _quiet(np.arcsin), _asin_vjp, "math.asin({0})",
+       samples=_unary_samples(_in(-0.9, 0.9)))
+_unary("acos", _quiet(np.arccos), _acos_vjp, "math.acos({0})",
+       samples=_unary_samples(_in(-0.9, 0.9)))
+_unary("atan", np.arctan, lambda ctx, g: (div(g, add(mul(ctx.inputs[0], ctx.inputs[0]), 1.0)),),
+       "math.atan({0})")
+_unary("sinh", np.sinh, lambda ctx, g: (mul(g, cosh(ctx.inputs[0])),), "math.sinh({0})")
+_unary("cosh", np.cosh, lambda ctx, g: (mul(g, sinh(ctx.inputs[0])),), "math.cosh({0})")
+_unary("asinh", np.arcsinh,
+       lambda ctx, g: (mul(g, rsqrt(add(mul(ctx.inputs[0], ctx.inputs[0]), 1.0))),),
+       "math.asinh({0})")
+_unary("acosh", _quiet(np.arccosh),
+       lambda ctx, g: (mul(g, rsqrt(sub(mul(ctx.inputs[0], ctx.inputs[0]), 1.0))),),
+       "math.acosh({0})", samples=_unary_samples(_in(1.2, 3.0)))
+_unary("atanh", _quiet(np.arctanh),
+       lambda ctx, g: (div(g, sub(1.0, mul(ctx.inputs[0], ctx.inputs[0]))),), "math.atanh({0})",
+       samples=_unary_samples(_in(-0.9, 0.9)))
+_binary("atan2", np.arctan2, _atan2_vjp, "math.atan2({0}, {1})", promote="float")
+_binary("hypot", np.hypot, _hypot_vjp, "math.hypot({0}, {1})")
+_binary("fmod", _quiet(np.fmod), _fmod_vjp, "math.fmod({0}, {1})",
+        samples=_binary_samples(_normal, _away_from_zero))
+
+
+# ---------------------------------------------------------------- binary and ternary
+def atan2(input, other):
+    """The angle of the point ``(other, input)``: ``atan(input / other)`` in the right
+    quadrant, in ``[-pi, pi]``; integer inputs give float32.  Its gradient is
+    ``(other, -input) / (input^2 + other^2)``, zero at the origin (PyTorch's)."""
+    return dispatch("atan2", input, other)
+
+
+def arctan2(input, other):
+    """Another name of :func:`atan2`."""
+    return atan2(input, other)
+
+
+def hypot(input, other):
+    """``sqrt(input^2 + other^2)`` without overflow or underflow on the way; floating point
+    tensors only (as in PyTorch)."""
+    _float_only("hypot", input, other)
+    return dispatch("hypot", input, other)
+
+
+def fmod(input, other):
+    """The C remainder ``input - other * trunc(input / other)``: the sign of the dividend
+    (``fmod(-5, 3)`` is -2), unlike :func:`remainder` (the sign of the divisor).  Floats:
+    ``fmod(x, 0)`` and ``fmod(inf, y)`` are ``nan``; gradients ``g`` and ``-g * trunc(input /
+    other)``.  Integers: an integer result computed in float64 (exact below 2^53 in
+    magnitude); a zero divisor raises eagerly on the CPU, as in PyTorch."""
+    if _integral(input) and _integral(other):
+        _check_int_divisor("fmod", other)
+        q = trunc(div(_double(input), _double(other))).long()
+        return sub(input, mul(other, q))
+    return dispatch("fmod", input, other)
+
+
+def logaddexp(input, other):
+    """``log(exp(input) + exp(other))`` without overflow: ``max + log1p(exp(-|input -
+    other|))``, and ``input`` where both are the same infinity (PyTorch's formula).
+    Floating point tensors only."""
+    _float_only("logaddexp", input, other)
+    return dispatch("logaddexp", input, other)
+
+
+def lerp(input, end, weight):
+    """Linear interpolation ``input + weight * (end - input)``, computed as PyTorch does:
+    ``end - (end - input) * (1 - weight)`` where ``|weight| >= 0.5`` (exact at ``weight =
+    1``).  ``weight`` is a number or a tensor (all three broadcast); ``input`` and ``end``
+    (and a tensor ``weight``) must share one floating point dtype, as in PyTorch."""
+    _check_lerp("lerp", input, end, weight)
+    return dispatch("lerp", input, end, weight)
+
+
+def _check_lerp(name, input, end, weight):
+    from .._errors import DTypeError, op_error
+    from ..tensor import Tensor
+    _tensor_only(name, input, end)
+    tensors = [t for t in (input, end, weight) if isinstance(t, Tensor)]
+    if builtins.any(t.dtype is not input.dtype for t in tensors) or not input.dtype.is_floating_point:
+        raise op_error(DTypeError, name, "expected floating point tensors of one dtype, got "
+                       + ", ".join(t.dtype.name for t in tensors) + ", as PyTorch does")
+
+
+def _addc(name, input, tensor1, tensor2, value):
+    from .._errors import op_error
+    if builtins.all(_integral(x) for x in (input, tensor1, tensor2)):
+        if name.rstrip("_") == "addcdiv":
+            raise op_error(TypeError, name, "integer division with addcdiv is not "
+                           "supported (PyTorch: no longer): use input + value * trunc(tensor1 "
+                           "/ tensor2)")
+        if isinstance(value, builtins.float):
+            raise op_error(TypeError, name, "for integer tensors the value must not be a "
+                           "float, as in PyTorch")
+    _tensor_only(name, input, tensor1, tensor2)
+    return dispatch(name, input, tensor1, tensor2, value=value)
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    """``input + value * tensor1 * tensor2``, elementwise (all three broadcast)."""
+    return _addc("addcmul", input, tensor1, tensor2, value)
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    """``input + value * tensor1 / tensor2``, elementwise (all three broadcast); integer
+    ``tensor1`` and ``tensor2`` raise, as in PyTorch."""
+    return _addc("addcdiv", input, tensor1, tensor2, value)
+
+
+# ---------------------------------------------------------------- records: composites
+def _composite(name, impl, decomp, samples, promote="same", dtype=None):
+    """A pointwise op computed by ``decomp`` (eagerly too, so autograd goes through its parts;
+    tracing records it whole and ``decompose`` expands it)."""
+    register(OpDef(name, "pointwise", pw_meta(name, dtype), impl, decomp=decomp,
+                   composite=True, promote=promote, samples=samples))
+
+
+def _exp2_decomp(x):
+    return pow(2.0, x)
+
+
+def _frac_decomp(x):
+    return sub(x, trunc(x))
+
+
+def _isnan_decomp(x):
+    return ne(x, x)
+
+
+def _isinf_decomp(x):
+    if not x.dtype.is_floating_point:
+        return ne(x, x)                     # all false
+    return eq(abs(x), math.inf)
+
+
+def _isfinite_decomp(x):
+    if not x.dtype.is_floating_point:
+        return eq(x, x)                     # all true
+    return lt(abs(x), math.inf)
+
+
+def _nan_to_num_decomp(x, *, nan, posinf, neginf):
+    out = where(eq(x, math.inf), posinf, x)
+    out = where(eq(x, -math.inf), neginf, out)
+    return where(ne(x, x), nan, out)
+
+
+def _logical(bitwise):
+    def decomp(a, b):
+        return bitwise(a.to(dt.bool_), b.to(dt.bool_))
+    return decomp
+
+
+def _logaddexp_decomp(a, b):
+    m = maximum(a, b)
+    out = add(m, log1p(exp(neg(abs(sub(a, b))))))
+    return where(bitwise_and(eq(abs(a), math.inf), eq(a, b)), a, out)
+
+
+def _lerp_decomp(start, end, weight):
+    diff = sub(end, start)
+    return where(lt(abs(weight), 0.5), add(start, mul(weight, diff)),
+                 sub(end, mul(diff, sub(1.0, weight))))
+
+
+def _addcmul_decomp(x, t1, t2, *, value):
+    return add(x, mul(t1 if value == 1 else mul(t1, value), t2))
+
+
+def _addcdiv_decomp(x, t1, t2, *, value):
+    return add(x, div(t1 if value == 1 else mul(t1, value), t2))
+
+
+def _special(rng, shape=(8,)):
+    """Normal values with NaN, +-inf, +-0 among them."""
+    x = rng.standard_normal(shape)
+    x[:5] = [np.nan, np.inf, -np.inf, 0.0, -0.0]
+    return x
+
+
+def _predicate_samples(rng):
+    return [SampleInput((_special(rng),), grad=()),
+            SampleInput((rng.standard_normal((3, 4)),), grad=()),
+            SampleInput((rng.integers(-5, 5, (4,)),), grad=())]
+
+
+_composite("exp2", np.exp2, _exp2_decomp, _unary_samples(), promote="float")
+_composite("frac", lambda x: x - np.trunc(x), _frac_decomp, _unary_samples(_off_half))
+for _name, _np, _decomp in [("isnan", np.isnan, _isnan_decomp), ("isinf", np.isinf, _isinf_decomp),
+                            ("isfinite", np.isfinite, _isfinite_decomp)]:
+    _composite(_name, _np, _decomp, _predicate_samples, promote=None, dtype=dt.bool_)
+_composite("nan_to_num", lambda x, nan, posinf, neginf: np.nan_to_num(
+               x, nan=nan, posinf=posinf, neginf=neginf), _nan_to_num_decomp,
+           lambda rng: [SampleInput((_special(rng),), {"nan": 0.0, "posinf": 5.0, "neginf": -7.0},
+                                    grad=()),
+                        SampleInput((rng.standard_normal((3, 4)),),
+                                    {"nan": 1.5, "posinf": 2.0, "neginf": -3.0})])
+
+
+def _logical_samples(rng):
+    return [SampleInput((_special(rng), rng.integers(-1, 2, (8,))), grad=()),
+            SampleInput((rng.standard_normal((3, 1)) > 0, rng.standard_normal((4,)) > 0), grad=())]
+
+
+for _name, _np, _bits in [("logical_and", np.logical_and, bitwise_and),
+                          ("logical_or", np.logical_or, bitwise_or),
+                          ("logical_xor", np.logical_xor, bitwise_xor)]:
+    _composite(_name, _np, _logical(_bits), _logical_samples, promote=None, dtype=dt.bool_)
+_composite("logaddexp", _logaddexp_impl, _logaddexp_decomp, _binary_samples())
+_composite("lerp", _lerp_impl, _lerp_decomp, lambda rng: [
+    SampleInput((rng.standard_normal((3, 4)), rng.standard_normal((3, 4)), 0.3)),
+    SampleInput((rng.standard_normal((3, 4)), rng.standard_normal((4,)), 0.75)),
+    SampleInput((rng.standard_normal((2, 3)), rng.standard_normal((2, 3)),
+                 rng.uniform(-0.2, 1.2, (2, 3))))])
+_composite("addcmul", lambda x, a, b, value: x + value * a * b, _addcmul_decomp, lambda rng: [
+    SampleInput((rng.standard_normal((3, 4)), rng.standard_normal((3, 4)),
+                 rng.standard_normal((4,))), {"value": 1}),
+    SampleInput((rng.standard_normal((4,)), rng.standard_normal((3, 1)),
+                 rng.standard_normal((3, 4))), {"value": -0.5})])
+_composite("addcdiv", lambda x, a, b, value: x + value * a / b, _addcdiv_decomp, lambda rng: [
+    SampleInput((rng.standard_normal((3, 4)), rng.standard_normal((3, 4)),
+                 _away_from_zero(rng, (4,))), {"value": 1}),
+    SampleInput((rng.standard_normal((4,)), rng.standard_normal((3, 1)),
+                 _away_from_zero(rng, (3, 4))), {"value": 2.5})])

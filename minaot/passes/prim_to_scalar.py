@@ -151,6 +151,19 @@ RULES = {
     "to": lambda sb, o, x, t: x,
     "clone": lambda sb, o, x, t: x,
 }
+#: more pointwise: one math op each (floats only, see ``FLOAT_ONLY``)
+RULES.update({name: _float_unary("math." + name) for name in (
+    "log1p", "expm1", "log2", "log10", "ceil", "trunc", "round", "tan", "asin", "acos", "atan",
+    "sinh", "cosh", "asinh", "acosh", "atanh")})
+RULES.update({"atan2": lambda sb, o, a, b, t: sb.op("math.atan2", [a, b], t),
+              "hypot": lambda sb, o, a, b, t: sb.op("math.hypot", [a, b], t),
+              "fmod": lambda sb, o, a, b, t: sb.op("arith.remf", [a, b], t)})
+#: ops whose scalar rule exists for f32 and f64 only
+FLOAT_ONLY = ("exp", "log", "sin", "cos", "tanh", "sqrt", "rsqrt", "erf", "sigmoid",
+              "reciprocal", "div", "floor",
+              # more pointwise
+              "log1p", "expm1", "log2", "log10", "ceil", "trunc", "round", "tan", "asin", "acos",
+              "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "atan2", "hypot", "fmod")
 COMPARE = {"eq": ("oeq", "eq"), "ne": ("une", "ne"), "lt": ("olt", "slt"), "le": ("ole", "sle"),
            "gt": ("ogt", "sgt"), "ge": ("oge", "sge")}
 #: reduction -> (combiner, identity for float, identity for int)
@@ -174,8 +187,7 @@ def fusible(irop) -> bool:
     if name not in RULES:
         return False
     t = _dtype(irop.result)
-    if name in ("exp", "log", "sin", "cos", "tanh", "sqrt", "rsqrt", "erf", "sigmoid",
-                "reciprocal", "div", "floor"):
+    if name in FLOAT_ONLY:
         return t in FLOAT
     if name == "pow":
         return t in FLOAT or _constant_exponent(irop) in (1, 2, 3)
