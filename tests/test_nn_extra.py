@@ -13,6 +13,7 @@ import pytest
 
 import minaot
 import minaot.nn.functional as F
+from minaot import nn
 from minaot.testing import assert_close, gradcheck
 
 pytestmark = pytest.mark.joint
@@ -165,6 +166,113 @@ def test_bce_with_logits_is_stable_and_matches_bce():
     big = F.binary_cross_entropy_with_logits(t64([-1000.0, 1000.0]), t64([1.0, 0.0]),
                                              reduction="none")
     assert_close(big, np.array([1000.0, 1000.0]))
+
+
+# ---------------------------------------------------------------- modules
+def test_modules_call_their_functions():
+    rng = np.random.default_rng(0)
+    x = t64(rng.standard_normal((3, 4)))
+    y = t64(rng.standard_normal((3, 4)))
+    pairs = [(nn.Tanh(), minaot.tanh(x)), (nn.Sigmoid(), minaot.sigmoid(x)), (nn.SiLU(), F.silu(x)),
+             (nn.LeakyReLU(0.3), F.leaky_relu(x, 0.3)), (nn.ELU(0.7), F.elu(x, 0.7)),
+             (nn.Softplus(2.0, 1.0), F.softplus(x, 2.0, 1.0)), (nn.Identity(7, a=1), x),
+             (nn.Softmax(1), minaot.softmax(x, 1)), (nn.LogSoftmax(0), minaot.log_softmax(x, 0)),
+             (nn.Softmax(), minaot.softmax(x, 1)), (nn.Mish(), F.mish(x)), (nn.SELU(), F.selu(x)),
+             (nn.Hardswish(), F.hardswish(x)), (nn.GLU(), F.glu(x))]
+    for m, ref in pairs:
+        assert_close(m(x), ref)
+    assert_close(nn.Softmax()(t64([1.0, 2.0])), minaot.softmax(t64([1.0, 2.0]), 0))   # 1-d: dim 0
+    losses = [(nn.L1Loss(), F.l1_loss(x, y)), (nn.SmoothL1Loss("sum", 0.5), F.smooth_l1_loss(x, y, "sum", 0.5)),
+              (nn.HuberLoss("none", 2.0), F.huber_loss(x, y, "none", 2.0)),
+              (nn.KLDivLoss("batchmean"), F.kl_div(x, y.exp(), "batchmean")),
+              (nn.BCEWithLogitsLoss(pos_weight=t64([1.0, 2.0, 3.0, 4.0])),
+               F.binary_cross_entropy_with_logits(x, y.sigmoid(), pos_weight=t64([1.0, 2.0, 3.0, 4.0]))),
+              (nn.BCELoss(weight=t64([2.0])), F.binary_cross_entropy(x.sigmoid(), y.sigmoid(), t64([2.0])))]
+    for m, ref in losses[:3]:
+        assert_close(m(x, y), ref)
+    assert_close(losses[3][0](x, y.exp()), losses[3][1])
+    assert_close(losses[4][0](x, y.sigmoid()), losses[4][1])
+    assert_close(losses[5][0](x.sigmoid(), y.sigmoid()), losses[5][1])
+    assert [n for n, _ in nn.BCEWithLogitsLoss(pos_weight=t64([1.0])).named_buffers()] == ["pos_weight"]
+    tgt = minaot.tensor(np.array([0, 3, 1]))
+    assert_close(nn.NLLLoss(reduction="sum")(x, tgt), F.nll_loss(x, tgt, reduction="sum"))
+
+
+def test_flatten_unflatten():
+    x = minaot.zeros(2, 3, 4, 5)
+    assert nn.Flatten()(x).shape == (2, 60)
+    assert nn.Flatten(0, 2)(x).shape == (24, 5)
+    assert nn.Unflatten(1, (3, 20))(nn.Flatten()(x)).shape == (2, 3, 20)
+    assert nn.Unflatten(-1, (-1, 2, 2))(minaot.zeros(3, 8)).shape == (3, 2, 2, 2)
+    with pytest.raises(RuntimeError, match="unflattened_size"):
+        nn.Unflatten(1, (7, 2))(minaot.zeros(3, 8))
+
+
+def test_containers_register_what_they_hold():
+    ml = nn.ModuleList([nn.Linear(2, 3), nn.ReLU()])
+    ml.append(nn.Linear(3, 1))
+    assert len(ml) == 3 and isinstance(ml[-1], nn.Linear) and len(ml[1:]) == 2
+    assert [n for n, _ in ml.named_parameters()] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    del ml[1]
+    assert [n for n, _ in ml.named_parameters()] == ["0.weight", "0.bias", "1.weight", "1.bias"]
+    ml.insert(0, nn.Tanh())
+    assert isinstance(ml[0], nn.Tanh) and list(ml.state_dict())[0] == "1.weight"
+    md = nn.ModuleDict({"enc": nn.Linear(2, 2), "act": nn.GELU()})
+    md["dec"] = nn.Linear(2, 1)
+    assert list(md.keys()) == ["enc", "act", "dec"] and "act" in md and len(md) == 3
+    assert list(md.state_dict()) == ["enc.weight", "enc.bias", "dec.weight", "dec.bias"]
+    assert isinstance(md.pop("act"), nn.GELU) and "act" not in md
+    pl = nn.ParameterList([minaot.ones(2), nn.Parameter(minaot.zeros(3))])
+    pl.append(minaot.ones(1))
+    assert all(isinstance(p, nn.Parameter) and p.requires_grad for p in pl)
+    assert list(pl.state_dict()) == ["0", "1", "2"] and len(list(pl.parameters())) == 3
+    assert pl[-1].shape == (1,)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(6, 4, padding_idx=0)
+        self.blocks = nn.ModuleList([nn.Linear(4, 4), nn.Linear(4, 3)])
+        self.acts = nn.ModuleDict({"a": nn.SiLU(), "b": nn.LeakyReLU(0.1)})
+        self.scales = nn.ParameterList([minaot.ones(4), minaot.ones(3)])
+
+    def forward(self, idx):
+        h = self.emb(idx)
+        h = self.acts["a"](self.blocks[0](h) * self.scales[0])
+        return self.acts["b"](self.blocks[1](h) * self.scales[1]).sum()
+
+
+def test_aot_module_sees_container_parameters():
+    minaot.manual_seed(0)
+    net = Net().to(minaot.float64)
+    idx = minaot.tensor(np.array([[0, 1, 2], [5, 0, 3]]))
+    names = [n for n, _ in net.named_parameters()]
+    assert names == ["emb.weight", "blocks.0.weight", "blocks.0.bias", "blocks.1.weight",
+                     "blocks.1.bias", "scales.0", "scales.1"]
+    net(idx).backward()
+    eager = {n: p.grad.numpy().copy() for n, p in net.named_parameters()}
+    assert (eager["emb.weight"][0] == 0).all() and eager["scales.1"].any()
+    net.zero_grad()
+    compiled = minaot.aot_module(net)
+    out = compiled(idx)
+    out.backward()
+    for n, p in net.named_parameters():
+        assert_close(p.grad, eager[n], rtol=1e-10, atol=1e-12)
+
+
+def test_embedding_init_is_seeded_normal_with_zero_padding_row():
+    minaot.manual_seed(3)
+    a = nn.Embedding(200, 50, padding_idx=-1)
+    minaot.manual_seed(3)
+    b = nn.Embedding(200, 50, padding_idx=-1)
+    assert a.padding_idx == 199 and (a.weight.detach().numpy()[199] == 0).all()
+    assert (a.weight.detach().numpy() == b.weight.detach().numpy()).all()
+    w = a.weight.detach().numpy()[:199]
+    assert abs(w.mean()) < 0.05 and abs(w.std() - 1) < 0.05
+    frozen = nn.Embedding.from_pretrained(t64(np.eye(3)))
+    assert not frozen.weight.requires_grad
+    assert_close(frozen(minaot.tensor(np.array([2]))), np.eye(3)[[2]])
 
 
 # ---------------------------------------------------------------- PyTorch, when installed
