@@ -8,3 +8,12 @@ from .layers import (  # noqa: F401
 
 __all__ = ["Module", "Parameter", "Linear", "ReLU", "GELU", "LayerNorm", "BatchNorm1d", "Dropout",
            "Sequential", "MSELoss", "CrossEntropyLoss"]
+from .layers_extra import (  # noqa: F401
+    CELU, ELU, GLU, SELU, BCELoss, BCEWithLogitsLoss, Embedding, Flatten, Hardsigmoid, Hardswish,
+    Hardtanh, HuberLoss, Identity, KLDivLoss, L1Loss, LeakyReLU, LogSigmoid, LogSoftmax, Mish,
+    ModuleDict, ModuleList, NLLLoss, ParameterList, ReLU6, Sigmoid, SiLU, SmoothL1Loss, Softmax,
+    Softmin, Softplus, Softsign, Tanh, Unflatten,
+)
+from .layers_extra import __all__ as _extra_all
+
+__all__ += _extra_all

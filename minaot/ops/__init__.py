@@ -44,6 +44,12 @@ from .other import (  # noqa: F401  (more in-place)
     reciprocal_, round_, sigmoid_, sinh_, sqrt_, tan_, tanh_, trunc_,
 )
 from .nn import cross_entropy, dropout, layer_norm, linear, mse_loss, nll_loss  # noqa: F401
+from .nn_extra import (  # noqa: F401
+    binary_cross_entropy, binary_cross_entropy_with_logits, celu, cosine_similarity, elu,
+    embedding, glu, hardsigmoid, hardswish, hardtanh, huber_loss, kl_div, l1_loss, leaky_relu,
+    logsigmoid, mish, normalize, one_hot, pairwise_distance, relu6, selu, silu, smooth_l1_loss,
+    softmin, softplus, softsign,
+)
 from ..autograd.function import _register_custom_vjp_op
 
 _register_custom_vjp_op()
