@@ -181,7 +181,12 @@ def gather(input, dim, index):
 
 def scatter_add(input, dim, index, src):
     """A copy of ``input`` with ``src`` added at the positions ``index`` names along
-    ``dim`` (repeated indices accumulate): the gradient of :func:`gather`."""
+    ``dim`` (repeated indices accumulate): the gradient of :func:`gather`.  Only the part
+    of ``src`` of ``index``'s shape is used (it is sliced to it first, so its gradient is
+    zero elsewhere)."""
+    if src.ndim == index.ndim and tuple(src.shape) != tuple(index.shape):
+        from .views import getitem
+        src = getitem(src, tuple(slice(0, s) for s in index.shape))
     return dispatch("scatter_add", input, index, src, dim=wrap_dim("scatter_add", dim, input.ndim))
 
 
