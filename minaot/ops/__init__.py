@@ -30,6 +30,17 @@ from .other import (  # noqa: F401
     mul_, neg_, pow_, relu_, scatter_add, squeeze_, stack, sub_, sum_to, t_, transpose_,
     unsqueeze_, zero_,
 )
+from .views import (  # noqa: F401
+    broadcast_tensors, diag, diag_embed, diagonal, flip, fliplr, flipud, meshgrid, numel, roll,
+    repeat_interleave, reshape_as, swapaxes, swapdims, tile, tril, tril_, triu, triu_,
+)
+from .creation import eye, linspace, logspace, normal, randint, randperm  # noqa: F401
+from .linalg import addmm, baddbmm, dot, kron, mv, outer, tensordot  # noqa: F401
+# (no ``trace``: minaot.trace is the tracer; torch.trace is the method ``Tensor.trace``)
+from .other import (  # noqa: F401
+    allclose, argwhere, equal, hstack, index_add, index_add_, isclose, masked_select, nonzero,
+    scatter, scatter_, vstack,
+)
 from .nn import cross_entropy, dropout, layer_norm, linear, mse_loss, nll_loss  # noqa: F401
 from ..autograd.function import _register_custom_vjp_op
 
