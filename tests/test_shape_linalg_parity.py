@@ -382,3 +382,49 @@ def test_against_torch():
     same(tx.grad, mx.grad)
     # views where PyTorch's are views
     assert torch.diagonal(ta)._base is ta and minaot.diagonal(ma)._storage is ma._storage
+
+
+# ------------------------------------------------------------------ CUDA (Numba's simulator)
+SIMULATED = """
+import numpy as np, minaot
+from minaot.testing import assert_close
+rng = np.random.default_rng(0)
+a = rng.standard_normal((3, 4)); b = rng.standard_normal((4, 3))
+fns = {
+ "flip": lambda x, y: x.flip(1).roll(1, 0),
+ "diagonal": lambda x, y: x.diagonal(1) * 2,
+ "repeat": lambda x, y: x.repeat(2, 1).tril(1) + x.repeat_interleave(2, 0),
+ "diag": lambda x, y: minaot.diag(x[:, 0]) + minaot.diag_embed(x)[0, :3, :3] + x.trace(),
+ "linalg": lambda x, y: minaot.addmm(y.sum(0), x, y) + minaot.outer(x[:, 0], y[0]) + minaot.tensordot(x, y, 1),
+ "eye": lambda x, y: x[:, :3] * minaot.eye(3, device=x.device) + minaot.kron(x[:1, :1], y[:3, :3]),
+ "scatter": lambda x, y: minaot.scatter(x, 0, minaot.tensor([[1, 0, 2, 0]], device=x.device), y.t()[:1]).index_add(1, minaot.tensor([0, 0], device=x.device), x[:, :2]),
+ "isclose": lambda x, y: minaot.isclose(x, x + 1e-9).float() + minaot.hstack([x, y.t()])[:, :4],
+}
+for name, f in fns.items():
+    cpu = f(minaot.tensor(a), minaot.tensor(b))
+    gx, gy = minaot.tensor(a, device="cuda"), minaot.tensor(b, device="cuda")
+    out = f(gx, gy)
+    assert out.device == "cuda", name
+    assert_close(out.cpu(), cpu, rtol=1e-5, atol=1e-5)
+    comp = minaot.compile(f, backend="cuda")(gx, gy)
+    assert_close(comp.cpu(), cpu, rtol=1e-5, atol=1e-5)
+    print(name, "ok")
+x = minaot.tensor(a, device="cuda")
+assert minaot.nonzero(x > 0).device == "cuda"
+assert_close(minaot.nonzero(x > 0).cpu(), np.argwhere(a > 0))
+assert_close(minaot.masked_select(x, x > 0).cpu(), a[a > 0].astype(np.float32))
+print("all ok")
+"""
+
+
+@pytest.mark.cuda
+def test_cuda_eager_and_compiled_under_the_simulator():
+    # a fresh process: the simulator must be on before Numba is imported
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONPATH=root)
+    proc = subprocess.run([sys.executable, "-c", SIMULATED], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "all ok" in proc.stdout, proc.stdout + proc.stderr
