@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 
+from .. import dtypes as dt
 from .._errors import DTypeError, ShapeError, op_error
 from .meta import wrap_dim
 
@@ -156,4 +157,6 @@ def trace(input):
     from .views import _diagonal_copy
     if input.ndim != 2:
         raise op_error(ShapeError, "trace", f"expected a matrix, got shape {tuple(input.shape)}")
+    if input.dtype is dt.bool_:
+        raise op_error(NotImplementedError, "trace", "not implemented for bool tensors")
     return sum(_diagonal_copy(input))

@@ -569,10 +569,12 @@ def index_add(input, dim, index, source, *, alpha=1):
         raise op_error(IndexError, "index_add", "index must be a 1-d (or 0-d) int64 tensor, "
                        f"got shape {tuple(index.shape)} and dtype {index.dtype.name}")
     index = reshape(index, (-1,))
+    if input.ndim == 0:                 # PyTorch: a 0-d source and a single index
+        if source.ndim != 0 or index.shape[0] != 1:
+            raise op_error(ShapeError, "index_add", "a 0-d input takes a 0-d source and one "
+                           f"index, got source {tuple(source.shape)} and {index.shape[0]} indices")
     want = tuple(input.shape[:d]) + (index.shape[0],) + tuple(input.shape[d + 1:])
-    if input.ndim == 0:
-        want = (index.shape[0],)
-    if tuple(source.shape) != want and not (input.ndim == 0 and source.numel() == index.shape[0]):
+    if input.ndim and tuple(source.shape) != want:
         raise op_error(ShapeError, "index_add", f"source of shape {tuple(source.shape)} "
                        f"does not match {want}: the input's shape with index's length in "
                        f"dim {d}")
@@ -583,17 +585,11 @@ def index_add(input, dim, index, source, *, alpha=1):
     if alpha != 1:
         source = mul(source, alpha)
     if input.ndim == 0:
-        return _index_add_0d(input, index, source)
+        return input + source
     along = [1] * input.ndim
     along[d] = index.shape[0]
     where_to = expand(reshape(index, tuple(along)), want)
     return scatter_add(input, d, where_to, source)
-
-
-def _index_add_0d(input, index, source):
-    """``index_add`` into a 0-d input: every element of ``source`` adds to it."""
-    from .reductions import sum
-    return input + sum(source)
 
 
 def index_add_(input, dim, index, source, *, alpha=1):
