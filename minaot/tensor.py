@@ -458,9 +458,28 @@ def _install_methods():
         "nan_to_num_", "atan2_", "arctan2_", "hypot_", "fmod_", "lerp_", "addcmul_", "addcdiv_",
         "logical_and_", "logical_or_", "logical_xor_",
     ]
+    plain += [
+        # more shapes, linear algebra, comparisons and indexing (compositions of the above)
+        "flip", "fliplr", "flipud", "roll", "diagonal", "swapaxes", "swapdims", "tile",
+        "repeat_interleave", "reshape_as", "tril", "triu", "tril_", "triu_", "diag",
+        "diag_embed", "dot", "mv", "outer", "addmm", "baddbmm", "kron", "allclose",
+        "isclose", "equal", "scatter", "scatter_", "index_add", "index_add_",
+        "masked_select", "nonzero", "argwhere",
+    ]
     for name in plain:
         setattr(Tensor, name, getattr(ops, name))
 
+    # methods PyTorch has only on Tensor (no torch.<name> function)
+    from .ops import creation as _creation, views as _views
+    Tensor.repeat = _views.repeat
+    Tensor.nelement = _views.nelement
+    Tensor.ndimension = _views.ndimension
+    for name in ("new_zeros", "new_ones", "new_full", "new_empty", "new_tensor", "uniform_",
+                 "normal_"):
+        setattr(Tensor, name, getattr(_creation, name))
+    Tensor.type = _creation.tensor_type
+    from .ops import linalg as _linalg
+    Tensor.trace = _linalg.trace            # minaot.trace is the tracer
     Tensor.__add__ = lambda a, b: ops.add(a, b)
     Tensor.__radd__ = lambda a, b: ops.add(b, a)
     Tensor.__sub__ = lambda a, b: ops.sub(a, b)

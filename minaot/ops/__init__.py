@@ -43,6 +43,17 @@ from .other import (  # noqa: F401  (more in-place)
     log10_, log1p_, log2_, log_, logical_and_, logical_or_, logical_xor_, nan_to_num_,
     reciprocal_, round_, sigmoid_, sinh_, sqrt_, tan_, tanh_, trunc_,
 )
+from .views import (  # noqa: F401
+    broadcast_tensors, diag, diag_embed, diagonal, flip, fliplr, flipud, meshgrid, numel, roll,
+    repeat_interleave, reshape_as, swapaxes, swapdims, tile, tril, tril_, triu, triu_,
+)
+from .creation import eye, linspace, logspace, normal, randint, randperm  # noqa: F401
+from .linalg import addmm, baddbmm, dot, kron, mv, outer, tensordot  # noqa: F401
+# (no ``trace``: minaot.trace is the tracer; torch.trace is the method ``Tensor.trace``)
+from .other import (  # noqa: F401
+    allclose, argwhere, equal, hstack, index_add, index_add_, isclose, masked_select, nonzero,
+    scatter, scatter_, vstack,
+)
 from .nn import cross_entropy, dropout, layer_norm, linear, mse_loss, nll_loss  # noqa: F401
 from .nn_extra import (  # noqa: F401
     binary_cross_entropy, binary_cross_entropy_with_logits, celu, cosine_similarity, elu,

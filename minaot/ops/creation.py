@@ -293,3 +293,214 @@ for _name in ("rand", "randn"):
                        _RANDOM_IMPL[_name]),
                    samples=lambda rng: [SampleInput((), {"shape": (3, 4), "dtype": "float32"}),
                                         SampleInput((), {"shape": (5,), "dtype": "float64"})]))
+
+
+# ---------------------------------------------------------------- more creation functions
+# Compositions of the records above (``arange``, ``constant``, ``rand``/``randn``) and of
+# pointwise ops, so they trace and run on both backends like those.
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+    """The ``n`` x ``m`` (``m = n`` by default) matrix with ones on the main diagonal and
+    zeros elsewhere, float32 unless ``dtype``, as ``torch.eye``: ``arange(n)[:, None] ==
+    arange(m)`` cast to the dtype."""
+    from .pointwise import eq, to
+    m = n if m is None else m
+    if n < 0 or m < 0:
+        raise op_error(ShapeError, "eye", f"n and m must be non-negative, got n={n}, m={m}")
+    rows = arange(n, device=device).reshape(n, 1)
+    t = to(eq(rows, arange(m, device=device)), _dtype(dtype))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _linspace_values(start, end, steps, np_dtype):
+    """PyTorch's ``linspace`` values in ``np_dtype``: the first half counted up from
+    ``start``, the second half down from ``end`` (so both ends are exact)."""
+    if steps == 1:
+        return np.array([start], dtype=np.float64).astype(np_dtype)
+    work = np.dtype(np_dtype if np.issubdtype(np_dtype, np.floating) else np.float64).type
+    start, end = work(start), work(end)
+    step = (end - start) / work(steps - 1)
+    i = np.arange(steps)
+    half = steps // 2
+    vals = np.where(i < half, start + step * i.astype(work),
+                    end - step * (steps - 1 - i).astype(work))
+    return vals.astype(np_dtype)
+
+
+def _number(x, name):
+    from ..tensor import Tensor
+    if isinstance(x, Tensor):
+        if x.numel() != 1:
+            raise op_error(ShapeError, name, f"expects a number or a 0-d tensor, got shape "
+                           f"{tuple(x.shape)}")
+        return x.item()
+    return x
+
+
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+    """``steps`` evenly spaced values from ``start`` to ``end`` (both included), float32
+    unless ``dtype``, as ``torch.linspace`` (the same values: the first half is counted up
+    from ``start``, the second half down from ``end``).  Made on the host: while tracing, a
+    constant of the graph."""
+    start, end = _number(start, "linspace"), _number(end, "linspace")
+    if steps < 0:
+        raise op_error(ShapeError, "linspace", f"number of steps must be non-negative, got {steps}")
+    d = _dtype(dtype)
+    return tensor(_linspace_values(start, end, int(steps), d.np), dtype=d, device=device,
+                  requires_grad=requires_grad)
+
+
+def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False):
+    """``base ** linspace(start, end, steps)``: ``steps`` values evenly spaced on a log
+    scale, float32 unless ``dtype``, as ``torch.logspace``."""
+    start, end = _number(start, "logspace"), _number(end, "logspace")
+    if steps < 0:
+        raise op_error(ShapeError, "logspace", f"number of steps must be non-negative, got {steps}")
+    d = _dtype(dtype)
+    exps = _linspace_values(start, end, int(steps), np.float64)
+    return tensor(np.power(float(base), exps).astype(d.np), dtype=d, device=device,
+                  requires_grad=requires_grad)
+
+
+# Tensor.new_*: a new tensor with the tensor's dtype and device unless given.
+def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    """``Tensor.new_full``: ``fill_value`` in shape ``size``, with this tensor's dtype and
+    device unless given."""
+    return full(_shape((size,)), fill_value, dtype=dtype or self.dtype,
+                device=device or self.device, requires_grad=requires_grad)
+
+
+def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+    """``Tensor.new_zeros``: zeros of shape ``size`` (``new_zeros(2, 3)`` or
+    ``new_zeros((2, 3))``), with this tensor's dtype and device unless given."""
+    return zeros(_shape(size), dtype=dtype or self.dtype, device=device or self.device,
+                 requires_grad=requires_grad)
+
+
+def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+    """``Tensor.new_ones``: ones of shape ``size``, with this tensor's dtype and device
+    unless given."""
+    return ones(_shape(size), dtype=dtype or self.dtype, device=device or self.device,
+                requires_grad=requires_grad)
+
+
+def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+    """``Tensor.new_empty``: an uninitialised tensor (see :func:`empty`) of shape
+    ``size``, with this tensor's dtype and device unless given."""
+    return empty(_shape(size), dtype=dtype or self.dtype, device=device or self.device,
+                 requires_grad=requires_grad)
+
+
+def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+    """``Tensor.new_tensor``: a copy of ``data`` as a tensor with this tensor's dtype and
+    device unless given (whatever ``data``'s own dtype)."""
+    return tensor(data, dtype=dtype or self.dtype, device=device or self.device,
+                  requires_grad=requires_grad)
+
+
+def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=None,
+            requires_grad=False):
+    """Random integers uniform in ``[low, high)``, of shape ``size``, int64 unless
+    ``dtype``, as ``torch.randint`` (``randint(high, size)`` or ``randint(low, high,
+    size)``).  ``low + floor(rand * (high - low))`` from a float64 :func:`rand`, so they
+    come from the same generator, trace and compile like ``rand`` (not the same numbers as
+    PyTorch's)."""
+    from .pointwise import add, floor, mul, to
+    if size is None:                    # randint(high, size)
+        low, high, size = 0, low, high
+    if high is None or size is None:
+        raise op_error(TypeError, "randint", "expects randint(high, size) or "
+                       "randint(low, high, size)")
+    if not low < high:
+        raise op_error(ValueError, "randint", f"random_ expects 'from' to be less than 'to', "
+                       f"but got from={low} >= to={high}")
+    u = rand(_shape((size,)), generator=generator, dtype=dt.float64, device=device)
+    t = to(add(floor(mul(u, float(high - low))), float(low)), _dtype(dtype, dt.int64))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """A random permutation of ``0 .. n-1`` (int64 unless ``dtype``) from ``generator``
+    (the global one by default), drawn on the host, as ``torch.randperm`` (not the same
+    numbers).  Eager only: while tracing it raises (minaot's traced random ops are
+    ``rand`` and ``randn``)."""
+    from .. import dispatch as _dispatch
+    if _dispatch._tracer is not None:
+        from ..tracing import _trace_error
+        raise _trace_error("randperm", "draw the permutation outside the compiled function "
+                           "and pass it in")
+    if n < 0:
+        raise op_error(ValueError, "randperm", f"n must be non-negative, got {n}")
+    perm = _random._gen(generator).permutation(int(n))
+    return tensor(perm, dtype=_dtype(dtype, dt.int64), device=device,
+                  requires_grad=requires_grad)
+
+
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None):
+    """Normal random numbers ``mean + std * randn``, as ``torch.normal``: ``mean`` and
+    ``std`` numbers with a ``size``, or tensors (broadcast; the result has their shape,
+    dtype and device).  No gradient flows to ``mean`` or ``std``."""
+    from ..autograd import no_grad
+    from ..tensor import Tensor
+    from .meta import broadcast_shapes
+    from .pointwise import add, mul
+    tensors = [x for x in (mean, std) if isinstance(x, Tensor)]
+    if isinstance(std, (int, builtins.float)) and std < 0:
+        raise op_error(ValueError, "normal", f"std must be non-negative, got {std}")
+    if tensors:
+        shape = broadcast_shapes("normal", *(tuple(t.shape) for t in tensors))
+        if size is not None and _shape((size,)) != shape:
+            raise op_error(ShapeError, "normal", f"size {size} does not match the shape "
+                           f"{shape} of mean and std")
+        dtype = dtype or tensors[0].dtype
+        device = device or tensors[0].device
+    elif size is None:
+        raise op_error(TypeError, "normal", "expects tensors mean/std, or numbers and a size")
+    else:
+        shape = _shape((size,))
+    with no_grad():
+        z = randn(shape, generator=generator, dtype=dtype, device=device)
+        return add(mul(z, std), mean)
+
+
+def uniform_(input, a=0.0, b=1.0, *, generator=None):
+    """``Tensor.uniform_``: fill ``input`` in place with numbers uniform in ``[a, b)``
+    from ``generator`` (drawn on the host, like :func:`rand`); returns ``input``."""
+    from .pointwise import add, mul
+    u = rand(tuple(input.shape), generator=generator, dtype=input.dtype, device=input.device)
+    return input.copy_(add(mul(u, float(b) - float(a)), float(a)))
+
+
+def normal_(input, mean=0.0, std=1.0, *, generator=None):
+    """``Tensor.normal_``: fill ``input`` in place with normal numbers of ``mean`` and
+    ``std`` from ``generator`` (drawn on the host, like :func:`randn`); returns ``input``."""
+    from .pointwise import add, mul
+    z = randn(tuple(input.shape), generator=generator, dtype=input.dtype, device=input.device)
+    return input.copy_(add(mul(z, float(std)), float(mean)))
+
+
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
+               "bool": "BoolTensor"}
+
+
+def tensor_type(self, dtype=None, non_blocking=False):
+    """``Tensor.type``: without ``dtype``, the type's name (``"minaot.FloatTensor"``, as
+    PyTorch's ``"torch.FloatTensor"``; ``minaot.cuda.`` on a GPU); with one, the tensor cast
+    to it (itself when it has it already): a minaot dtype, a dtype name, or such a name
+    (``"minaot.DoubleTensor"``, also spelled ``"torch.DoubleTensor"``)."""
+    from .pointwise import to
+    if dtype is None:
+        where = "minaot.cuda." if self.is_cuda else "minaot."
+        return where + _TYPE_NAMES[self.dtype.name]
+    if isinstance(dtype, str) and dtype.endswith("Tensor"):
+        short = dtype.rsplit(".", 1)[-1]
+        names = {v: k for k, v in _TYPE_NAMES.items()}
+        if short not in names:
+            raise op_error(TypeError, "type", f"invalid type {dtype!r}; minaot has "
+                           f"{', '.join(sorted(names))}")
+        dtype = names[short]
+    d = dt.to_dtype(dtype)
+    return self if d is self.dtype else to(self, d)

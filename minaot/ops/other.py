@@ -10,6 +10,8 @@ the twin.  Metadata in-place ops (``t_``, ``transpose_``, ``unsqueeze_``,
 
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 from .. import dtypes as dt
@@ -181,7 +183,12 @@ def gather(input, dim, index):
 
 def scatter_add(input, dim, index, src):
     """A copy of ``input`` with ``src`` added at the positions ``index`` names along
-    ``dim`` (repeated indices accumulate): the gradient of :func:`gather`."""
+    ``dim`` (repeated indices accumulate): the gradient of :func:`gather`.  Only the part
+    of ``src`` of ``index``'s shape is used (it is sliced to it first, so its gradient is
+    zero elsewhere)."""
+    if src.ndim == index.ndim and tuple(src.shape) != tuple(index.shape):
+        from .views import getitem
+        src = getitem(src, tuple(slice(0, s) for s in index.shape))
     return dispatch("scatter_add", input, index, src, dim=wrap_dim("scatter_add", dim, input.ndim))
 
 
@@ -585,3 +592,195 @@ def logical_or_(input, other):
 def logical_xor_(input, other):
     """In-place :func:`logical_xor` (the result cast to ``input``'s dtype); returns ``input``."""
     return dispatch("logical_xor_", input, other)
+
+
+# ---------------------------------------------------------------- hstack / vstack
+def hstack(tensors):
+    """The tensors joined along dim 1 (along dim 0 when they are 1-d; 0-d ones count as
+    1-d), as ``torch.hstack``."""
+    from .views import reshape
+    tensors = [reshape(t, (1,)) if t.ndim == 0 else t for t in tensors]
+    if not tensors:
+        raise op_error(ValueError, "hstack", "expected a non-empty list of tensors")
+    return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors):
+    """The tensors joined along dim 0, 0-d and 1-d ones first made rows ``(1, n)``, as
+    ``torch.vstack``."""
+    from .views import reshape
+    tensors = [reshape(t, (1, -1)) if t.ndim < 2 else t for t in tensors]
+    return cat(tensors, 0)
+
+
+# ---------------------------------------------------------------- isclose / allclose / equal
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Elementwise ``|input - other| <= atol + rtol * |other|`` (or equal: infinities of the
+    same sign; NaNs too with ``equal_nan``), a bool tensor of the broadcast shape, as
+    ``torch.isclose``.  Both inputs must have the same dtype; integer and bool ones are
+    compared in float64."""
+    from .pointwise import abs, add, bitwise_and, bitwise_or, eq, le, ne, sub
+    if input.dtype is not other.dtype:
+        raise op_error(DTypeError, "isclose", f"expected both self and other to have the same "
+                       f"dtype, but got {input.dtype.name} and {other.dtype.name}")
+    if rtol < 0 or atol < 0:
+        raise op_error(ValueError, "isclose", f"rtol and atol must be non-negative, got "
+                       f"rtol={rtol}, atol={atol}")
+    close = eq(input, other)
+    if not input.dtype.is_floating_point:
+        input, other = input.double(), other.double()
+    if equal_nan:
+        close = bitwise_or(close, bitwise_and(ne(input, input), ne(other, other)))
+    if rtol == 0 and atol == 0:
+        return close
+    err = abs(sub(input, other))
+    finite = bitwise_and(eq(err, err), ne(err, float("inf")))
+    return bitwise_or(close, bitwise_and(finite, le(err, add(abs(other) * rtol, atol))))
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """``isclose(...).all()`` as a Python bool, as ``torch.allclose`` (eager only: a bool
+    needs values)."""
+    return builtins.bool(isclose(input, other, rtol, atol, equal_nan).all())
+
+
+def equal(input, other):
+    """True when both tensors have the same shape and equal elements (a Python bool; NaNs
+    are never equal), as ``torch.equal`` (eager only)."""
+    from .pointwise import eq
+    if tuple(input.shape) != tuple(other.shape):
+        return False
+    return builtins.bool(eq(input, other).all())
+
+
+
+# ---------------------------------------------------------------- scatter / index_add
+def scatter(input, dim, index, src=None, *, value=None):
+    """A copy of ``input`` with ``src[i][j]`` written to position ``index[i][j]`` along
+    ``dim`` (``dim=0``: ``out[index[i][j]][j] = src[i][j]``); ``src`` may be a number (or
+    use ``value=``), as ``torch.scatter``.  ``index`` (int64) has ``input``'s number of dims
+    and is no larger than ``src`` in every dim, and than ``input`` outside ``dim``.
+
+    Written with ``scatter_add``: the values and a count of writes are added into zeros,
+    and where a position was written the sum divided by the count replaces the old element.
+    PyTorch leaves which value wins undefined when ``index`` repeats a position; here it is
+    their mean (their floor mean for integers), so equal values written twice agree.  The
+    gradient: zero at the written positions for ``input``, ``gather`` of the incoming one
+    (over the count) for ``src``."""
+    from ..tensor import Tensor
+    from .creation import full, ones_like, zeros_like
+    from .pointwise import div, floor_divide, gt, where
+    if src is None:
+        if value is None:
+            raise op_error(TypeError, "scatter", "expects src (a tensor or a number) or value=")
+        src = value
+    d = wrap_dim("scatter", dim, input.ndim)
+    if not isinstance(src, Tensor):
+        src = full(tuple(index.shape), src, dtype=input.dtype, device=input.device)
+    elif src.dtype is not input.dtype:
+        raise op_error(DTypeError, "scatter", f"expected self.dtype to be equal to src.dtype, "
+                       f"got {input.dtype.name} and {src.dtype.name}")
+    if src.ndim != index.ndim or any(i > s for i, s in zip(index.shape, src.shape)):
+        raise op_error(ShapeError, "scatter", f"index {tuple(index.shape)} must be no larger "
+                       f"than src {tuple(src.shape)} in every dimension")
+    work = input.long() if input.dtype is dt.bool_ else input
+    vals = src.long() if src.dtype is dt.bool_ else src
+    summed = scatter_add(zeros_like(work), d, index, vals)
+    count = scatter_add(zeros_like(work), d, index, ones_like(vals))
+    hit = gt(count, 0)
+    safe = where(hit, count, ones_like(count))
+    mean = div(summed, safe) if work.dtype.is_floating_point else floor_divide(summed, safe)
+    out = where(hit, mean, work)
+    return out.bool() if input.dtype is dt.bool_ else out
+
+
+def scatter_(input, dim, index, src=None, *, value=None):
+    """In-place :func:`scatter`; returns ``input``."""
+    return copy_(input, scatter(input, dim, index, src, value=value))
+
+
+def index_add(input, dim, index, source, *, alpha=1):
+    """A copy of ``input`` with ``alpha * source`` added to the slices at positions
+    ``index`` (1-d, int64) along ``dim`` (repeated positions add up), as
+    ``torch.index_add``: ``source`` has ``input``'s shape with ``len(index)`` along
+    ``dim``.  A ``scatter_add`` with ``index`` broadcast over the other dims."""
+    from .pointwise import mul
+    from .views import _in_range, expand, reshape
+    d = wrap_dim("index_add", dim, input.ndim)
+    if index.ndim > 1 or index.dtype is not dt.int64:
+        raise op_error(IndexError, "index_add", "index must be a 1-d (or 0-d) int64 tensor, "
+                       f"got shape {tuple(index.shape)} and dtype {index.dtype.name}")
+    index = reshape(index, (-1,))
+    if input.ndim == 0:                 # PyTorch: a 0-d source and a single index
+        if source.ndim != 0 or index.shape[0] != 1:
+            raise op_error(ShapeError, "index_add", "a 0-d input takes a 0-d source and one "
+                           f"index, got source {tuple(source.shape)} and {index.shape[0]} indices")
+    want = tuple(input.shape[:d]) + (index.shape[0],) + tuple(input.shape[d + 1:])
+    if input.ndim and tuple(source.shape) != want:
+        raise op_error(ShapeError, "index_add", f"source of shape {tuple(source.shape)} "
+                       f"does not match {want}: the input's shape with index's length in "
+                       f"dim {d}")
+    if source.dtype is not input.dtype:
+        raise op_error(DTypeError, "index_add", f"source dtype {source.dtype.name} does not "
+                       f"match the input's {input.dtype.name}")
+    index = _in_range(index, input.shape[d] if input.ndim else 1, d, "index_add", wrap=False)
+    if alpha != 1:
+        source = mul(source, alpha)
+    if input.ndim == 0:
+        return input + source
+    along = [1] * input.ndim
+    along[d] = index.shape[0]
+    where_to = expand(reshape(index, tuple(along)), want)
+    return scatter_add(input, d, where_to, source)
+
+
+def index_add_(input, dim, index, source, *, alpha=1):
+    """In-place :func:`index_add`; returns ``input``."""
+    return copy_(input, index_add(input, dim, index, source, alpha=alpha))
+
+
+# ---------------------------------------------------------------- masked_select / nonzero
+def _refuse_tracing(what, hint):
+    from .. import dispatch as _dispatch
+    if _dispatch._tracer is not None:
+        from ..tracing import _trace_error
+        raise _trace_error(what, hint)
+
+
+def masked_select(input, mask):
+    """The elements of ``input`` where the bool ``mask`` is true (both broadcast), in
+    order, as a 1-d tensor, as ``torch.masked_select``; differentiable in ``input``.  Its
+    size depends on the mask's values, so it is eager only: while tracing it raises."""
+    from .views import broadcast_tensors, getitem
+    _refuse_tracing("masked_select", "its result's size depends on the mask's values; use "
+                    "minaot.where(mask, x, 0)")
+    if mask.dtype is not dt.bool_:
+        raise op_error(DTypeError, "masked_select", f"expected a bool mask, got "
+                       f"{mask.dtype.name}")
+    x, m = broadcast_tensors(input, mask)
+    return getitem(x, m)
+
+
+def nonzero(input, *, as_tuple=False):
+    """The indices of the nonzero elements of ``input``: an int64 tensor ``(count,
+    input.ndim)`` in row-major order, or with ``as_tuple`` one 1-d tensor per dim, as
+    ``torch.nonzero``.  Its size depends on the values, so it is eager only: while tracing
+    it raises."""
+    from .creation import tensor
+    _refuse_tracing("nonzero", "its result's size depends on the values; use "
+                    "minaot.where or masks of the input's shape")
+    values = input.detach()._host()
+    found = np.argwhere(values).astype(np.int64) if values.ndim else \
+        np.zeros((int(values != 0), 0), dtype=np.int64)
+    if as_tuple:
+        if values.ndim == 0:
+            return (tensor(np.zeros(int(values != 0), np.int64), device=input.device),)
+        return tuple(tensor(np.ascontiguousarray(found[:, i]), device=input.device)
+                     for i in range(values.ndim))
+    return tensor(found, device=input.device)
+
+
+def argwhere(input):
+    """``nonzero(input)``: the ``(count, ndim)`` indices of the nonzero elements, as
+    ``torch.argwhere`` (eager only)."""
+    return nonzero(input)

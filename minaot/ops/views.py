@@ -849,3 +849,338 @@ register(OpDef("clone", "other", lambda x, **_: Meta(x.shape, x.dtype, device_of
 register(OpDef("detach", "view", lambda x: Meta(x.shape, x.dtype, device_of(x)),
                lambda x: x.view(), samples=_view_samples(((3, 4), {}), ((), {})),
                doc="an alias of the input that stops gradient flow"))
+
+
+# ---------------------------------------------------------------- compositions of the ops above
+# PyTorch's other shape functions, written with the view ops above (and ``index_select``,
+# ``cat``, ``where``, ``arange``): autograd, tracing and both backends see only those.
+def _dims_arg(dims):
+    return (dims,) if isinstance(dims, int) else tuple(dims)
+
+
+def swapaxes(input, axis0, axis1):
+    """Another name of :func:`transpose` (a view), as ``torch.swapaxes``."""
+    return transpose(input, axis0, axis1)
+
+
+def swapdims(input, dim0, dim1):
+    """Another name of :func:`transpose` (a view), as ``torch.swapdims``."""
+    return transpose(input, dim0, dim1)
+
+
+def reshape_as(input, other):
+    """``input.reshape(other.shape)``: a view when the strides allow it, else a copy."""
+    return reshape(input, tuple(other.shape))
+
+
+def numel(input):
+    """The number of elements of ``input`` (a Python int), as ``torch.numel``."""
+    return input.numel()
+
+
+def nelement(input):
+    """Another name of ``numel`` (``Tensor.nelement``)."""
+    return input.numel()
+
+
+def ndimension(input):
+    """The number of dims of ``input`` (``Tensor.ndimension``, ``Tensor.dim``)."""
+    return input.ndim
+
+
+def flip(input, dims):
+    """A copy of ``input`` with the order of the elements reversed along ``dims`` (an int
+    or a sequence), as ``torch.flip`` (a copy, never a view: minaot's views, like
+    PyTorch's, have no negative strides).  Each dim is an ``index_select`` with the
+    positions ``n-1, ..., 0``."""
+    from .creation import arange
+    dims = tuple(wrap_dim("flip", d, input.ndim) for d in _dims_arg(dims))
+    if len(set(dims)) != len(dims):
+        raise op_error(ShapeError, "flip", f"dim {dims} appears multiple times in the list of dims")
+    out = input
+    for d in dims:
+        n = input.shape[d]
+        out = index_select(out, d, arange(n - 1, -1, -1, device=input.device))
+    return out if dims else dispatch("clone", input)
+
+
+def fliplr(input):
+    """``flip(input, 1)``: the columns in reverse order (``input`` needs 2 dims or more)."""
+    if input.ndim < 2:
+        raise op_error(ShapeError, "fliplr", f"input must be >= 2-d, got shape {tuple(input.shape)}")
+    return flip(input, 1)
+
+
+def flipud(input):
+    """``flip(input, 0)``: the rows in reverse order (``input`` needs 1 dim or more)."""
+    if input.ndim < 1:
+        raise op_error(ShapeError, "flipud", "input must be >= 1-d, got a 0-d tensor")
+    return flip(input, 0)
+
+
+def roll(input, shifts, dims=None):
+    """A copy of ``input`` with its elements shifted by ``shifts`` along ``dims`` (ints or
+    sequences of the same length); elements pushed past the end come back at the start.
+    Without ``dims`` the tensor is flattened, rolled and given its shape back, as
+    ``torch.roll``.  Each dim is a ``cat`` of two slices."""
+    from .other import cat
+    if dims is None:
+        if not isinstance(shifts, int) and len(shifts) != 1:
+            raise op_error(ShapeError, "roll", f"shifts {shifts} need dims: only one shift "
+                           "is allowed without them")
+        shift = shifts if isinstance(shifts, int) else shifts[0]
+        return reshape(roll(flatten(input), shift, 0), tuple(input.shape))
+    shifts, dims = _dims_arg(shifts), _dims_arg(dims)
+    if len(shifts) != len(dims):
+        raise op_error(ShapeError, "roll", f"shifts and dimensions must align: shifts "
+                       f"{len(shifts)}, dims {len(dims)}")
+    out = input
+    for s, d in zip(shifts, dims):
+        d = wrap_dim("roll", d, input.ndim)
+        n = input.shape[d]
+        s = s % n if n else 0
+        if s:
+            out = cat([narrow(out, d, n - s, s), narrow(out, d, 0, n - s)], d)
+    return dispatch("clone", input) if out is input else out
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    """A view of the diagonal of ``input`` in the plane of dims ``dim1`` and ``dim2``
+    (``offset`` > 0 above the main diagonal, < 0 below); those dims are removed and the
+    diagonal becomes the last dim, as ``torch.diagonal``.
+
+    minaot has no ``as_strided`` op, so the view is built from view ops its passes know:
+    the two dims are moved to the end, merged into one (``reshape``, a view when one of
+    them lies just outside the other in memory: any contiguous matrix or batch of
+    matrices, also transposed), and the diagonal is a ``slice`` of that dim with step
+    ``n + 1``.  When the layout allows no such merge (dims 0 and 2 of a contiguous 3-d
+    tensor, a column slice ``x[:, :3]``, an expanded tensor) it raises rather than silently
+    returning a copy; ``x.contiguous().diagonal()`` (after ``movedim`` bringing the two dims
+    together if needed) copies on purpose.  :func:`diag` and :func:`~minaot.trace`, which do
+    not promise a view, take any layout."""
+    view = _diagonal_view(input, offset, dim1, dim2)
+    if view is None:
+        raise op_error(RuntimeError, "diagonal", f"dims {dim1} and {dim2} of a tensor of shape "
+                       f"{tuple(input.shape)} and stride {input.stride()} cannot be merged "
+                       "into one by a view, and minaot has no as_strided op to make this "
+                       "view; copy first, e.g. "
+                       f"x.movedim(({dim1}, {dim2}), (-2, -1)).contiguous().diagonal({offset}, -2, -1)")
+    return view
+
+
+def _diagonal_dims(input, offset, dim1, dim2, op="diagonal"):
+    d1 = wrap_dim(op, dim1, input.ndim)
+    d2 = wrap_dim(op, dim2, input.ndim)
+    if d1 == d2:
+        raise op_error(ShapeError, op, f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    rows, cols = input.shape[d1], input.shape[d2]
+    k = offset
+    length = builtins.max(0, builtins.min(rows, cols - k) if k >= 0 else builtins.min(rows + k, cols))
+    return d1, d2, length
+
+
+def _diagonal_view(input, offset, dim1, dim2):
+    """:func:`diagonal` as a view made of ``permute``, ``reshape`` and ``slice``, or None
+    when the layout allows none."""
+    d1, d2, length = _diagonal_dims(input, offset, dim1, dim2)
+    for a, b, k in ((d1, d2, offset), (d2, d1, -offset)):
+        moved = movedim(input, (a, b), (-2, -1))
+        rows, cols = moved.shape[-2:]
+        merged = tuple(moved.shape[:-2]) + (rows * cols,)
+        if _viewable(moved, merged):
+            break
+    else:
+        return None
+    flat = dispatch("reshape", moved, shape=merged)
+    if length == 0:
+        return dispatch("slice", flat, dim=flat.ndim - 1, start=0, stop=0, step=1)
+    start = k if k >= 0 else -k * cols
+    step = cols + 1
+    return dispatch("slice", flat, dim=flat.ndim - 1, start=start,
+                    stop=start + (length - 1) * step + 1, step=step)
+
+
+def _diagonal_copy(input, offset=0, dim1=0, dim2=1):
+    """A copy of ``diagonal(input, offset, dim1, dim2)`` for any layout: the view when
+    there is one, cloned, else an advanced index (a ``gather``) of the two dims."""
+    from .creation import arange
+    view = _diagonal_view(input, offset, dim1, dim2)
+    if view is not None:
+        return dispatch("clone", view)
+    d1, d2, length = _diagonal_dims(input, offset, dim1, dim2)
+    moved = movedim(input, (d1, d2), (-2, -1))
+    rows = arange(builtins.max(0, -offset), builtins.max(0, -offset) + length, device=input.device)
+    cols = arange(builtins.max(0, offset), builtins.max(0, offset) + length, device=input.device)
+    return getitem(moved, (Ellipsis, rows, cols))
+
+
+def repeat(input, *sizes):
+    """``Tensor.repeat``: a copy of ``input`` repeated ``sizes[i]`` times along dim ``i``
+    (``sizes`` may have more entries than ``input`` has dims: new leading dims), as
+    ``torch.Tensor.repeat`` (numpy's ``tile``).  An ``expand`` of a view with a size-1 dim
+    before each dim, copied once (``clone``) and reshaped."""
+    sizes = _shape_arg(sizes)
+    if len(sizes) < input.ndim:
+        raise op_error(ShapeError, "repeat", "number of dimensions of repeat dims can not be "
+                       f"smaller than number of dimensions of tensor ({len(sizes)} < {input.ndim})")
+    if any(s < 0 for s in sizes):
+        raise op_error(ShapeError, "repeat", f"repeats can not be negative, got {sizes}")
+    shape = (1,) * (len(sizes) - input.ndim) + tuple(input.shape)
+    spread = tuple(x for s in shape for x in (1, s))
+    wide = tuple(x for r, s in zip(sizes, shape) for x in (r, s))
+    out = dispatch("clone", expand(reshape(input, spread), wide))
+    return dispatch("reshape", out, shape=tuple(r * s for r, s in zip(sizes, shape)))
+
+
+def tile(input, dims):
+    """``input`` repeated ``dims[i]`` times along dim ``i``, as ``torch.tile``: like
+    :func:`repeat`, but a ``dims`` shorter than ``input.ndim`` is padded with leading 1s."""
+    dims = _dims_arg(dims)
+    return repeat(input, (1,) * (input.ndim - len(dims)) + dims)
+
+
+def repeat_interleave(input, repeats, dim=None):
+    """A copy of ``input`` with each element repeated ``repeats`` times (an int) along
+    ``dim`` (``None``: of the flattened input), consecutively: ``[a, a, b, b]``, as
+    ``torch.repeat_interleave`` with an int.  (Per-element counts in a tensor would give a
+    shape that depends on values; they are not supported.)"""
+    from ..tensor import Tensor
+    if isinstance(repeats, Tensor):
+        if repeats.numel() != 1:
+            raise op_error(NotImplementedError, "repeat_interleave", "repeats as a tensor of "
+                           "several counts is not supported (its result's shape depends on the "
+                           "values); pass an int")
+        repeats = int(repeats.item())
+    if repeats < 0:
+        raise op_error(ShapeError, "repeat_interleave", f"repeats can not be negative, got {repeats}")
+    if dim is None:
+        input, dim = flatten(input), 0
+    d = wrap_dim("repeat_interleave", dim, input.ndim)
+    shape = tuple(input.shape)
+    wide = shape[:d + 1] + (repeats,) + shape[d + 1:]
+    out = dispatch("clone", expand(unsqueeze(input, d + 1), wide))
+    return dispatch("reshape", out, shape=shape[:d] + (shape[d] * repeats,) + shape[d + 1:])
+
+
+def broadcast_tensors(*tensors):
+    """The tensors expanded to their common broadcast shape (views), as
+    ``torch.broadcast_tensors``."""
+    from .meta import broadcast_shapes
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    shape = broadcast_shapes("broadcast_tensors", *(tuple(t.shape) for t in tensors))
+    return tuple(expand(t, shape) for t in tensors)
+
+
+def meshgrid(*tensors, indexing="ij"):
+    """Coordinate grids from 1-d tensors ``x0, x1, ...`` of sizes ``n0, n1, ...``: the
+    ``i``-th result holds ``xi`` along dim ``i`` of shape ``(n0, n1, ...)`` (views made by
+    ``expand``).  ``indexing="xy"`` swaps the first two dims (``(n1, n0, ...)``), as numpy's
+    default; ``"ij"`` is PyTorch's default."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise op_error(ValueError, "meshgrid", f"indexing must be 'ij' or 'xy', got {indexing!r}")
+    for t in tensors:
+        if t.ndim > 1:
+            raise op_error(ShapeError, "meshgrid", f"expects 0-d or 1-d tensors, got shape "
+                           f"{tuple(t.shape)}")
+    flat = [reshape(t, (-1,)) for t in tensors]
+    swap = indexing == "xy" and len(flat) >= 2
+    if swap:
+        flat[0], flat[1] = flat[1], flat[0]
+    shape = tuple(t.shape[0] for t in flat)
+    out = []
+    for i, t in enumerate(flat):
+        along = [1] * len(flat)
+        along[i] = shape[i]
+        out.append(expand(dispatch("reshape", t, shape=tuple(along)), shape))
+    if swap:
+        out[0], out[1] = out[1], out[0]
+    return tuple(out)
+
+
+def _tri_mask(input, diagonal, lower):
+    """Bool (rows, cols): ``col - row <= diagonal`` (``lower``) or ``>= diagonal``."""
+    from .creation import arange
+    from .pointwise import ge, le, sub
+    if input.ndim < 2:
+        raise op_error(ShapeError, "tril" if lower else "triu", "input tensor must have at "
+                       f"least 2 dimensions, got shape {tuple(input.shape)}")
+    rows, cols = input.shape[-2:]
+    diff = sub(arange(cols, device=input.device),
+               unsqueeze(arange(rows, device=input.device), 1))
+    return le(diff, diagonal) if lower else ge(diff, diagonal)
+
+
+def _zero_of(input):
+    from .creation import zeros
+    return zeros((), dtype=input.dtype, device=input.device)
+
+
+def tril(input, diagonal=0):
+    """A copy of ``input`` (``(..., rows, cols)``) with the elements above diagonal
+    ``diagonal`` zeroed: the lower triangle, as ``torch.tril`` (``diagonal`` > 0 keeps that
+    many diagonals above the main one).  A ``where`` with a mask from ``arange``s."""
+    from .pointwise import where
+    return where(_tri_mask(input, diagonal, True), input, _zero_of(input))
+
+
+def triu(input, diagonal=0):
+    """A copy of ``input`` with the elements below diagonal ``diagonal`` zeroed: the upper
+    triangle, as ``torch.triu``."""
+    from .pointwise import where
+    return where(_tri_mask(input, diagonal, False), input, _zero_of(input))
+
+
+def tril_(input, diagonal=0):
+    """In place :func:`tril`; returns ``input``."""
+    return input.copy_(tril(input, diagonal))
+
+
+def triu_(input, diagonal=0):
+    """In place :func:`triu`; returns ``input``."""
+    return input.copy_(triu(input, diagonal))
+
+
+def diag_embed(input, offset=0, dim1=-2, dim2=-1):
+    """Matrices with the last dim of ``input`` (size ``n``) on their diagonal ``offset``, of
+    size ``n + |offset|`` in dims ``dim1`` and ``dim2`` of the result (counted in the
+    result's dims; the other dims are ``input``'s others), zeros elsewhere, as
+    ``torch.diag_embed``.  A ``where`` with a diagonal mask; the gradient is the diagonal
+    of the incoming one."""
+    from .creation import arange, zeros
+    from .other import cat
+    from .pointwise import eq, sub, where
+    n_out = input.ndim + 1
+    d1 = wrap_dim("diag_embed", dim1, n_out)
+    d2 = wrap_dim("diag_embed", dim2, n_out)
+    if d1 == d2:
+        raise op_error(ShapeError, "diag_embed", f"diagonal dimensions cannot be identical "
+                       f"{dim1}, {dim2}")
+    n = input.shape[-1] if input.ndim else 1
+    if input.ndim == 0:
+        input = reshape(input, (1,))
+    k = abs(offset)
+    size = n + k
+    x = input
+    if k:
+        x = cat([x, zeros(tuple(x.shape[:-1]) + (k,), dtype=x.dtype, device=x.device)], -1)
+    # the value at (i, i + offset) is x[i] for offset >= 0, at (j - offset, j) it is x[j] else
+    vals = unsqueeze(x, -1) if offset >= 0 else unsqueeze(x, -2)
+    cols = arange(size, device=input.device)
+    mask = eq(sub(cols, unsqueeze(cols, 1)), offset)
+    out = where(mask, vals, _zero_of(input))
+    return movedim(out, (n_out - 2, n_out - 1), (d1, d2))
+
+
+def diag(input, diagonal=0):
+    """For a 1-d ``input``: the square matrix with ``input`` on diagonal ``diagonal``
+    (:func:`diag_embed`); for a 2-d one: a copy of its diagonal ``diagonal``
+    (:func:`diagonal`, cloned), as ``torch.diag``."""
+    if input.ndim == 1:
+        return diag_embed(input, diagonal, 0, 1)
+    if input.ndim != 2:
+        raise op_error(ShapeError, "diag", f"matrix or a vector expected, got shape "
+                       f"{tuple(input.shape)}")
+    return _diagonal_copy(input, diagonal, 0, 1)
