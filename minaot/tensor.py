@@ -405,7 +405,7 @@ def _install_methods():
         "logical_not", "sign", "masked_fill", "floor", "floor_divide", "remainder",
         "bitwise_and", "bitwise_or", "bitwise_xor",
         # reductions
-        "sum", "mean", "amax", "amin", "max", "min", "var", "std", "argmax", "argmin",
+        "sum", "prod", "mean", "amax", "amin", "max", "min", "var", "std", "argmax", "argmin",
         "softmax", "log_softmax", "logsumexp", "all", "any", "norm",
         # views and shapes
         "view", "reshape", "transpose", "t", "permute", "expand", "expand_as", "unsqueeze",

@@ -210,6 +210,102 @@ def test_an_empty_dim_list_reduces_every_dim(op, want, dim):
         assert kept.shape == (1, 1) and math.isclose(kept.item(), want, rel_tol=1e-6)
 
 
+# ------------------------------------------------------------------ prod
+XP = np.array([[2.0, 0.0, -3.0, 0.5], [0.0, 4.0, 0.0, 1.0], [1.5, -2.0, 4.0, 0.5]], np.float32)
+
+
+@pytest.mark.parametrize("kwargs,want,grad", [
+    ({}, 0.0, [[0.0] * 4] * 3),                                  # two zeros in all: no gradient
+    ({"dim": 1}, [0.0, 0.0, -6.0],                                # one zero, two, none
+     [[0.0, -3.0, 0.0, 0.0], [0.0] * 4, [-4.0, 3.0, -1.5, -12.0]]),
+    ({"dim": -1}, [0.0, 0.0, -6.0], [[0.0, -3.0, 0.0, 0.0], [0.0] * 4, [-4.0, 3.0, -1.5, -12.0]]),
+    ({"dim": 0, "keepdim": True}, [[0.0, 0.0, 0.0, 0.25]],
+     [[0.0, -8.0, 0.0, 0.5], [3.0, 0.0, -12.0, 0.25], [0.0, 0.0, 0.0, 0.5]]),
+])
+def test_prod_values_and_gradients_with_zeros_match_pytorch(kwargs, want, grad):
+    """Values and gradients torch 2.13 gives for ``x.prod(**kwargs).sum().backward()``: the
+    gradient at an element is the product of the others, so with one zero in a slice
+    only the zero gets one, and with two none does.  Eager and compiled (where the
+    gradient has no branch on the values: it is one ``where`` formula)."""
+    for f in ((lambda fn: fn), compiled):
+        x = T(XP, requires_grad=True)
+        out = f(lambda x: x.prod(**kwargs))(x)
+        assert out.dtype is minaot.float32
+        assert_close(out, T(np.array(want, np.float32)))
+        out.sum().backward()
+        assert_close(x.grad, T(np.array(grad, np.float32)))
+
+
+@pytest.mark.parametrize("run", ["eager", "compiled"])
+def test_prod_of_one_zero_infinities_and_nan(run):
+    f = (lambda fn: fn) if run == "eager" else compiled
+    for data, grad in [([2.0, 0.0, 3.0], [0.0, 6.0, 0.0]),
+                       ([math.inf, 2.0], [math.nan, math.inf]),     # inf / inf, as in PyTorch
+                       ([math.nan, 0.0], [0.0, math.nan])]:
+        x = T(data, requires_grad=True)
+        f(lambda x: x.prod() * 1)(x).backward()
+        np.testing.assert_array_equal(x.grad.numpy(), np.array(grad, np.float32))
+
+
+def _product_of_others(a, dim):
+    """numpy oracle of prod's gradient (ones as the cotangent): at each element, the product
+    of the other elements of its slice along ``dim`` (every element when ``dim`` is None)."""
+    if dim is None:
+        flat = a.reshape(-1)
+        return np.array([np.prod(np.delete(flat, k)) for k in range(flat.size)]).reshape(a.shape)
+    m = np.moveaxis(a, dim, -1)
+    out = np.empty_like(m)
+    for k in range(m.shape[-1]):
+        out[..., k] = np.prod(np.delete(m, k, axis=-1), axis=-1)
+    return np.moveaxis(out, -1, dim)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_prod_random_inputs_with_zeros_against_numpy_and_torch(seed):
+    """Random float64 inputs, a few of them zero, every dim: values against ``np.prod``,
+    gradients against the product of the others, eager and compiled; and against torch
+    when it is installed."""
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(0.5, 1.5, (3, 4, 2)) * rng.choice([-1.0, 1.0], (3, 4, 2))
+    a[rng.random(a.shape) < 0.15] = 0.0
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    for dim in (None, 0, 1, 2, -1):
+        kw = {} if dim is None else {"dim": dim}
+        for f in ((lambda fn: fn), compiled):
+            x = T(a, requires_grad=True)
+            out = f(lambda x: x.prod(**kw))(x)
+            assert_close(out, T(np.prod(a, axis=dim)))
+            out.sum().backward()
+            assert_close(x.grad, T(_product_of_others(a, dim)))
+        if torch is not None:
+            tx = torch.tensor(a, requires_grad=True)
+            tout = tx.prod(**kw)
+            tout.sum().backward()
+            assert_close(out, T(tout.detach().numpy()))
+            assert_close(x.grad, T(tx.grad.numpy()))
+
+
+def test_prod_dtypes_and_errors():
+    """Integer and bool inputs are multiplied as int64, ``dtype`` casts first; ``dim`` is one
+    int (PyTorch's prod takes no tuple)."""
+    for f in ((lambda fn: fn), compiled):
+        i = f(lambda x: x.prod(1))(T([[1, 2], [3, 4]]))
+        assert i.dtype is minaot.int64 and i.tolist() == [2, 12]
+        assert f(lambda x: x.prod(dtype=minaot.float64))(T([2, 3])).dtype is minaot.float64
+    assert T([True, True]).prod().dtype is minaot.int64
+    assert T([True, False]).prod().tolist() == 0
+    assert minaot.prod(T([2.0, 3.0]), dtype=minaot.float64).tolist() == 6.0
+    assert T(3.0).prod(0).shape == () and T(3.0).prod(0, keepdim=True).tolist() == 3.0
+    assert minaot.zeros(0, 3).prod(0).tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(TypeError, match=r"prod: dim must be an int"):
+        T(XP).prod((0, 1))
+    with pytest.raises(IndexError, match=r"prod: dimension out of range"):
+        T(XP).prod(2)
+
+
 # ------------------------------------------------------------------ all, any, norm, masked_fill
 X6 = np.array([[1.0, 0.0, -2.0], [0.0, 0.0, 0.0]], np.float32)
 MASK = np.array([[True, False, True], [False, False, True]])

@@ -12,8 +12,8 @@ from .pointwise import (  # noqa: F401
     sqrt, sub, tanh, to, type_as, where,
 )
 from .reductions import (  # noqa: F401
-    all, amax, amin, any, argmax, argmin, log_softmax, logsumexp, max, mean, min, norm, softmax,
-    std, sum, var,
+    all, amax, amin, any, argmax, argmin, log_softmax, logsumexp, max, mean, min, norm, prod,
+    softmax, std, sum, var,
 )
 from .views import (  # noqa: F401
     broadcast_to, chunk, clone, contiguous, expand, expand_as, flatten, getitem, index_put,
