@@ -30,6 +30,7 @@ from .other import (  # noqa: F401
     mul_, neg_, pow_, relu_, scatter_add, squeeze_, stack, sub_, sum_to, t_, transpose_,
     unsqueeze_, zero_,
 )
+from .einsum import einsum  # noqa: F401
 from .nn import cross_entropy, dropout, layer_norm, linear, mse_loss, nll_loss  # noqa: F401
 from ..autograd.function import _register_custom_vjp_op
 
