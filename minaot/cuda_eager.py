@@ -197,10 +197,10 @@ def _prim_graph(fn, specs, name):
 
 
 def _drop_empty_reductions(graph):
-    """A sum/amax/amin over no axes (``x.sum()`` of a 0-d tensor) is its input: use the
+    """A sum/prod/amax/amin over no axes (``x.sum()`` of a 0-d tensor) is its input: use the
     input instead (lower-to-loops does not lower a reduction without axes)."""
     for op in list(graph.ops):
-        if op.name in ("prim.sum", "prim.amax", "prim.amin") and not op.attributes["dim"] \
+        if op.name in ("prim.sum", "prim.prod", "prim.amax", "prim.amin") and not op.attributes["dim"] \
                 and op.results[0].type == op.operands[0].type:
             op.results[0].replace_all_uses_with(op.operands[0])
 

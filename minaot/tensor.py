@@ -438,7 +438,7 @@ def _install_methods():
         "clip", "logical_and", "logical_or", "logical_xor", "atan2", "arctan2", "hypot", "fmod",
         "logaddexp", "lerp", "addcmul", "addcdiv",
         # reductions
-        "sum", "mean", "amax", "amin", "max", "min", "var", "std", "argmax", "argmin",
+        "sum", "prod", "mean", "amax", "amin", "max", "min", "var", "std", "argmax", "argmin",
         "softmax", "log_softmax", "logsumexp", "all", "any", "norm",
         # scans and sorting
         "cumsum", "sort", "argsort", "topk",

@@ -492,6 +492,23 @@ class TestOps:
         same(grads[2], grads[0], rtol=1e-6, atol=1e-6)
         same(grads[3], grads[0], rtol=1e-6, atol=1e-6)
 
+    def test_prod_over_rows_columns_and_all_with_the_block_split(self):
+        """Products long enough to be split over a block's threads (rows of 33, a full
+        product of 165, columns of 40): the parts start from 1 and are multiplied
+        together; one zero, and the int64 accumulator too."""
+        rng = np.random.default_rng(3)
+        a = rng.uniform(0.8, 1.25, (5, 33)) * rng.choice([-1.0, 1.0], (5, 33))
+        a[2, 7] = 0.0
+        x, g = minaot.tensor(a.astype(np.float32)), minaot.tensor(a.astype(np.float32), device="cuda")
+        for fn in (lambda t: t.prod(1), lambda t: t.prod(), lambda t: t.t().contiguous().prod(0),
+                   lambda t: (t * 2).prod(1, keepdim=True)):
+            same(fn(g), fn(x), rtol=1e-5, atol=1e-6)
+        k = rng.choice([1, 1, 1, 2, -1], (40, 3))
+        xi, gi = minaot.tensor(k), minaot.tensor(k, device="cuda")
+        for fn in (lambda t: t.prod(0), lambda t: t.prod()):
+            same(fn(gi), fn(xi), rtol=0, atol=0)
+        assert gi.prod(0).cpu().tolist() == np.prod(k, 0).tolist()
+
 
 # ------------------------------------------------------------------ the tiled matmul
 class TestMatmul:

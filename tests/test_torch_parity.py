@@ -210,6 +210,102 @@ def test_an_empty_dim_list_reduces_every_dim(op, want, dim):
         assert kept.shape == (1, 1) and math.isclose(kept.item(), want, rel_tol=1e-6)
 
 
+# ------------------------------------------------------------------ prod
+XP = np.array([[2.0, 0.0, -3.0, 0.5], [0.0, 4.0, 0.0, 1.0], [1.5, -2.0, 4.0, 0.5]], np.float32)
+
+
+@pytest.mark.parametrize("kwargs,want,grad", [
+    ({}, 0.0, [[0.0] * 4] * 3),                                  # two zeros in all: no gradient
+    ({"dim": 1}, [0.0, 0.0, -6.0],                                # one zero, two, none
+     [[0.0, -3.0, 0.0, 0.0], [0.0] * 4, [-4.0, 3.0, -1.5, -12.0]]),
+    ({"dim": -1}, [0.0, 0.0, -6.0], [[0.0, -3.0, 0.0, 0.0], [0.0] * 4, [-4.0, 3.0, -1.5, -12.0]]),
+    ({"dim": 0, "keepdim": True}, [[0.0, 0.0, 0.0, 0.25]],
+     [[0.0, -8.0, 0.0, 0.5], [3.0, 0.0, -12.0, 0.25], [0.0, 0.0, 0.0, 0.5]]),
+])
+def test_prod_values_and_gradients_with_zeros_match_pytorch(kwargs, want, grad):
+    """Values and gradients torch 2.13 gives for ``x.prod(**kwargs).sum().backward()``: the
+    gradient at an element is the product of the others, so with one zero in a slice
+    only the zero gets one, and with two none does.  Eager and compiled (where the
+    gradient has no branch on the values: it is one ``where`` formula)."""
+    for f in ((lambda fn: fn), compiled):
+        x = T(XP, requires_grad=True)
+        out = f(lambda x: x.prod(**kwargs))(x)
+        assert out.dtype is minaot.float32
+        assert_close(out, T(np.array(want, np.float32)))
+        out.sum().backward()
+        assert_close(x.grad, T(np.array(grad, np.float32)))
+
+
+@pytest.mark.parametrize("run", ["eager", "compiled"])
+def test_prod_of_one_zero_infinities_and_nan(run):
+    f = (lambda fn: fn) if run == "eager" else compiled
+    for data, grad in [([2.0, 0.0, 3.0], [0.0, 6.0, 0.0]),
+                       ([math.inf, 2.0], [math.nan, math.inf]),     # inf / inf, as in PyTorch
+                       ([math.nan, 0.0], [0.0, math.nan])]:
+        x = T(data, requires_grad=True)
+        f(lambda x: x.prod() * 1)(x).backward()
+        np.testing.assert_array_equal(x.grad.numpy(), np.array(grad, np.float32))
+
+
+def _product_of_others(a, dim):
+    """numpy oracle of prod's gradient (ones as the cotangent): at each element, the product
+    of the other elements of its slice along ``dim`` (every element when ``dim`` is None)."""
+    if dim is None:
+        flat = a.reshape(-1)
+        return np.array([np.prod(np.delete(flat, k)) for k in range(flat.size)]).reshape(a.shape)
+    m = np.moveaxis(a, dim, -1)
+    out = np.empty_like(m)
+    for k in range(m.shape[-1]):
+        out[..., k] = np.prod(np.delete(m, k, axis=-1), axis=-1)
+    return np.moveaxis(out, -1, dim)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_prod_random_inputs_with_zeros_against_numpy_and_torch(seed):
+    """Random float64 inputs, a few of them zero, every dim: values against ``np.prod``,
+    gradients against the product of the others, eager and compiled; and against torch
+    when it is installed."""
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(0.5, 1.5, (3, 4, 2)) * rng.choice([-1.0, 1.0], (3, 4, 2))
+    a[rng.random(a.shape) < 0.15] = 0.0
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    for dim in (None, 0, 1, 2, -1):
+        kw = {} if dim is None else {"dim": dim}
+        for f in ((lambda fn: fn), compiled):
+            x = T(a, requires_grad=True)
+            out = f(lambda x: x.prod(**kw))(x)
+            assert_close(out, T(np.prod(a, axis=dim)))
+            out.sum().backward()
+            assert_close(x.grad, T(_product_of_others(a, dim)))
+        if torch is not None:
+            tx = torch.tensor(a, requires_grad=True)
+            tout = tx.prod(**kw)
+            tout.sum().backward()
+            assert_close(out, T(tout.detach().numpy()))
+            assert_close(x.grad, T(tx.grad.numpy()))
+
+
+def test_prod_dtypes_and_errors():
+    """Integer and bool inputs are multiplied as int64, ``dtype`` casts first; ``dim`` is one
+    int (PyTorch's prod takes no tuple)."""
+    for f in ((lambda fn: fn), compiled):
+        i = f(lambda x: x.prod(1))(T([[1, 2], [3, 4]]))
+        assert i.dtype is minaot.int64 and i.tolist() == [2, 12]
+        assert f(lambda x: x.prod(dtype=minaot.float64))(T([2, 3])).dtype is minaot.float64
+    assert T([True, True]).prod().dtype is minaot.int64
+    assert T([True, False]).prod().tolist() == 0
+    assert minaot.prod(T([2.0, 3.0]), dtype=minaot.float64).tolist() == 6.0
+    assert T(3.0).prod(0).shape == () and T(3.0).prod(0, keepdim=True).tolist() == 3.0
+    assert minaot.zeros(0, 3).prod(0).tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(TypeError, match=r"prod: dim must be an int"):
+        T(XP).prod((0, 1))
+    with pytest.raises(IndexError, match=r"prod: dimension out of range"):
+        T(XP).prod(2)
+
+
 # ------------------------------------------------------------------ all, any, norm, masked_fill
 X6 = np.array([[1.0, 0.0, -2.0], [0.0, 0.0, 0.0]], np.float32)
 MASK = np.array([[True, False, True], [False, False, True]])
@@ -613,3 +709,141 @@ def test_sort_and_topk_values_indices_and_gradients_match_pytorch(run):
     (v * T([[1.0, 2.0, 3.0, 4.0]])).sum().backward()
     assert x.grad.tolist() == [[1.0, 2.0, 0.0, 4.0], [0.0, 0.0, 3.0, 0.0]]
     assert f(lambda x: minaot.argsort(x, stable=True))(T([2, 0, 2, 1])).tolist() == [1, 3, 0, 2]
+
+
+# ------------------------------------------------------------------ einsum
+EINSUM_CASES = [
+    ("ij,jk->ik", [(3, 4), (4, 5)]), ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+    ("ij,kj", [(3, 4), (5, 4)]), ("ij,jk->ki", [(3, 4), (4, 5)]),
+    ("bhqk,bkhd->bqhd", [(2, 4, 3, 6), (2, 6, 4, 5)]), ("i,i->", [(4,), (4,)]),
+    ("i,j", [(3,), (4,)]), ("ab,cd->dbca", [(2, 3), (4, 5)]), ("ii", [(4, 4)]), ("ii->i", [(4, 4)]),
+    ("iji->j", [(3, 2, 3)]), ("iii->i", [(3, 3, 3)]), ("ijk->kj", [(3, 4, 5)]), ("ji", [(3, 4)]),
+    ("...ij,...jk->...ik", [(2, 1, 3, 4), (3, 4, 2)]), ("...ij,...jk", [(5, 2, 3), (2, 1, 3, 4)]),
+    ("...ij->j", [(4, 2, 3)]), ("ij->...ij", [(2, 3)]), ("i...->...", [(2, 3, 4)]),
+    ("ij,jk->ik", [(2, 1), (3, 4)]), ("ij,ij->ij", [(1, 3), (2, 1)]), ("i,i->", [(1,), (3,)]),
+    ("bn,anm,bm->ba", [(2, 3), (4, 3, 5), (2, 5)]), ("ij,jk,kl->li", [(2, 3), (3, 4), (4, 5)]),
+    (",i->i", [(), (3,)]), ("aB,b", [(2, 3), (3,)]), (" i j -> j i ", [(2, 3)]), ("i->", [(0,)]),
+    ("ij,jk->ik", [(2, 0), (0, 3)]), ("ijk,jil->kl", [(2, 3, 4), (3, 2, 5)]), ("ii,ij->j", [(3, 3), (3, 4)]),
+]
+
+
+def _np_einsum_of(equation, arrays):
+    """numpy's einsum where it has PyTorch's meaning: numpy does not sum an ellipsis that
+    the output leaves out, so those few cases are summed here."""
+    if equation == "...ij->j":
+        return np.einsum("...ij->...j", arrays[0]).sum(0)
+    if equation == "i...->...":
+        return arrays[0].sum(0)
+    if equation == "ij->...ij":
+        return arrays[0]
+    return np.einsum(equation.replace(" ", ""), *arrays)
+
+
+@pytest.mark.parametrize("equation,shapes", EINSUM_CASES, ids=[e for e, _ in EINSUM_CASES])
+def test_einsum_against_numpy_finite_differences_and_torch(equation, shapes):
+    """Values against numpy's einsum (and torch's when it is installed), gradients against
+    central differences in float64, compiled against eager; a result that is a view of
+    the operand in PyTorch (a permute, a diagonal) is one here too."""
+    from minaot.testing import gradcheck
+    rng = np.random.default_rng(len(equation))
+    arrays = [rng.standard_normal(s) for s in shapes]
+    xs = [T(a, dtype=minaot.float64, requires_grad=True) for a in arrays]
+    out = minaot.einsum(equation, *xs)
+    assert_close(out, T(np.asarray(_np_einsum_of(equation, arrays)), dtype=minaot.float64))
+    gradcheck(lambda *t: minaot.einsum(equation, *t), xs)
+    got = compiled(lambda *t: minaot.einsum(equation, *t))(*xs)
+    assert got.shape == out.shape
+    assert_close(got, out)
+    try:
+        import torch
+    except ImportError:
+        return
+    want = torch.einsum(equation, *[torch.tensor(a) for a in arrays])
+    assert out.shape == tuple(want.shape)
+    assert_close(out, T(want.numpy()))
+    ta = torch.tensor(arrays[0])
+    is_view = len(arrays) == 1 and torch.einsum(equation, ta).data_ptr() == ta.data_ptr()
+    assert np.shares_memory(out.detach().numpy(), xs[0].detach().numpy()) == is_view
+
+
+def test_einsum_implicit_output_views_and_forms():
+    """Without '->' the output is the ellipsis then the letters that appear once, capitals
+    first (ASCII order); a permute or a diagonal of one operand is a view, eager and
+    compiled (writing through it writes the operand); the operands may come as one
+    list, or in the sublist form."""
+    assert minaot.einsum("aB,b", minaot.ones(2, 3), minaot.ones(3)).shape == (3, 2, 3)
+    assert minaot.einsum("ba,...", minaot.ones(2, 3), minaot.ones(4, 5)).shape == (4, 5, 3, 2)
+    assert minaot.einsum("Ab,bC", minaot.ones(2, 3), minaot.ones(3, 4)).shape == (2, 4)
+
+    def transpose_and_scale(x):
+        y = minaot.einsum("ij->ji", x)
+        y.mul_(2)
+        return y
+
+    def zero_diagonal(x):
+        minaot.einsum("ii->i", x).zero_()
+        return x * 1
+
+    for run in ((lambda f: f), compiled):
+        x = T(np.arange(6.0, dtype=np.float32).reshape(2, 3))
+        y = run(transpose_and_scale)(x)
+        assert x.tolist() == [[0.0, 2.0, 4.0], [6.0, 8.0, 10.0]] and y.shape == (3, 2)
+        assert np.shares_memory(y.numpy(), x.numpy())
+        assert run(zero_diagonal)(minaot.ones(2, 2)).tolist() == [[0.0, 1.0], [1.0, 0.0]]
+    a, b = T([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), T([1.0, 0.0, 2.0])
+    assert minaot.einsum("ij,j->i", [a, b]).tolist() == [7.0, 16.0]
+    assert minaot.einsum("ij,j->i", (a, b)).tolist() == [7.0, 16.0]
+    assert minaot.einsum(a, [0, 1], b, [1], [0]).tolist() == [7.0, 16.0]
+    assert minaot.einsum(a, [Ellipsis, 27], b, [27]).tolist() == [7.0, 16.0]
+    assert minaot.einsum("ij->", a).tolist() == 21.0
+
+
+def test_einsum_dtypes_like_pytorch():
+    """Integers stay int64; bool operands give bool unless something is summed (int64),
+    and a summed product of bools is refused, as PyTorch's bmm refuses them."""
+    i = T([[1, 2], [3, 4]])
+    for run in ((lambda f: f), compiled):
+        out = run(lambda a, b: minaot.einsum("ij,jk->ik", a, b))(i, i)
+        assert out.dtype is minaot.int64 and out.tolist() == [[7, 10], [15, 22]]
+    m = T([[True, False, True], [True, True, True]])
+    assert minaot.einsum("ij->i", m).tolist() == [2, 3]
+    assert minaot.einsum("i,i->i", m[0], m[1]).dtype is minaot.bool
+    assert minaot.einsum("i->", minaot.ones(1, dtype=minaot.bool)).dtype is minaot.int64
+    with pytest.raises(TypeError, match=r"^einsum: equation 'i,i' sums a product of bool"):
+        minaot.einsum("i,i", m[0], m[1])
+
+
+@pytest.mark.parametrize("args,error,match", [
+    (("ij->jj", (3, 3)), ValueError, r"output subscript j appears more than once"),
+    (("ij->k", (3, 3)), ValueError, r"output subscript k does not appear in any operand"),
+    (("ij", (2,)), ValueError, r"operand 0 has 1 dimension but its subscripts 'ij' name 2"),
+    (("ij,jk", (2, 3)), ValueError, r"subscripts for 2 operands but 1 were given"),
+    (("ij", (2, 3), (2,)), ValueError, r"subscripts for 1 operand but 2 were given"),
+    (("i1", (2,)), ValueError, r"invalid subscript '1'"),
+    (("i.j", (2, 3)), ValueError, r"'.' that is not part of an ellipsis"),
+    (("...i...", (2,)), ValueError, r"not part of its one ellipsis"),
+    (("i,i->i", (2,), (3,)), ValueError, r"subscript i has size 3 in operand 1, which does not broadcast "
+                                         r"with size 2"),
+    (("i...,i...->...", (2, 3), (2, 4)), ValueError, r"the ellipsis' dimension 1 from the right has size 4"),
+    (("ii", (2, 3)), ValueError, r"subscript i is repeated in operand 0 but its sizes differ \(2 and 3\)"),
+    (("ij->i->j", (2, 3)), ValueError, r"not its one '->'"),
+])
+def test_einsum_errors_name_the_op_equation_and_shapes(args, error, match):
+    equation, *shapes = args
+    with pytest.raises(error, match=match) as info:
+        minaot.einsum(equation, *[minaot.ones(*s) for s in shapes])
+    text = str(info.value)
+    assert text.startswith("einsum: ") and repr(equation) in text
+    assert ", ".join(str(tuple(s)) for s in shapes) in text and "test_torch_parity.py" in text
+
+
+def test_einsum_errors_on_operands():
+    with pytest.raises(ValueError, match=r"^einsum: equation 'ij': at least one operand"):
+        minaot.einsum("ij")
+    with pytest.raises(TypeError, match=r"^einsum: equation 'ij': operand 0 is a ndarray"):
+        minaot.einsum("ij", np.ones((2, 3)))
+    with pytest.raises(TypeError, match=r"^einsum: operands must have one dtype, as in PyTorch, got "
+                                        r"float32 and float64"):
+        minaot.einsum("ij,j->i", minaot.ones(2, 3), minaot.ones(3, dtype=minaot.float64))
+    with pytest.raises(ValueError, match=r"^einsum: a subscript in a sublist must be an int in \[0, 52\)"):
+        minaot.einsum(minaot.ones(2), [52])

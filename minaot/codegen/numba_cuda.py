@@ -125,6 +125,7 @@ UNSUPPORTED = {"arith.bitcast": "no bit casts in the CUDA emitter yet"}
 
 #: reduction combiners a block can split over its threads: (float, int) identities
 COMBINERS = {"arith.addf": (0.0, 0), "arith.addi": (0.0, 0),
+             "arith.mulf": (1.0, 1), "arith.muli": (1.0, 1),
              "arith.maximumf": (-math.inf, None), "arith.minimumf": (math.inf, None),
              "arith.maxsi": (None, "min"), "arith.minsi": (None, "max")}
 
@@ -161,7 +162,7 @@ def _identity(combiner: str, dtype: str):
     if dtype in ("f32", "f64"):
         return f
     bits = 64 if dtype == "i64" else 32
-    return {0: 0, "min": -2 ** (bits - 1), "max": 2 ** (bits - 1) - 1}[i]
+    return {0: 0, 1: 1, "min": -2 ** (bits - 1), "max": 2 ** (bits - 1) - 1}[i]
 
 
 def _body(loop):

@@ -6,7 +6,7 @@ compares the result with the op's result types, so the IR is checked by the
 very rule eager mode uses.
 
 ``prim`` holds the registry ops that have no decomposition and do not mutate:
-pointwise arithmetic, ``sum``/``amax``/``amin``/``argmax``, pure versions of the
+pointwise arithmetic, ``sum``/``prod``/``amax``/``amin``/``argmax``, pure versions of the
 view ops (a ``prim.reshape`` is a new tensor), the ``*_scatter`` ops, ``matmul``,
 ``cat``, ``gather``, constants and random numbers.
 """

@@ -18,8 +18,8 @@ from .pointwise import (  # noqa: F401  (more pointwise)
     nan_to_num, round, sinh, tan, trunc,
 )
 from .reductions import (  # noqa: F401
-    all, amax, amin, any, argmax, argmin, log_softmax, logsumexp, max, mean, min, norm, softmax,
-    std, sum, var,
+    all, amax, amin, any, argmax, argmin, log_softmax, logsumexp, max, mean, min, norm, prod,
+    softmax, std, sum, var,
 )
 from .views import (  # noqa: F401
     broadcast_to, chunk, clone, contiguous, expand, expand_as, flatten, getitem, index_put,
@@ -54,6 +54,7 @@ from .other import (  # noqa: F401
     allclose, argwhere, equal, hstack, index_add, index_add_, isclose, masked_select, nonzero,
     scatter, scatter_, vstack,
 )
+from .einsum import einsum  # noqa: F401
 from .nn import cross_entropy, dropout, layer_norm, linear, mse_loss, nll_loss  # noqa: F401
 from .nn_extra import (  # noqa: F401
     binary_cross_entropy, binary_cross_entropy_with_logits, celu, cosine_similarity, elu,

@@ -1,4 +1,4 @@
-"""Reductions: sum, mean, amax, amin, var, argmax, argmin, softmax, log_softmax
+"""Reductions: sum, prod, mean, amax, amin, var, argmax, argmin, softmax, log_softmax
 (and, built from them: std, all, any, norm, logsumexp, max, min).
 
 Attributes are canonical: ``dim`` is a sorted tuple of non-negative dims (all
@@ -33,6 +33,25 @@ def _samples(rng):
             SampleInput((rng.standard_normal((6,)),), {"dim": (0,), "keepdim": False})]
 
 
+def _prod_samples(rng):
+    """Products of a few values near 1 in magnitude (so that they stay finite), and
+    slices holding no zero, one zero and two zeros: the three cases of the gradient."""
+    x = rng.uniform(0.5, 1.5, (3, 4, 5)) * rng.choice([-1.0, 1.0], (3, 4, 5))
+    zeros = rng.uniform(0.5, 2.0, (4, 3)) * rng.choice([-1.0, 1.0], (4, 3))
+    zeros[1, 0] = 0.0                           # row 1 holds one zero, row 2 two
+    zeros[2, 1] = zeros[2, 2] = 0.0
+    one_zero = rng.uniform(0.5, 2.0, (6,))
+    one_zero[3] = 0.0
+    return [SampleInput((x,), {"dim": (0, 1, 2), "keepdim": False}),
+            SampleInput((x,), {"dim": (1,), "keepdim": False}),
+            SampleInput((x,), {"dim": (0,), "keepdim": True}),
+            SampleInput((zeros,), {"dim": (1,), "keepdim": False}, name="zeros in rows"),
+            SampleInput((zeros,), {"dim": (0,), "keepdim": True}, name="zeros in columns"),
+            SampleInput((zeros,), {"dim": (0, 1), "keepdim": False}, name="two zeros in all"),
+            SampleInput((one_zero,), {"dim": (0,), "keepdim": False}, name="one zero in all"),
+            SampleInput((rng.uniform(0.5, 2.0, ()),), {"dim": (), "keepdim": False}, name="0-d")]
+
+
 def sum(input, dim=None, keepdim=False, *, dtype=None):
     """The sum over ``dim`` (an int, a tuple of ints, or ``None`` for all axes).
 
@@ -43,6 +62,24 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     elif dtype is not None:
         input = input.to(dt.to_dtype(dtype))
     return dispatch("sum", input, dim=wrap_dims("sum", dim, input.ndim), keepdim=builtins.bool(keepdim))
+
+
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    """The product of the elements over ``dim`` (an int), or of every element (a 0-d
+    tensor) when ``dim`` is None, as ``torch.prod``.
+
+    ``keepdim=True`` keeps the reduced axis with size 1.  Integer and bool inputs are
+    multiplied as ``int64``, as in PyTorch; ``dtype`` casts the input first.  The
+    gradient at an element is the product of the others, also where there are zeros:
+    with one zero in a product only the zero gets a gradient, with two none does."""
+    if dim is not None and not isinstance(dim, int):
+        raise op_error(TypeError, "prod", f"dim must be an int or None (PyTorch's prod reduces "
+                       f"one dimension or all of them), got {dim!r}")
+    if dtype is None and input.dtype.category < 2:
+        input = input.to(dt.int64)
+    elif dtype is not None:
+        input = input.to(dt.to_dtype(dtype))
+    return dispatch("prod", input, dim=wrap_dims("prod", dim, input.ndim), keepdim=builtins.bool(keepdim))
 
 
 def mean(input, dim=None, keepdim=False):
@@ -234,6 +271,27 @@ def _sum_vjp(ctx, g):
     # END TASK 1.3
 
 
+def _prod_vjp(ctx, g):
+    """The gradient at ``x[i]`` is ``g`` times the product of the other elements of its
+    slice, computed without a branch on the values so that it also compiles:
+
+    * no zero in the slice: ``prod / x[i]`` (PyTorch's ``result / input``);
+    * one zero: the product of the nonzero elements at the zero, 0 elsewhere;
+    * two or more zeros: 0 everywhere.
+
+    ``nonzero_prod`` (the zeros replaced by 1) serves all three; the division only ever
+    sees nonzero values, so no ``0 / 0`` reaches a ``where``'s unused branch."""
+    x = ctx.inputs[0]
+    dim, keepdim = ctx.attrs["dim"], ctx.attrs["keepdim"]
+    is_zero = eq(x, 0)
+    zeros = sum(is_zero, dim, keepdim=True)
+    nonzero = where(is_zero, 1.0, x)
+    nonzero_prod = dispatch("prod", nonzero, dim=dim, keepdim=True)
+    others = where(eq(zeros, 0), div(nonzero_prod, nonzero),
+                   where(is_zero & eq(zeros, 1), nonzero_prod, 0.0))
+    return (mul(others, _unreduce(g, x.shape, dim, keepdim)),)
+
+
 def _mean_vjp(ctx, g):
     x_shape = ctx.input_metas[0][0]
     n = _count(x_shape, ctx.attrs["dim"])
@@ -361,6 +419,9 @@ def _row_samples(rng):
 register(OpDef("sum", "reduction", reduction("sum"),
                lambda x, dim, keepdim: np.sum(x, axis=dim, keepdims=keepdim),
                vjp=_sum_vjp, scalar="add", samples=_samples))
+register(OpDef("prod", "reduction", reduction("prod"),
+               lambda x, dim, keepdim: np.prod(x, axis=dim, keepdims=keepdim),
+               vjp=_prod_vjp, scalar="mul", samples=_prod_samples))
 register(OpDef("mean", "reduction", reduction("mean", float_only=True),
                lambda x, dim, keepdim: np.mean(x, axis=dim, keepdims=keepdim),
                vjp=_mean_vjp, decomp=_mean_decomp, samples=_samples))

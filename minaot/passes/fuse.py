@@ -18,7 +18,7 @@ Walking the graph in order, an op joins the group of one of its operands when:
 * a shape-only view (reshape adding or dropping 1s, expand, transpose,
   permute, unsqueeze, squeeze) of a group value: its dims map is remapped, no
   data moves;
-* a reduction (sum, amax, amin) of a value covering all of S: over R (a
+* a reduction (sum, prod, amax, amin) of a value covering all of S: over R (a
   second reduction of the row), or, if the group reduces nothing yet, it
   starts reducing those axes;
 * and joining creates no cycle (no operand comes from work that itself

@@ -253,7 +253,7 @@ class KernelLowering:
         return ()
 
     def reduction(self, op, scope):
-        """Lower the reduction ``op`` (``sum``/``amax``/``amin`` over the kernel's reduced
+        """Lower the reduction ``op`` (``sum``/``prod``/``amax``/``amin`` over the kernel's reduced
         axes) at ``scope``; returns the reduced scalar.
 
         Build an ``scf.for`` nest over the reduced axes (:meth:`loop_nest`) carrying one

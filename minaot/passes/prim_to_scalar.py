@@ -167,7 +167,7 @@ FLOAT_ONLY = ("exp", "log", "sin", "cos", "tanh", "sqrt", "rsqrt", "erf", "sigmo
 COMPARE = {"eq": ("oeq", "eq"), "ne": ("une", "ne"), "lt": ("olt", "slt"), "le": ("ole", "sle"),
            "gt": ("ogt", "sgt"), "ge": ("oge", "sge")}
 #: reduction -> (combiner, identity for float, identity for int)
-REDUCE = {"sum": ("add", 0.0, 0), "amax": ("max", -math.inf, -2**63),
+REDUCE = {"sum": ("add", 0.0, 0), "prod": ("mul", 1.0, 1), "amax": ("max", -math.inf, -2**63),
           "amin": ("min", math.inf, 2**63 - 1)}
 
 
@@ -218,20 +218,22 @@ def lower_op(sb: ScalarBuilder, irop, scalars):
 
 
 def combine(sb: ScalarBuilder, reduction: str, acc, v):
-    """One step of ``reduction`` (``sum``/``amax``/``amin``): the scalar op combining the
-    accumulator ``acc`` with the element ``v`` (``REDUCE`` names the combiner: ``add``,
-    ``max`` or ``min``; floats and integers use different arith ops)."""
+    """One step of ``reduction`` (``sum``/``prod``/``amax``/``amin``): the scalar op combining
+    the accumulator ``acc`` with the element ``v`` (``REDUCE`` names the combiner: ``add``,
+    ``mul``, ``max`` or ``min``; floats and integers use different arith ops)."""
     # BEGIN TASK 8.2
     kind = REDUCE[reduction][0]
     if kind == "add":
         return sb.arith("arith.addf", "arith.addi", acc, v)
+    if kind == "mul":
+        return sb.arith("arith.mulf", "arith.muli", acc, v)
     return sb.maximum(acc, v) if kind == "max" else sb.minimum(acc, v)
     # END TASK 8.2
 
 
 def identity(reduction: str, type: str):
     """The value a ``reduction`` accumulator starts from in dtype ``type`` (from ``REDUCE``:
-    0 for a sum; -inf / the smallest int64 for amax; +inf / the largest for amin)."""
+    0 for a sum; 1 for a prod; -inf / the smallest int64 for amax; +inf / the largest for amin)."""
     # BEGIN TASK 8.2
     _, f, i = REDUCE[reduction]
     return f if type in FLOAT else i
