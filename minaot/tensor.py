@@ -466,6 +466,12 @@ def _install_methods():
         "isclose", "equal", "scatter", "scatter_", "index_add", "index_add_",
         "masked_select", "nonzero", "argwhere",
     ]
+    plain += [
+        # more parity (minaot/ops/more.py), and ops that had no method yet
+        "mm", "bmm", "scatter_add", "scatter_add_", "is_floating_point", "true_divide",
+        "unflatten", "aminmax", "count_nonzero", "nansum", "nanmean", "diff", "dist", "cross",
+        "take", "rot90",
+    ]
     for name in plain:
         setattr(Tensor, name, getattr(ops, name))
 

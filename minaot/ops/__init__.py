@@ -62,6 +62,11 @@ from .nn_extra import (  # noqa: F401
     logsigmoid, mish, normalize, one_hot, pairwise_distance, relu6, selu, silu, smooth_l1_loss,
     softmin, softplus, softsign,
 )
+from .more import (  # noqa: F401  (more parity: compositions of the ops above)
+    aminmax, atleast_1d, atleast_2d, atleast_3d, block_diag, column_stack, count_nonzero, cross,
+    detach, diff, dist, dstack, get_default_dtype, is_floating_point, is_tensor, nanmean, nansum,
+    rot90, scatter_add_, std_mean, take, true_divide, unflatten, var_mean,
+)
 from ..autograd.function import _register_custom_vjp_op
 
 _register_custom_vjp_op()
