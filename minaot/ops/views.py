@@ -1119,9 +1119,9 @@ def _zero_of(input):
 
 
 def tril(input, diagonal=0):
-    """A copy of ``input`` (``(..., rows, cols)``) with the elements above diagonal
+    """A copy of ``input``, of shape ``(..., rows, cols)``, with the elements above diagonal
     ``diagonal`` zeroed: the lower triangle, as ``torch.tril`` (``diagonal`` > 0 keeps that
-    many diagonals above the main one).  A ``where`` with a mask from ``arange``s."""
+    many diagonals above the main one).  A ``where`` with a mask made by ``arange``."""
     from .pointwise import where
     return where(_tri_mask(input, diagonal, True), input, _zero_of(input))
 
