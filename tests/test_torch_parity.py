@@ -847,3 +847,22 @@ def test_einsum_errors_on_operands():
         minaot.einsum("ij,j->i", minaot.ones(2, 3), minaot.ones(3, dtype=minaot.float64))
     with pytest.raises(ValueError, match=r"^einsum: a subscript in a sublist must be an int in \[0, 52\)"):
         minaot.einsum(minaot.ones(2), [52])
+
+
+def test_review_findings_match_pytorch():
+    """Cases a review of the parity ops found (values from torch 2.13)."""
+    x = T(np.arange(1.0, 10.0).reshape(3, 3))
+    x.fill_(x[0, 0])                                # one value of the target itself
+    assert x.tolist() == [[1.0] * 3] * 3
+    a = T([20.0, -20.0, 0.3], requires_grad=True)   # saturated sigmoid: no NaN gradient
+    minaot.nn.functional.binary_cross_entropy(a.sigmoid(), T([1.0, 0.0, 1.0])).backward()
+    assert np.isfinite(a.grad.numpy()).all()
+    assert_close(a.grad, [0.0, 6.8705e-10, -0.14185], rtol=1e-3, atol=1e-9)
+    assert_close(minaot.hypot(T([1.0, 2.0]), T([3, 4])), [3.1622777, 4.4721360])
+    assert_close(minaot.logaddexp(T([1.0, 2.0]), T([3, 4])), [3.1269281, 4.1269279])
+    with pytest.raises(TypeError, match="addcdiv"):
+        minaot.addcdiv(T([1.0]), T([3]), T([2]))
+    v = T([1.0, 2.0, 4.0])
+    d = minaot.diff(v, n=0)
+    assert d is not v and d._storage is not v._storage and d.tolist() == [1.0, 2.0, 4.0]
+    assert minaot.flip(T(3.0), (0,)).tolist() == 3.0

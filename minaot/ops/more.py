@@ -166,7 +166,7 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):
         if size <= 1:
             return narrow(x, d, 0, 0)
         x = step(narrow(x, d, 1, size - 1), narrow(x, d, 0, size - 1))
-    return x
+    return x.clone() if x is input else x       # n=0: a new tensor, as PyTorch
 
 
 def cross(input, other, dim=None):

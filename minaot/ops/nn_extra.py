@@ -484,8 +484,8 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """``-weight * (t * log(x) + (1 - t) * log(1 - x))`` for probabilities ``x`` in
     ``[0, 1]``, each log clamped at -100 as in PyTorch, reduced.  ``target`` must have
     ``input``'s shape; ``weight`` broadcasts to it.  Eagerly on the CPU an input outside
-    ``[0, 1]`` raises.  (At ``x`` exactly 0 or 1 the gradient is the clamped forward's,
-    where PyTorch's backward divides by ``max(x (1 - x), 1e-12)``.)"""
+    ``[0, 1]`` raises.  (At ``x`` exactly 0 or 1 the gradient is 0 where the log was
+    clamped, finite everywhere; PyTorch's backward divides by ``max(x (1 - x), 1e-12)``.)"""
     _check_reduction("binary_cross_entropy", reduction)
     if tuple(target.shape) != tuple(input.shape):
         raise op_error(ValueError, "binary_cross_entropy",
@@ -501,8 +501,12 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
 
 
 def _bce_decomp(x, t, *weight, reduction):
-    from .pointwise import clamp, log
-    loss = -(t * clamp(log(x), min=-100.0) + (1.0 - t) * clamp(log(1.0 - x), min=-100.0))
+    from .pointwise import clamp, log, where
+    # log clamped at -100, written so that the gradient at 0 is finite (0 * inf would be NaN)
+    def clamped_log(p):
+        positive = p > 0
+        return clamp(where(positive, log(where(positive, p, 1.0)), -100.0), min=-100.0)
+    loss = -(t * clamped_log(x) + (1.0 - t) * clamped_log(1.0 - x))
     if weight:
         loss = loss * weight[0]
     return _reduce(loss, reduction)

@@ -399,6 +399,8 @@ def fill_(input, value):
     if isinstance(value, Tensor):
         if value.ndim != 0:
             raise op_error(ShapeError, "fill_", f"expects a 0-d value tensor, got shape {value.shape}")
+        if value._storage is input._storage:    # x.fill_(x[0, 0]): one value, read first
+            value = value.clone()
         return copy_(input, value)
     cast = float if input.dtype.category == 2 else int if input.dtype.category == 1 else bool
     return dispatch("fill_", input, value=cast(value))

@@ -695,10 +695,12 @@ def _float_only(name, *xs):
     """Raise as PyTorch does for an op that has no integer kernel (``hypot``, ``logaddexp``)."""
     from .._errors import op_error
     from ..tensor import Tensor
-    for x in xs:
-        if isinstance(x, Tensor) and not x.dtype.is_floating_point:
-            raise op_error(TypeError, name, f"not implemented for {x.dtype.name} tensors (only "
-                           "floating point), as in PyTorch")
+    from .. import dtypes as _dt
+    tensors = [x for x in xs if isinstance(x, Tensor)]
+    if tensors and not _dt.result_type(*xs).is_floating_point:
+        raise op_error(TypeError, name, "not implemented for "
+                       + ", ".join(x.dtype.name for x in tensors)
+                       + " tensors (only floating point), as in PyTorch")
 
 
 def _rounding(name, input, **attrs):
@@ -1088,11 +1090,11 @@ def _check_lerp(name, input, end, weight):
 
 def _addc(name, input, tensor1, tensor2, value):
     from .._errors import op_error
+    if name.rstrip("_") == "addcdiv" and _integral(tensor1) and _integral(tensor2):
+        raise op_error(TypeError, name, "integer division with addcdiv is not "
+                       "supported (PyTorch: no longer): use input + value * trunc(tensor1 "
+                       "/ tensor2)")
     if builtins.all(_integral(x) for x in (input, tensor1, tensor2)):
-        if name.rstrip("_") == "addcdiv":
-            raise op_error(TypeError, name, "integer division with addcdiv is not "
-                           "supported (PyTorch: no longer): use input + value * trunc(tensor1 "
-                           "/ tensor2)")
         if isinstance(value, builtins.float):
             raise op_error(TypeError, name, "for integer tensors the value must not be a "
                            "float, as in PyTorch")

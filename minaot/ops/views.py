@@ -894,6 +894,10 @@ def flip(input, dims):
     PyTorch's, have no negative strides).  Each dim is an ``index_select`` with the
     positions ``n-1, ..., 0``."""
     from .creation import arange
+    if input.ndim == 0:                 # PyTorch: dims 0 and -1 name the scalar's one "axis"
+        for d in _dims_arg(dims):
+            wrap_dim("flip", d, 0)
+        return dispatch("clone", input)
     dims = tuple(wrap_dim("flip", d, input.ndim) for d in _dims_arg(dims))
     if len(set(dims)) != len(dims):
         raise op_error(ShapeError, "flip", f"dim {dims} appears multiple times in the list of dims")
