@@ -127,6 +127,8 @@ _NO_BOOL = {
            "operator or logical_xor() for two masks, `~` or logical_not() to invert one",
     "neg": "negation, the `-` operator, on a bool tensor is not supported; use the `~` "
            "operator or logical_not() to invert a mask",
+    **{name: "not implemented for bool tensors, as in PyTorch"
+       for name in ("abs", "ceil", "trunc", "round")},
 }
 
 

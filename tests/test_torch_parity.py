@@ -866,3 +866,16 @@ def test_review_findings_match_pytorch():
     d = minaot.diff(v, n=0)
     assert d is not v and d._storage is not v._storage and d.tolist() == [1.0, 2.0, 4.0]
     assert minaot.flip(T(3.0), (0,)).tolist() == 3.0
+
+
+def test_bool_rounding_and_abs_raise_and_addmm_beta0_gives_a_zero_gradient():
+    m = T([True, False])
+    for fn in (m.abs, m.abs_, m.ceil, m.ceil_, m.trunc_, m.round_):
+        with pytest.raises(RuntimeError, match="bool"):
+            fn()
+    i = T([[float("nan"), 1.0]], requires_grad=True)
+    ones = minaot.ones(1, 2)
+    r = minaot.addmm(i, ones.t(), ones, beta=0)     # the input's NaN is ignored ...
+    r.sum().backward()
+    assert r.tolist() == [[1.0, 1.0], [1.0, 1.0]]
+    assert i.grad.tolist() == [[0.0, 0.0]]          # ... and its gradient is zero, not None

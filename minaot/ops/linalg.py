@@ -70,7 +70,12 @@ def _scaled_sum(op, input, product, beta, alpha):
     if alpha != 1:
         product = mul(product, alpha)
     if beta == 0:
-        return product
+        if not input.requires_grad:
+            return product
+        # PyTorch: the input's values are ignored, but it gets a (zero) gradient
+        from .creation import zeros_like
+        from .pointwise import where
+        return add(product, where(zeros_like(product, dtype=dt.bool_), input, 0.0))
     return add(input if beta == 1 else mul(input, beta), product)
 
 

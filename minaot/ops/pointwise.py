@@ -293,13 +293,13 @@ def reciprocal(input):
 
 
 def _bitwise(name, input, other):
-    from .._errors import op_error
+    from .._errors import DTypeError, op_error
     from ..tensor import Tensor
     for x in (input, other):
         if (x.dtype.is_floating_point if isinstance(x, Tensor)
                 else isinstance(x, (builtins.float, np.floating))):
             kind = x.dtype.name if isinstance(x, Tensor) else "float"
-            raise op_error(TypeError, name, f"not defined for {kind} operands (only bool and "
+            raise op_error(DTypeError, name, f"not defined for {kind} operands (only bool and "
                            "integer tensors), as in PyTorch")
     return dispatch(name, input, other)
 
@@ -693,21 +693,21 @@ register(OpDef(
 # targets call); the rest are composites of prims, exact as PyTorch computes them.
 def _float_only(name, *xs):
     """Raise as PyTorch does for an op that has no integer kernel (``hypot``, ``logaddexp``)."""
-    from .._errors import op_error
+    from .._errors import DTypeError, op_error
     from ..tensor import Tensor
     from .. import dtypes as _dt
     tensors = [x for x in xs if isinstance(x, Tensor)]
     if tensors and not _dt.result_type(*xs).is_floating_point:
-        raise op_error(TypeError, name, "not implemented for "
+        raise op_error(DTypeError, name, "not implemented for "
                        + ", ".join(x.dtype.name for x in tensors)
                        + " tensors (only floating point), as in PyTorch")
 
 
 def _rounding(name, input, **attrs):
     """Rounding ops: an integer tensor comes back as a copy, a bool one raises (PyTorch)."""
-    from .._errors import op_error
-    if input.dtype is dt.bool_:
-        raise op_error(TypeError, name, "not implemented for bool tensors, as in PyTorch")
+    from .._errors import DTypeError, op_error
+    if input.dtype is dt.bool_:         # a RuntimeError in PyTorch; DTypeError is one
+        raise op_error(DTypeError, name, "not implemented for bool tensors, as in PyTorch")
     if not input.dtype.is_floating_point:
         return input.clone()
     return dispatch(name, input, **attrs)
@@ -1089,14 +1089,14 @@ def _check_lerp(name, input, end, weight):
 
 
 def _addc(name, input, tensor1, tensor2, value):
-    from .._errors import op_error
+    from .._errors import DTypeError, op_error
     if name.rstrip("_") == "addcdiv" and _integral(tensor1) and _integral(tensor2):
-        raise op_error(TypeError, name, "integer division with addcdiv is not "
+        raise op_error(DTypeError, name, "integer division with addcdiv is not "
                        "supported (PyTorch: no longer): use input + value * trunc(tensor1 "
                        "/ tensor2)")
     if builtins.all(_integral(x) for x in (input, tensor1, tensor2)):
         if isinstance(value, builtins.float):
-            raise op_error(TypeError, name, "for integer tensors the value must not be a "
+            raise op_error(DTypeError, name, "for integer tensors the value must not be a "
                            "float, as in PyTorch")
     _tensor_only(name, input, tensor1, tensor2)
     return dispatch(name, input, tensor1, tensor2, value=value)
