@@ -51,8 +51,8 @@ from .creation import eye, linspace, logspace, normal, randint, randperm  # noqa
 from .linalg import addmm, baddbmm, dot, kron, mv, outer, tensordot  # noqa: F401
 # (no ``trace``: minaot.trace is the tracer; torch.trace is the method ``Tensor.trace``)
 from .other import (  # noqa: F401
-    allclose, argwhere, equal, hstack, index_add, index_add_, isclose, masked_select, nonzero,
-    scatter, scatter_, vstack,
+    allclose, argwhere, equal, index_add, index_add_, isclose, masked_select, nonzero, scatter,
+    scatter_,
 )
 from .einsum import einsum  # noqa: F401
 from .nn import cross_entropy, dropout, layer_norm, linear, mse_loss, nll_loss  # noqa: F401
@@ -65,7 +65,7 @@ from .nn_extra import (  # noqa: F401
 from .more import (  # noqa: F401  (more parity: compositions of the ops above)
     aminmax, atleast_1d, atleast_2d, atleast_3d, block_diag, column_stack, count_nonzero, cross,
     detach, diff, dist, dstack, get_default_dtype, is_floating_point, is_tensor, nanmean, nansum,
-    rot90, scatter_add_, std_mean, take, true_divide, unflatten, var_mean,
+    hstack, rot90, scatter_add_, std_mean, take, true_divide, unflatten, var_mean, vstack,
 )
 from ..autograd.function import _register_custom_vjp_op
 

@@ -252,6 +252,25 @@ def atleast_3d(*tensors):
     return _atleast(tensors, _as_3d)
 
 
+def hstack(tensors):
+    """The tensors joined along dim 1 (along dim 0 when they are 1-d; 0-d ones count as
+    1-d), as ``torch.hstack``."""
+    from .other import cat
+    if not tensors:
+        raise op_error(ValueError, "hstack", "expected a non-empty list of tensors")
+    tensors = [_as_1d(t) for t in tensors]
+    return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors):
+    """The tensors joined along dim 0, 0-d and 1-d ones first made rows ``(1, n)``, as
+    ``torch.vstack``."""
+    from .other import cat
+    if not tensors:
+        raise op_error(ValueError, "vstack", "expected a non-empty list of tensors")
+    return cat([_as_2d(t) for t in tensors], 0)
+
+
 def column_stack(tensors):
     """The tensors side by side as columns: 0-d and 1-d ones become ``(n, 1)`` columns,
     then all are joined along dim 1, as ``torch.column_stack``."""

@@ -596,25 +596,6 @@ def logical_xor_(input, other):
     return dispatch("logical_xor_", input, other)
 
 
-# ---------------------------------------------------------------- hstack / vstack
-def hstack(tensors):
-    """The tensors joined along dim 1 (along dim 0 when they are 1-d; 0-d ones count as
-    1-d), as ``torch.hstack``."""
-    from .views import reshape
-    tensors = [reshape(t, (1,)) if t.ndim == 0 else t for t in tensors]
-    if not tensors:
-        raise op_error(ValueError, "hstack", "expected a non-empty list of tensors")
-    return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
-
-
-def vstack(tensors):
-    """The tensors joined along dim 0, 0-d and 1-d ones first made rows ``(1, n)``, as
-    ``torch.vstack``."""
-    from .views import reshape
-    tensors = [reshape(t, (1, -1)) if t.ndim < 2 else t for t in tensors]
-    return cat(tensors, 0)
-
-
 # ---------------------------------------------------------------- isclose / allclose / equal
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     """Elementwise ``|input - other| <= atol + rtol * |other|`` (or equal: infinities of the
