@@ -98,19 +98,28 @@ def scatter_add_along(out, out_st, out_dim_st, size, index, idx_st, src, src_st,
             cuda.atomic.add(out, oo + j * out_dim_st, src[so])
 
 
+@cuda.jit(device=True)
+def line_start(line, shape, a_st, b_st):
+    """The offsets in two arrays (strides ``a_st``, ``b_st``) of the first element of line
+    number ``line``, its coordinates unravelled over ``shape`` (the arrays' shape with the
+    line's axis set to 1): the one loop of every kernel here that works line by line."""
+    rem = line
+    a = 0
+    b = 0
+    for d in range(len(shape) - 1, -1, -1):
+        i = rem % shape[d]
+        rem //= shape[d]
+        a += i * a_st[d]
+        b += i * b_st[d]
+    return a, b
+
+
 @cuda.jit(cache=True)
 def arg_extreme(out, out_st, x, x_st, x_dim_st, size, shape, largest, n):
     """Index of the first largest (``largest``) or smallest element along one axis; a NaN
     counts as the extreme, as in numpy.  ``shape`` is ``x``'s with that axis set to 1."""
     for flat in range(cuda.grid(1), n, cuda.gridsize(1)):
-        rem = flat
-        oo = 0
-        xo = 0
-        for d in range(len(shape) - 1, -1, -1):
-            i = rem % shape[d]
-            rem //= shape[d]
-            oo += i * out_st[d]
-            xo += i * x_st[d]
+        oo, xo = line_start(flat, shape, out_st, x_st)
         best = x[xo]
         at = 0
         for k in range(1, size):

@@ -39,7 +39,7 @@ import math
 import numpy as np
 from numba import cuda
 
-from minaot.kernels.cuda_library import flat, launch_1d
+from minaot.kernels.cuda_library import flat, launch_1d, line_start
 
 
 @cuda.jit(cache=True)
@@ -48,14 +48,7 @@ def cumsum_lines(out, out_st, out_dim_st, x, x_st, x_dim_st, size, shape, revers
     scanned axis set to 1): ``out[k] = x[0] + ... + x[k]`` along the line (from the end if
     ``reverse``), accumulated in ``zero``'s type."""
     for line in range(cuda.grid(1), n, cuda.gridsize(1)):
-        rem = line
-        oo = 0
-        xo = 0
-        for d in range(len(shape) - 1, -1, -1):
-            i = rem % shape[d]
-            rem //= shape[d]
-            oo += i * out_st[d]
-            xo += i * x_st[d]
+        oo, xo = line_start(line, shape, out_st, x_st)
         acc = zero
         for k in range(size):
             j = size - 1 - k if reverse else k
@@ -122,14 +115,7 @@ def argsort_lines(first, second, b_st, b_dim_st, x, x_st, x_dim_st, size, shape,
     merge-sorted back and forth between ``first`` and ``second`` (same layout, strides
     ``b_st``), starting in ``first``."""
     for line in range(cuda.grid(1), n, cuda.gridsize(1)):
-        rem = line
-        bo = 0
-        xo = 0
-        for d in range(len(shape) - 1, -1, -1):
-            i = rem % shape[d]
-            rem //= shape[d]
-            bo += i * b_st[d]
-            xo += i * x_st[d]
+        bo, xo = line_start(line, shape, b_st, x_st)
         for k in range(size):
             first[bo + k * b_dim_st] = k
         width = 1
