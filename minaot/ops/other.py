@@ -513,12 +513,10 @@ def frac_(input):
 
 def nan_to_num_(input, nan=0.0, posinf=None, neginf=None):
     """In-place :func:`nan_to_num`; returns ``input`` (an integer tensor is left as it is)."""
+    from .pointwise import _nan_to_num_values
     if not input.dtype.is_floating_point:
         return input
-    info = np.finfo(input.dtype.np)
-    return dispatch("nan_to_num_", input, nan=float(nan),
-                    posinf=float(info.max if posinf is None else posinf),
-                    neginf=float(info.min if neginf is None else neginf))
+    return dispatch("nan_to_num_", input, **_nan_to_num_values(input, nan, posinf, neginf))
 
 
 def clamp_min_(input, min):

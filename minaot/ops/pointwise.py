@@ -860,10 +860,16 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     ones.  An integer or bool tensor is returned as a copy."""
     if not input.dtype.is_floating_point:
         return input.clone()
+    return dispatch("nan_to_num", input, **_nan_to_num_values(input, nan, posinf, neginf))
+
+
+def _nan_to_num_values(input, nan, posinf, neginf) -> dict:
+    """``nan_to_num``'s attributes for floating-point ``input``: the replacements, the
+    infinities' defaulting to the largest and lowest finite values of its dtype."""
     info = np.finfo(input.dtype.np)
-    return dispatch("nan_to_num", input, nan=builtins.float(nan),
-                    posinf=builtins.float(info.max if posinf is None else posinf),
-                    neginf=builtins.float(info.min if neginf is None else neginf))
+    return dict(nan=builtins.float(nan),
+                posinf=builtins.float(info.max if posinf is None else posinf),
+                neginf=builtins.float(info.min if neginf is None else neginf))
 
 
 def clamp_min(input, min):
