@@ -24,7 +24,7 @@ import numpy as np
 from . import dtypes as dt
 from ._errors import DeviceError, DTypeError, ShapeError, op_error
 from .autograd.grad_mode import is_grad_enabled
-from .layout import conform
+from .layout import conform, is_dense
 from .ops.registry import Meta, OpDef, get_op
 from .tensor import Tensor
 
@@ -286,23 +286,13 @@ def partial_overlap(a: Tensor, b: Tensor) -> bool:
     with other strides (``x.add_(x.t())``) counts as partial, the same tensor does not."""
     if a is b or a._storage is not b._storage or not a.numel() or not b.numel():
         return False
-    if not (_dense(a) and _dense(b)):
+    if not (is_dense(a.shape, a.stride(), 1) and is_dense(b.shape, b.stride(), 1)):
         return False                    # PyTorch gives up too ("too hard")
     a0, b0 = a.data_ptr(), b.data_ptr()
     a1, b1 = a0 + a.numel() * a.element_size(), b0 + b.numel() * b.element_size()
     if (a0, a1) == (b0, b1):
         return a.stride() != b.stride()
     return a0 < b1 and b0 < a1
-
-
-def _dense(t: Tensor) -> bool:
-    """Non-overlapping and dense: some order of the axes makes the strides C-contiguous."""
-    expected = 1
-    for st, size in sorted((s, n) for n, s in zip(t.shape, t.stride()) if n > 1):
-        if st != expected:
-            return False
-        expected *= size
-    return True
 
 
 def has_internal_overlap(t: Tensor) -> bool:

@@ -136,10 +136,16 @@ def dense_layout(arr: np.ndarray):
     its eager version had, as ``torch.compile`` keeps eager's strides for outputs."""
     if arr.flags.c_contiguous:
         return "C"
-    dims = sorted((st, n) for st, n in zip(arr.strides, arr.shape) if n != 1)
-    step = arr.itemsize
-    for st, n in dims:
+    return tuple(arr.strides) if is_dense(arr.shape, arr.strides, arr.itemsize) else None
+
+
+def is_dense(shape, strides, itemsize) -> bool:
+    """Do the elements fill a block of memory with no gaps and no overlaps, in some order
+    of the axes (PyTorch's "non-overlapping and dense")?  Strides in the unit of
+    ``itemsize`` (bytes with the item's size, elements with 1)."""
+    step = itemsize
+    for st, n in sorted((st, n) for st, n in zip(strides, shape) if n != 1):
         if st != step:
-            return None
+            return False
         step *= n
-    return tuple(arr.strides)
+    return True
