@@ -267,12 +267,38 @@ def root_over(pool, block, size: int, n: int, dtype):
         if _FAST_VIEWS == "checked":    # as a view (below): the attributes set directly
             root = cls.__new__(cls)
             root.__dict__.update(ndim=1, shape=(n,), strides=(dtype.itemsize,), dtype=dtype,
-                                 size=n, alloc_size=n * dtype.itemsize, gpu_data=block, stream=0)
+                                 size=n, alloc_size=n * dtype.itemsize, gpu_data=block, stream=0,
+                                 _minaot_addr=int(block.device_pointer))
         else:
             root = cls((n,), (dtype.itemsize,), dtype, gpu_data=block)
         holder = root
     weakref.finalize(holder, pool.give, block, size).atexit = False
     return root
+
+
+def memset_fill(arr, value) -> bool:
+    """Fill the C-contiguous device array ``arr`` with ``value`` by the driver's memset when
+    its byte pattern repeats every 4 bytes (any 4-byte or 1-byte value, 0 of any dtype):
+    True if done, False where a kernel must fill it (or under the simulator, or while a
+    call is recorded for replay: :mod:`minaot.cuda_replay` replays launches only).
+
+    A memset is queued on the legacy default stream behind the kernels before it, and
+    the host does not wait.  It costs a few microseconds of host time, against a copy
+    kernel's tens: ``loss.backward()`` makes its seed gradient this way at every step."""
+    if hasattr(arr, "_ary") or _replay.ACTIVE is not None or not arr.size:
+        return False
+    raw = np.asarray(value, dtype=arr.dtype).tobytes()
+    if len(raw) == 8 and raw[:4] == raw[4:]:
+        raw = raw[:4]
+    nbytes = arr.size * arr.dtype.itemsize
+    from numba.cuda.cudadrv.driver import driver
+    if raw.count(raw[:1]) == len(raw):
+        driver.cuMemsetD8(pointer(arr), raw[0], nbytes)
+    elif len(raw) == 4:
+        driver.cuMemsetD32(pointer(arr), int.from_bytes(raw, "little"), nbytes // 4)
+    else:
+        return False
+    return True
 
 
 def to_device(host: np.ndarray):
@@ -296,6 +322,9 @@ def from_host(host: np.ndarray):
 
 def pointer(arr) -> int:
     """The address of ``arr``'s first element (a host address under the simulator)."""
+    addr = arr.__dict__.get("_minaot_addr")     # noted by the views and roots made here
+    if addr is not None:
+        return addr
     if hasattr(arr, "_ary"):                        # the simulator's FakeCUDAArray
         return arr._ary.__array_interface__["data"][0]
     if arr.size == 0:
@@ -315,7 +344,7 @@ class _Window:
 def strided(base, byte_start: int, shape, strides):
     """A device array over ``base``'s memory, starting ``byte_start`` bytes after ``base``'s
     first element, with ``shape`` and ``strides`` (bytes).  No copy: a view."""
-    shape, strides = tuple(int(s) for s in shape), tuple(int(s) for s in strides)
+    shape, strides = tuple(map(int, shape)), tuple(map(int, strides))
     dtype = base.dtype
     span = _span(shape, strides, dtype.itemsize)
     if hasattr(base, "_ary"):                       # simulator: a numpy view of the same memory
@@ -330,8 +359,7 @@ def strided(base, byte_start: int, shape, strides):
     root = base.__dict__.get("_minaot_root", base)
     out = None
     if _FAST_VIEWS:
-        out = _fast_view(cls, root, base.device_ctypes_pointer.value + byte_start, shape, strides,
-                         dtype, span)
+        out = _fast_view(cls, root, pointer(base) + byte_start, shape, strides, dtype, span)
     if out is None:
         out = cls(shape, strides, dtype, gpu_data=base.gpu_data.view(byte_start, byte_start + span))
     out._minaot_root = root             # the memory stays in use while a view lives
@@ -343,29 +371,31 @@ def strided(base, byte_start: int, shape, strides):
 # (a weak proxy, a reference count and a finalizer, to keep the allocation alive) and
 # builds a ``dummyarray`` description of the geometry.  minaot's views keep their root
 # array alive themselves (``_minaot_root``), and a compiled program makes a hundred views
-# per training step, so on a GPU they are made directly: a bare ``MemoryPointer`` and the
-# array's attributes set as ``DeviceNDArrayBase.__init__`` would set them, the dummyarray
-# made only when Numba asks for it.  The first view is made both ways and compared; if this
+# per training step, so on a GPU they are made directly: a bare memory pointer
+# (:func:`_view_pointer_class`: its driver-level pointer object made only when Numba asks
+# for it) and the array's attributes set as ``DeviceNDArrayBase.__init__`` would set
+# them, plus the address (``_minaot_addr``, read by :func:`pointer`), the dummyarray made
+# only when Numba asks for it.  The first view is made both ways and compared; if this
 # Numba sets other attributes, every view is made the ordinary way.
 _FAST_VIEWS = True                  # True: not tried yet; "checked"; False: the ordinary way
-_DRIVER = None
+_VIEW_POINTER = None
 
 
 def _fast_view(cls, root, address, shape, strides, dtype, span):
     """The view (see above), or None where this Numba's arrays are not what it assumes."""
-    global _FAST_VIEWS, _DRIVER
+    global _FAST_VIEWS, _VIEW_POINTER
     if _FAST_VIEWS is True:             # the first one: check it against Numba's own
         try:
-            from numba.cuda.cudadrv import driver
-            _DRIVER = driver
+            _VIEW_POINTER = _view_pointer_class()
             out = _fast_view_unchecked(cls, root, address, shape, strides, dtype, span)
             ordinary = cls(shape, strides, dtype, gpu_data=out.gpu_data)
-            made = {"_dummy", "_dummy_array"}
+            made = {"_dummy", "_dummy_array", "_minaot_addr"}
             same = (set(vars(ordinary)) - made == set(vars(out)) - made
                     and all(getattr(ordinary, k) == getattr(out, k)
                             for k in ("ndim", "shape", "strides", "dtype", "size", "alloc_size"))
                     and ordinary._numba_type_ == out._numba_type_
-                    and ordinary.device_ctypes_pointer.value == address)
+                    and ordinary.device_ctypes_pointer.value == address
+                    and int(out.gpu_data.device_pointer) == address)
         except Exception:
             same = False
         _FAST_VIEWS = "checked" if same else False
@@ -375,15 +405,47 @@ def _fast_view(cls, root, address, shape, strides, dtype, span):
 
 def _fast_view_unchecked(cls, root, address, shape, strides, dtype, span):
     mem = root.gpu_data
-    gpu_data = _DRIVER.MemoryPointer(mem.context, _DRIVER.binding.CUdeviceptr(address), span,
-                                     owner=mem.owner)
+    gpu_data = _VIEW_POINTER(mem.context, address, span, mem.owner)
     out = cls.__new__(cls)
     size = 1
     for n in shape:
         size *= n
     out.__dict__.update(ndim=len(shape), shape=shape, strides=strides, dtype=dtype, size=size,
-                        alloc_size=span, gpu_data=gpu_data, stream=0)
+                        alloc_size=span, gpu_data=gpu_data, stream=0, _minaot_addr=address)
     return out
+
+
+def _view_pointer_class():
+    """Numba's ``MemoryPointer`` for a view's memory, made cheaply: the attributes its
+    constructor sets, with the driver-level pointer object (``device_pointer``, a
+    ``CUdeviceptr``) made on first use from the address, which most views never need."""
+    from ctypes import c_size_t
+
+    from numba.cuda.cudadrv import driver
+
+    class ViewPointer(driver.MemoryPointer):
+        def __init__(self, context, address, size, owner):
+            self.__dict__.update(context=context, _address=address, size=size,
+                                 _cuda_memsize_=size, is_managed=False, refct=1, _owner=owner)
+
+        @property
+        def device_pointer(self):
+            p = self.__dict__.get("_device_pointer")
+            if p is None:
+                p = self.__dict__["_device_pointer"] = driver.binding.CUdeviceptr(self._address)
+            return p
+
+        handle = device_pointer
+
+        @property
+        def device_ctypes_pointer(self):
+            return c_size_t(self._address)
+
+        @property
+        def device_pointer_value(self):
+            return self._address or None
+
+    return ViewPointer
 
 
 def view_like(base, numpy_view: np.ndarray, stand: np.ndarray):

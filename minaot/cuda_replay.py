@@ -82,7 +82,10 @@ FIXED = _Fixed()
 
 def address(arr) -> int:
     """The device address of ``arr``'s first element (0 for an empty array)."""
-    return int(arr.gpu_data.device_pointer) if arr.size else 0
+    if not arr.size:
+        return 0
+    addr = arr.__dict__.get("_minaot_addr")         # noted by minaot.cuda's views and roots
+    return addr if addr is not None else int(arr.gpu_data.device_pointer)
 
 
 def span(arr) -> int:

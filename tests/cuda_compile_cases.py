@@ -172,9 +172,11 @@ def test_gather_index_out_of_range_raises_naming_the_op():
 
 
 class _LateWord:
-    """Patches :class:`minaot.cuda_errors.ErrorWord` so that its copy to the host is still in
-    flight after the call (as on a busy GPU) until ``arrived`` is set or the host waits."""
+    """Patches :class:`minaot.cuda_errors.ErrorWord` so that the host does not see a code
+    after the call (as on a busy GPU, whose kernels have not run yet) until ``arrived`` is
+    set or the host waits."""
     arrived = False
+    real_read = None
 
     @staticmethod
     def done(word):
@@ -182,13 +184,14 @@ class _LateWord:
 
     @staticmethod
     def read(word, wait):
-        if wait or _LateWord.arrived:
-            return int(word.device.copy_to_host()[0])
+        if wait or _LateWord.arrived:           # arrived: as if the kernels had finished
+            return _LateWord.real_read(word, True)
         return 0
 
 
 def test_an_index_error_found_late_is_raised_at_the_next_read_or_call(monkeypatch):
     from minaot.cuda_errors import ErrorWord
+    monkeypatch.setattr(_LateWord, "real_read", ErrorWord.read)
     monkeypatch.setattr(ErrorWord, "done", _LateWord.done)
     monkeypatch.setattr(ErrorWord, "read", _LateWord.read)
     monkeypatch.setattr(_LateWord, "arrived", False)
@@ -341,7 +344,7 @@ def test_input_mutation_views_and_metadata_on_the_device():
 
 
 def _reinplace_cases():
-    from minaot.optim.adam import _adam_step, _adam_step_on_device
+    from minaot.optim.adam import _adam_step, _adam_step_on_device, _adam_steps_on_device
 
     def old_value_after_copy_in(a, b):
         s = a * 2
@@ -380,7 +383,13 @@ def _reinplace_cases():
                  m + [np.array([1e-3, 1.0], np.float32)], 3),
         "adam-capturable": (lambda p, g, m_, v, t: _adam_step_on_device(p, g, m_, v, t, 1e-3, 0.9,
                                                                         0.999, 1e-8),
-                            m + [np.array(0.0)], 3),
+                            m + [np.array(0.0)], 4),
+        # two parameters: each 0-d step counter is written in place by one small kernel
+        # (see fuse._merge_groups), so all eight results are written in place
+        "adam-two-parameters": (
+            lambda p, g, m_, v, t, q, h, mq, vq, tq: _adam_steps_on_device(
+                [p, q], [g, h], [m_, mq], [v, vq], [t, tq], 1e-3, 0.9, 0.999, 1e-8, 0.0, False),
+            m + [np.array(0.0)] + [a[0].copy() for a in m] + [np.array(3.0)], 8),
         "old-value-after-copy-in": (old_value_after_copy_in, m[:2], None),
         "transposed-read": (transposed_read, [m[0][:, :4].copy()], 0),
         "reduction-of-mutated": (reduction_of_mutated, m[:1], None),

@@ -83,6 +83,23 @@ class TestCreationAndTransfers:
         assert minaot.cuda.is_available() and minaot.cuda.device_count() >= 1
         assert minaot.cuda.is_simulator() == (TARGET == "simulator")
 
+    @pytest.mark.parametrize("value, dtype", [
+        (2.5, minaot.float32), (-0.0, minaot.float32), (0.0, minaot.float64),
+        (1.0, minaot.float64), (-1, minaot.int64), (5, minaot.int64), (2**40 + 3, minaot.int64),
+        (True, minaot.bool), (False, minaot.bool), (float("nan"), minaot.float32),
+        (float("-inf"), minaot.float64)])
+    def test_full_by_memset_or_kernel(self, value, dtype):
+        """``full`` on a GPU fills by a driver memset where the value's bytes repeat every 4
+        bytes (2.5 f32, 0.0, -1, True), else by a copy kernel (1.0 f64, 5 i64): the same
+        values either way, every element, odd sizes included."""
+        for shape in [(), (1,), (3, 5), (1027,)]:
+            got = minaot.full(shape, value, dtype=dtype, device="cuda")
+            want = np.full(shape, value, dtype=dtype.np)
+            assert got.dtype is dtype and got.shape == want.shape
+            np.testing.assert_array_equal(got.cpu().numpy(), want)
+            if dtype.is_floating_point:
+                assert (np.signbit(got.cpu().numpy()) == np.signbit(want)).all()
+
     def test_creation_functions_take_device(self):
         c = dict(device="cuda")
         pairs = [(minaot.zeros(2, 3, **c), minaot.zeros(2, 3)),

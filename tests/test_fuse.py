@@ -139,6 +139,32 @@ def test_fused_adam_update_is_one_kernel():
     assert {r for r in fused.results} == set(k.results)
 
 
+def test_step_counters_stay_out_of_the_parameter_kernels():
+    """Adam on the device counts each parameter's step in a 0-d tensor.  In a parameter's
+    kernel the new count would be a broadcast store that cannot overwrite the counter in
+    place (other threads still read it), so the counters' group stays out of the
+    parameter kernels, and the independent one-element groups become one kernel: it
+    returns both new counts, and the parameter kernels read its bias corrections."""
+    from minaot.optim.adam import _adam_steps_on_device
+    ps = [minaot.randn(16, 8), minaot.randn(8)]
+    args = [t for p in ps for t in (p, minaot.randn(*p.shape), minaot.randn(*p.shape),
+                                    minaot.rand(*p.shape))]
+    steps = [minaot.tensor(0.0, dtype=minaot.float64), minaot.tensor(4.0, dtype=minaot.float64)]
+
+    def fn(p, g, m, v, q, h, mq, vq, t, tq):
+        _adam_steps_on_device([p, q], [g, h], [m, mq], [v, vq], [t, tq], 1e-3, 0.9, 0.999,
+                              1e-8, 0.0, False)
+    graph = prim_graph(fn, *args, *steps)
+    assert len(graph.reinplace) == 8
+    fused = check_same(fn, *args, *steps)
+    small, *big = kernels(fused)
+    assert list(small.attributes["domain"]) == [] and len(big) == 2
+    counters = [fused.results[r] for r, a in fused.reinplace.items() if a in (8, 9)]
+    assert len(counters) == 2                   # the new counts of arguments t and tq
+    assert all(c in small.results for c in counters)
+    assert all(c not in k.results for k in big for c in counters)
+
+
 def test_group_read_by_a_library_call_does_not_move():
     # y feeds a matmul and a later kernel: moving y's group into that kernel would put the
     # matmul's input after the matmul

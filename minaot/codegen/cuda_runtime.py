@@ -207,7 +207,8 @@ class _Plan:
     def launch(self, args):
         words = self.words.copy()
         for w, i in self.pointers:
-            words[w] = args[i].device_ctypes_pointer.value or 0
+            a = args[i]         # the address minaot.cuda's arrays note, else Numba's
+            words[w] = a.__dict__.get("_minaot_addr") or a.device_ctypes_pointer.value or 0
         for start, end, i, ty in self.scalars:
             part = []
             self.prepare(ty, args[i], self.stream, [], part)

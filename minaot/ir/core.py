@@ -394,6 +394,8 @@ class Function:
         new = Function(self.name)
         new.op = self.op.clone()  # replaces the empty func.func made by the constructor
         new.result_types = self.result_types
+        if getattr(self, "reinplace", None) is not None:   # results that are inputs' new data
+            new.reinplace = dict(self.reinplace)
         return new
 
     def format(self, debuginfo: bool = False) -> str:

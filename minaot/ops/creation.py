@@ -63,16 +63,18 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
 
 
 def _cuda_full(value, shape, dtype):
-    """``full`` on the GPU: the value (a cached 0-d CUDA tensor) broadcast and copied by a
-    kernel.  (Made on the host and uploaded, it would make the host wait for every kernel
-    queued before it: a pageable host-to-device copy is synchronous.)"""
+    """``full`` on the GPU: a driver memset where the value's bytes allow one
+    (:func:`minaot.cuda.memset_fill`), else the value (a cached 0-d CUDA tensor) broadcast
+    and copied by a kernel.  (Made on the host and uploaded, it would make the host wait
+    for every kernel queued before it: a pageable host-to-device copy is synchronous.)"""
     from ..codegen.cuda_runtime import cuda_module
-    from ..cuda import strided
+    from ..cuda import memset_fill, strided
     from ..cuda_eager import copy_into, empty, scalar, wrap
     cuda_module()           # raises, saying what is missing, without a GPU or simulator
-    one = scalar(value, dtype)._data
     out, root = empty(shape, dtype.np)
-    copy_into(out, strided(one, 0, shape, (0,) * len(shape)))
+    if not memset_fill(out, value):
+        one = scalar(value, dtype)._data
+        copy_into(out, strided(one, 0, shape, (0,) * len(shape)))
     return wrap(out, root)
 
 

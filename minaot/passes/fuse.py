@@ -310,11 +310,19 @@ def _axis_map(g, h, group_of):
 
 def _merge_groups(fuser, fn, stats):
     """Vertical: a pointwise group read only by one other kernel (and perhaps returned by
-    the graph) moves into it.
+    the graph) moves into it, unless the group is smaller than that kernel's domain and
+    returns the new data of a mutated input (``fn.reinplace``, see :mod:`minaot.reinplace`):
+    a kernel over a larger domain would store that value by a broadcast store, which
+    cannot overwrite the input in place (other threads still read the old value), so the
+    runtime would copy it back after the call; in a kernel of its own it is written in
+    place (fused Adam's 0-d step counters, one per parameter).
     Horizontal: two independent kernels over the same domain that read a common input
-    become one (the input is read once)."""
+    become one (the input is read once), and so do any two independent one-element
+    kernels (a launch saved, nothing to lose)."""
     groups, group_of = fuser.groups, fuser.group_of
     pos = {id(op): k for k, op in enumerate(fn.ops)}
+    results = list(fn.results)
+    mutations = {results[k] for k in (getattr(fn, "reinplace", None) or {})}
 
     def absorb(g, h, axis_map, stat):
         """Move g's ops into h (program order kept); g's domain axis a is h's axis_map[a]."""
@@ -344,6 +352,9 @@ def _merge_groups(fuser, fn, stats):
             if any(op.opname in REMAPS or op.opname in REDUCE for op in g.ops):
                 continue
             h = users[0][1]
+            if _numel(g.shape) < _numel(h.shape) and any(r in mutations for op in g.ops
+                                                         for r in op.results):
+                continue
             m = _axis_map(g, h, group_of)
             if m is None or len(g.ops) + len(h.ops) > fuser.max_ops:
                 continue
@@ -356,7 +367,7 @@ def _merge_groups(fuser, fn, stats):
             ext_g = set(_externals(g, group_of))
             for h in live[i + 1:]:
                 if (g.shape, g.reduce) != (h.shape, h.reduce) \
-                        or not ext_g & set(_externals(h, group_of)) \
+                        or not (ext_g & set(_externals(h, group_of)) or _numel(g.shape) == 1) \
                         or len(g.ops) + len(h.ops) > fuser.max_ops or reads(h, g) or reads(g, h):
                     continue
                 absorb(g, h, tuple(range(len(g.shape))), "fuse.merged_horizontal")
@@ -364,6 +375,13 @@ def _merge_groups(fuser, fn, stats):
                 break
             if merged:
                 break
+
+
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
 
 
 def _views_leave_kernels(g, group_of):
