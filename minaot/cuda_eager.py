@@ -82,9 +82,16 @@ def launch_options() -> dict:
 # ---------------------------------------------------------------- tensors <-> arrays
 def wrap(arr, root):
     """A CUDA tensor over device array ``arr``, a view of the flat device array ``root``."""
-    from .storage import CudaStorage
-    from .tensor import Tensor
-    return Tensor._wrap(arr, CudaStorage(root))
+    global _WRAP
+    if _WRAP is None:                   # (imported once: a compiled step wraps dozens)
+        from .storage import CudaStorage
+        from .tensor import Tensor
+        _WRAP = Tensor._wrap, CudaStorage
+    make, storage = _WRAP
+    return make(arr, storage(root))
+
+
+_WRAP = None
 
 
 def empty(shape, dtype, strides=None):

@@ -92,7 +92,7 @@ class Tensor:
         self._base = None
         self._view_chain = ()
         self._view_version = 0
-        self.grad = None
+        self._grad = None               # (not through the validating setter: a hot path)
         self._accumulate_node = None
 
     # ------------------------------------------------------------------ metadata
