@@ -1,7 +1,7 @@
 """The scalar dialects ``arith`` and ``math`` (MLIR's names and meanings).
 
-Inside a loop nest every value is one number: ``f32``, ``f64``, ``i64``,
-``i1`` or ``index``.  ``arith`` holds the operations a CPU does in one
+Inside a loop nest every value is one number: ``f32``, ``f64``, an integer
+(``i64``, ``i32``, ``i16``, ``i8``, ``ui8``), ``i1`` or ``index``.  ``arith`` holds the operations a CPU does in one
 instruction (``addf``, ``mulf``, ``cmpf``, ``select``, casts, bit casts);
 ``math`` holds the functions a library computes (``exp``, ``tanh``,
 ``erf`` ...).  The split matters for speed: an ``arith`` op vectorizes, a
@@ -25,7 +25,7 @@ import numpy as np
 from ..ir.dialect import Dialect, OpSpec, VerifyError, register_dialect
 
 NP_DTYPE = {"f32": np.float32, "f64": np.float64, "i64": np.int64, "i1": np.bool_,
-            "i32": np.int32, "index": np.int64}
+            "i32": np.int32, "i16": np.int16, "i8": np.int8, "ui8": np.uint8, "index": np.int64}
 
 
 def _erf(x):

@@ -119,14 +119,33 @@ def floor_divide(input, other):
     ``|input / other|`` stays below 2^24 in float32 (2^53 in float64), but ``inf // 2`` is
     ``inf`` here, ``nan`` in PyTorch."""
     if _integral(input) and _integral(other):
+        input, other = _wrapped_ints(input, other)
         _check_int_divisor("floor_divide", other)
         return _int_floor_quotient(input, other)
     return floor(div(input, other))
 
 
+def _wrapped_ints(input, other):
+    """A Python int operand wrapped into the dtype the two promote to, as PyTorch's
+    arithmetic takes it (``uint8_tensor // -3`` divides by 253)."""
+    target = dt.result_type(input, other)
+    return tuple(x if not isinstance(x, (builtins.int, np.integer)) else dt.wrap_int(x, target)
+                 for x in (input, other))
+
+
 def _int_floor_quotient(input, other):
-    """``input // other`` of integers (the divisor already checked), through float64."""
-    return floor(div(_double(input), _double(other))).long()
+    """``input // other`` of integers (the divisor already checked), through float64, in the
+    operands' promoted integer dtype (``int8(-128) // -1`` wraps around to -128, as in
+    PyTorch)."""
+    return _int_result(floor(div(_double(input), _double(other))), input, other)
+
+
+def _int_result(quotient, input, other):
+    """A float64 tensor of whole numbers as the integer dtype ``input`` and ``other``
+    promote to (through int64, so a quotient out of a narrow range wraps around)."""
+    target = dt.result_type(input, other)
+    out = quotient.long()
+    return out if target is dt.int64 else out.to(target)
 
 
 def remainder(input, other):
@@ -136,6 +155,7 @@ def remainder(input, other):
     ``|input / other|`` stays below 2^24 in float32 (2^53 in float64); beyond, PyTorch's
     ``fmod``-based remainder stays exact and this one does not."""
     if _integral(input) and _integral(other):
+        input, other = _wrapped_ints(input, other)
         _check_int_divisor("remainder", other)
         return sub(input, mul(other, _int_floor_quotient(input, other)))
     return sub(input, mul(other, floor(div(input, other))))
@@ -342,8 +362,15 @@ def clamp(input, min=None, max=None):
     if not input.dtype.is_floating_point and any(isinstance(b, builtins.float)
                                                  for b in (min, max)):
         input = input.to(dt.float32)        # a float bound makes the result float (PyTorch)
+    if input.dtype.category == 1:           # a bound beyond the dtype raises; -5 for uint8 wraps
+        min, max = (None if b is None else _int_bound(b, input.dtype) for b in (min, max))
     return dispatch("clamp", input, min=None if min is None else builtins.float(min),
                     max=None if max is None else builtins.float(max))
+
+
+def _int_bound(b, dtype):
+    dt.check_fits(b, dtype, "clamp")
+    return dt.wrap_int(b, dtype)
 
 
 def to(input, dtype=None, *args, **kwargs):
@@ -680,8 +707,15 @@ def _to_meta(x, *, dtype):
     return Meta(x.shape, dt.from_name(dtype), str(x.device))
 
 
+def _to_impl(x, dtype):
+    """numpy's cast, which is PyTorch's: floats truncate toward zero and integers wrap around
+    (a float beyond the target's range is undefined; quietly)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return x.astype(dt.from_name(dtype).np)
+
+
 register(OpDef(
-    "to", "pointwise", _to_meta, lambda x, dtype: x.astype(dt.from_name(dtype).np),
+    "to", "pointwise", _to_meta, _to_impl,
     vjp=lambda ctx, g: (g,), scalar="{0}",
     samples=lambda rng: [SampleInput((rng.standard_normal((3, 4)),), {"dtype": "float64"}),
                          SampleInput((rng.standard_normal((3,)),), {"dtype": "int64"})]))
@@ -1061,8 +1095,9 @@ def fmod(input, other):
     other)``.  Integers: an integer result computed in float64 (exact below 2^53 in
     magnitude); a zero divisor raises eagerly on the CPU, as in PyTorch."""
     if _integral(input) and _integral(other):
+        input, other = _wrapped_ints(input, other)
         _check_int_divisor("fmod", other)
-        q = trunc(div(_double(input), _double(other))).long()
+        q = _int_result(trunc(div(_double(input), _double(other))), input, other)
         return sub(input, mul(other, q))
     return dispatch("fmod", input, other)
 

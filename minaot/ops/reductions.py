@@ -130,14 +130,21 @@ def _root_of_nonzero(s, root):
 
 def all(input, dim=None, keepdim=False):
     """Is every element over ``dim`` nonzero?  A bool tensor, as ``torch.all`` (nan counts as
-    nonzero): no element equal to 0."""
-    return eq(sum(eq(input, 0), dim, keepdim), 0)
+    nonzero): no element equal to 0.  A uint8 input gives a uint8 result (0 or 1), as
+    PyTorch's does."""
+    return _like_uint8(eq(sum(eq(input, 0), dim, keepdim), 0), input)
 
 
 def any(input, dim=None, keepdim=False):
-    """Is some element over ``dim`` nonzero?  A bool tensor, as ``torch.any``."""
+    """Is some element over ``dim`` nonzero?  A bool tensor (uint8 for a uint8 input), as
+    ``torch.any``."""
     from .pointwise import gt, ne
-    return gt(sum(ne(input, 0), dim, keepdim), 0)
+    return _like_uint8(gt(sum(ne(input, 0), dim, keepdim), 0), input)
+
+
+def _like_uint8(result, input):
+    """PyTorch's ``all`` and ``any`` of a uint8 tensor are uint8, not bool."""
+    return result.to(dt.uint8) if input.dtype is dt.uint8 else result
 
 
 def norm(input, p="fro", dim=None, keepdim=False):
