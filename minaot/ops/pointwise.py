@@ -598,15 +598,43 @@ def _reciprocal_impl(x):
 
 
 # ---------------------------------------------------------------- records
-_binary("add", np.add, _add_vjp, "({0} + {1})")
-_binary("sub", np.subtract, _sub_vjp, "({0} - {1})")
-_binary("mul", np.multiply, _mul_vjp, "({0} * {1})")
+def _ints(rng, dtype, shape):
+    """Integers over ``dtype``'s whole range (sums and products of them wrap around)."""
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, shape, endpoint=True).astype(dtype)
+
+
+def _int_samples(*dtypes):
+    """Samples of a binary op on the narrow integer dtypes: each with itself (wrapping
+    around), and uint8 with int8 (promoted to int16), as PyTorch computes them."""
+    def samples(rng):
+        out = [SampleInput((_ints(rng, d, (3, 4)), _ints(rng, d, (4,))), grad=(), name=d)
+               for d in dtypes]
+        out.append(SampleInput((_ints(rng, "uint8", (5,)), _ints(rng, "int8", (5,))), grad=(),
+                               name="uint8 with int8"))
+        return out
+    return samples
+
+
+def _with(*sample_fns):
+    return lambda rng: [s for f in sample_fns for s in f(rng)]
+
+
+_NARROW = ("int32", "int16", "int8", "uint8")
+_binary("add", np.add, _add_vjp, "({0} + {1})",
+        samples=_with(_binary_samples(), _int_samples(*_NARROW)))
+_binary("sub", np.subtract, _sub_vjp, "({0} - {1})",
+        samples=_with(_binary_samples(), _int_samples("int8", "uint8")))
+_binary("mul", np.multiply, _mul_vjp, "({0} * {1})",
+        samples=_with(_binary_samples(), _int_samples("int32", "int16", "int8")))
 _binary("div", _div_impl, _div_vjp, "({0} / {1})", promote="float",
         samples=_binary_samples(_normal, _away_from_zero))
 _binary("pow", _pow_impl, _pow_vjp, "({0} ** {1})",
         samples=_binary_samples(_positive, _normal, 2.0))
-_binary("maximum", np.maximum, _minmax_vjp(gt), "max({0}, {1})")
-_binary("minimum", np.minimum, _minmax_vjp(lt), "min({0}, {1})")
+_binary("maximum", np.maximum, _minmax_vjp(gt), "max({0}, {1})",
+        samples=_with(_binary_samples(), _int_samples("uint8")))
+_binary("minimum", np.minimum, _minmax_vjp(lt), "min({0}, {1})",
+        samples=_with(_binary_samples(), _int_samples("int8")))
 
 
 def _bits_samples(rng):
@@ -615,7 +643,8 @@ def _bits_samples(rng):
     ints = [SampleInput((rng.integers(-20, 20, sa), rng.integers(-20, 20, sb)))
             for sa, sb in _SHAPES_BINARY[:2]]
     return bools + ints + [SampleInput((rng.integers(-20, 20, (3, 2)), 6), name="python scalar"),
-                           SampleInput((rng.standard_normal((4,)) > 0, True), name="python bool")]
+                           SampleInput((rng.standard_normal((4,)) > 0, True), name="python bool"),
+                           *_int_samples("int32", "uint8")(rng)]
 
 
 for _name, _np, _sym in [("bitwise_and", np.bitwise_and, "&"), ("bitwise_or", np.bitwise_or, "|"),
@@ -624,7 +653,8 @@ for _name, _np, _sym in [("bitwise_and", np.bitwise_and, "&"), ("bitwise_or", np
 for _name, _np, _sym in [("eq", np.equal, "=="), ("ne", np.not_equal, "!="), ("lt", np.less, "<"),
                          ("le", np.less_equal, "<="), ("gt", np.greater, ">"),
                          ("ge", np.greater_equal, ">=")]:
-    _binary(_name, _np, None, "({0} %s {1})" % _sym, dtype=dt.bool_)
+    _binary(_name, _np, None, "({0} %s {1})" % _sym, dtype=dt.bool_,
+            samples=_with(_binary_samples(), _int_samples("int16")))
 
 register(OpDef(
     "where", "pointwise", pw_meta("where"), np.where, vjp=_where_vjp,
@@ -635,7 +665,9 @@ register(OpDef(
         SampleInput((rng.standard_normal((3, 1)) > 0, rng.standard_normal((3, 4)), 0.0)),
     ]))
 
-_unary("neg", np.negative, lambda ctx, g: (neg(g),), "(-{0})", promote="same")
+_unary("neg", np.negative, lambda ctx, g: (neg(g),), "(-{0})", promote="same",
+       samples=lambda rng: _unary_samples()(rng) + [
+           SampleInput((_ints(rng, d, (6,)),), grad=(), name=d) for d in ("int8", "uint8")])
 _unary("exp", np.exp, lambda ctx, g: (mul(g, ctx.outputs[0]),), "math.exp({0})")
 _unary("log", _log_impl, lambda ctx, g: (div(g, ctx.inputs[0]),), "math.log({0})",
        samples=_unary_samples(_positive))
@@ -718,7 +750,16 @@ register(OpDef(
     "to", "pointwise", _to_meta, _to_impl,
     vjp=lambda ctx, g: (g,), scalar="{0}",
     samples=lambda rng: [SampleInput((rng.standard_normal((3, 4)),), {"dtype": "float64"}),
-                         SampleInput((rng.standard_normal((3,)),), {"dtype": "int64"})]))
+                         SampleInput((rng.standard_normal((3,)),), {"dtype": "int64"}),
+                         # floats to the narrow integers: toward zero, then around (-1.7 as
+                         # uint8 is 255, 300.5 as int8 44), as numpy's and PyTorch's casts
+                         SampleInput((rng.standard_normal((4,)) * 200,), {"dtype": "int32"}),
+                         SampleInput((rng.standard_normal((4,)) * 200,), {"dtype": "int8"}),
+                         SampleInput((rng.standard_normal((4,)) * 200,), {"dtype": "uint8"}),
+                         SampleInput((_ints(rng, "int16", (5,)),), {"dtype": "int8"}, grad=(),
+                                     name="int16 to int8"),
+                         SampleInput((_ints(rng, "uint8", (5,)),), {"dtype": "float32"}, grad=(),
+                                     name="uint8 to float32")]))
 
 
 # ================================================================ more pointwise
