@@ -195,9 +195,11 @@ def result_type(*args) -> DType:
     tensors, Python numbers.  A lower group changes the result only when its
     category is higher (then 0-d tensors give their own dtype, numbers the
     default dtype of their category)."""
-    dims = _promote_group(a.dtype for a in args if hasattr(a, "dtype") and a.ndim > 0)
-    zero = _promote_group(a.dtype for a in args if hasattr(a, "dtype") and a.ndim == 0)
-    nums = [scalar_category(a) for a in args if not hasattr(a, "dtype")]
+    def tensor(a):                  # a numpy scalar (np.int32(1)) counts as a number
+        return isinstance(getattr(a, "dtype", None), DType)
+    dims = _promote_group(a.dtype for a in args if tensor(a) and a.ndim > 0)
+    zero = _promote_group(a.dtype for a in args if tensor(a) and a.ndim == 0)
+    nums = [scalar_category(a) for a in args if not tensor(a)]
     result = dims
     if zero is not None and (result is None or zero.category > result.category):
         result = zero

@@ -275,7 +275,11 @@ def _arange_meta(*, start, end, step, dtype):
 
 
 def _arange_impl(*, start, end, step, dtype):
-    return np.arange(start, end, step, dtype=dt.from_name(dtype).np)
+    d = dt.from_name(dtype)
+    if d.category == 1 and d is not dt.int64:       # counted in int64 (or float64), then
+        with np.errstate(invalid="ignore"):         # wrapped: arange(-3, 3, dtype=uint8)
+            return np.arange(start, end, step).astype(d.np)     # is 253, 254, 255, 0, 1, 2
+    return np.arange(start, end, step, dtype=d.np)
 
 
 def _rand_impl(shape, dtype, rng):
@@ -355,6 +359,8 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
     if steps < 0:
         raise op_error(ShapeError, "linspace", f"number of steps must be non-negative, got {steps}")
     d = _dtype(dtype)
+    for v in (start, end):
+        dt.check_fits(v, d, "linspace")
     return tensor(_linspace_values(start, end, int(steps), d.np), dtype=d, device=device,
                   requires_grad=requires_grad)
 

@@ -382,6 +382,10 @@ def relu_(input):
 
 def clamp_(input, min=None, max=None):
     """In-place :func:`clamp`; returns ``input``."""
+    if input.dtype.category == 1:           # integer bounds: checked and wrapped, as in clamp
+        from .pointwise import _int_bound
+        min, max = (b if b is None or isinstance(b, float) else _int_bound(b, input.dtype)
+                    for b in (min, max))
     return dispatch("clamp_", input, min=None if min is None else float(min),
                     max=None if max is None else float(max))
 
@@ -409,7 +413,10 @@ def fill_(input, value):
         if value._storage is input._storage:    # x.fill_(x[0, 0]): one value, read first
             value = value.clone()
         return copy_(input, value)
-    cast = float if input.dtype.category == 2 else int if input.dtype.category == 1 else bool
+    if input.dtype.category == 1:           # 1000 into int8 raises; -1 into uint8 is 255
+        dt.check_fits(value, input.dtype, "fill_")
+        return dispatch("fill_", input, value=dt.wrap_int(int(value), input.dtype))
+    cast = float if input.dtype.category == 2 else bool
     return dispatch("fill_", input, value=cast(value))
 
 

@@ -176,7 +176,12 @@ def _check_int_divisor(op, other):
 
 
 def pow(input, exponent):
-    """``input ** exponent``, elementwise; ``exponent`` is a tensor or a Python number."""
+    """``input ** exponent``, elementwise; ``exponent`` is a tensor or a Python number.
+    Integers to negative integer powers raise, as in PyTorch (checked before a number is
+    wrapped into the tensor's dtype: ``uint8_tensor ** -1`` raises too)."""
+    if _integral(input) and _integral(exponent) and not hasattr(exponent, "dtype") and exponent < 0:
+        from .._errors import op_error
+        raise op_error(ValueError, "pow", "integers to negative integer powers are not allowed")
     return dispatch("pow", input, exponent)
 
 
