@@ -66,7 +66,8 @@ __all__ = sorted(
     set(_ops.__all__) - {"Meta", "OpDef", "SampleInput", "all_ops", "get_op", "register"}
     | {
         "DType", "Tensor", "device", "float32", "float64", "int64", "int32", "int16", "int8",
-        "uint8", "bool", "float", "double", "long", "int", "short", "promote_types", "Generator", "initial_seed", "manual_seed", "enable_grad", "is_grad_enabled",
+        "uint8", "bool", "float", "double", "long", "int", "short", "promote_types", "Generator",
+        "initial_seed", "manual_seed", "enable_grad", "is_grad_enabled",
         "no_grad", "set_grad_enabled", "FakeTensor", "TraceError", "trace", "counters", "reset",
         "nop", "numba_compiler", "cuda_compiler", "print_compile", "get_decompositions",
         "aot_function", "compile", "export_joint", "aot_module", "build_joint", "default_partition",

@@ -157,6 +157,12 @@ COLUMN_PART_VALUES = 32    # a thread keeps at most this many partial column sum
 ROW_GROUP_REGISTERS = 112  # budget of a row group keeping partial column sums in registers
 
 
+def combine(comb: str, a: str, b: str, dtype: str) -> str:
+    """The expression of reduction combiner ``comb`` (``arith.addf``, ``arith.maxsi``...)
+    of the values ``a`` and ``b`` of IR type ``dtype`` (a narrow integer wrapped in it)."""
+    return narrow(BINARY[comb].format(a, b, T=NP_TYPE[dtype]), comb, dtype)
+
+
 def _identity(combiner: str, dtype: str):
     f, i = COMBINERS[combiner]
     if dtype in ("f32", "f64"):
@@ -736,7 +742,7 @@ class _CudaEmitter:
             self.emit(depth, f"{name} = {literal(_identity(comb, t), t)}")
         self.emit(depth, f"for {self._j} in range({self.tid()}, {count}, {self.k.threads}):")
         for name, part, comb, t in zip(accs, partials, combiners, dtypes):
-            self.emit(depth + 1, f"{name} = {narrow(BINARY[comb].format(name, f'{part}[{self._j}]', T=NP_TYPE[t]), comb, t)}")
+            self.emit(depth + 1, f"{name} = {combine(comb, name, f'{part}[{self._j}]', t)}")
         results = self.tree(accs, combiners, dtypes, depth)
         self.publish(loop, results, accs, combiners, dtypes, depth)
 
@@ -773,7 +779,7 @@ class _CudaEmitter:
                 self.used.discard(other)        # the same name in every reduction of this type
                 for o in steps:
                     self.emit(depth, f"{other} = cuda.shfl_xor_sync({mask:#x}, {name}, {o})")
-                    self.emit(depth, f"{name} = {narrow(BINARY[comb].format(name, other, T=NP_TYPE[t]), comb, t)}")
+                    self.emit(depth, f"{name} = {combine(comb, name, other, t)}")
             if warps == 1:
                 return list(accs)
             self.emit(depth, f"if {tid} % 32 == 0:      # lane 0 of each warp")
@@ -783,7 +789,7 @@ class _CudaEmitter:
             for sm, name, comb, t in zip(sms, accs, combiners, dtypes):
                 self.emit(depth, f"{name} = {sm}[0]")
                 for w in range(1, warps):
-                    self.emit(depth, f"{name} = {narrow(BINARY[comb].format(name, f'{sm}[{w}]', T=NP_TYPE[t]), comb, t)}")
+                    self.emit(depth, f"{name} = {combine(comb, name, f'{sm}[{w}]', t)}")
             return list(accs)
         for sm, name in zip(sms, accs):
             self.emit(depth, f"{sm}[{tid}] = {name}")
@@ -797,7 +803,7 @@ class _CudaEmitter:
             self.used -= {left, right}      # the same two names in every reduction of this type
             self.emit(depth + 2, f"{left} = {sm}[{tid}]")
             self.emit(depth + 2, f"{right} = {sm}[{tid} + {width}]")
-            self.emit(depth + 2, f"{sm}[{tid}] = {narrow(BINARY[comb].format(left, right, T=NP_TYPE[t]), comb, t)}")
+            self.emit(depth + 2, f"{sm}[{tid}] = {combine(comb, left, right, t)}")
         self.emit(depth + 1, "cuda.syncthreads()")
         self.emit(depth + 1, f"{width} //= 2")
         return [f"{sm}[0]" for sm in sms]
@@ -810,7 +816,7 @@ class _CudaEmitter:
             ident = init.defining_op
             if not (ident is not None and ident.name == "arith.constant"
                     and ident.attributes["value"] == _identity(comb, t)):
-                self.emit(depth, f"{name} = {narrow(BINARY[comb].format(self.names[init], name, T=NP_TYPE[t]), comb, t)}")
+                self.emit(depth, f"{name} = {combine(comb, self.names[init], name, t)}")
         self.emit(depth, "cuda.syncthreads()     # everyone has read the result: shared memory is free")
         for res, name in zip(loop.results, accs):
             self.names[res] = name
@@ -1125,15 +1131,15 @@ class _CudaEmitter:
         self.emit(d, "cuda.syncthreads()")
         self.emit(d, f"if {lane} == 0 and {flat} < {work}:")
         for buf, (idx, comb) in split.items():
-            T = NP_TYPE[str(buf.type.dtype)]
+            t = str(buf.type.dtype)
             part, j = parts[buf], self._j
             self.emit(d + 1, f"for {j} in range(1, {lanes}):")
-            self.emit(d + 2, f"{part} = {narrow(BINARY[comb].format(part, f'{sms[buf]}[{j} * {width} + {col}]', T=T), comb, str(buf.type.dtype))}")
+            self.emit(d + 2, f"{part} = {combine(comb, part, f'{sms[buf]}[{j} * {width} + {col}]', t)}")
             elem = f"{self.names[buf]}[{self.index(idx)}]"
             before = self.value_before_walk(buf, idx, levels, around)
             self.emit(d + 1, f"{self._j} = {before}      # the value before the walk"
                              + ("" if before == elem else " (the buffer's fill)"))
-            self.emit(d + 1, f"{elem} = {narrow(BINARY[comb].format(self._j, part, T=T), comb, str(buf.type.dtype))}")
+            self.emit(d + 1, f"{elem} = {combine(comb, self._j, part, t)}")
         if k.blocks < groups:      # blocks stride over the groups
             self.emit(d, "cuda.syncthreads()     # the shared parts are read: the next group may write")
         return k
