@@ -71,7 +71,7 @@ def cumsum(x, dim, reverse):
         fo, ost, _ = flat(out)
         dim = dim if x.ndim else 0
         lines = _lines(xshape, dim)
-        zero = np.float64(0) if x.dtype.kind == "f" else np.int64(0)
+        zero = np.float64(0) if x.dtype.kind == "f" else x.dtype.type(0)   # ints wrap around
         launch_1d(cumsum_lines, math.prod(lines), fo, ost, ost[dim], fx, xst, xst[dim],
                   xshape[dim], lines, bool(reverse), zero)
     return out, root

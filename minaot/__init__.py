@@ -42,10 +42,17 @@ from .tensor import _install_methods
 float32 = _dtypes.float32
 float64 = _dtypes.float64
 int64 = _dtypes.int64
+int32 = _dtypes.int32
+int16 = _dtypes.int16
+int8 = _dtypes.int8
+uint8 = _dtypes.uint8
 bool = _dtypes.bool_  # noqa: A001  (minaot.bool, like torch.bool)
 float = _dtypes.float32  # noqa: A001
 double = _dtypes.float64
 long = _dtypes.int64
+int = _dtypes.int32  # noqa: A001  (torch.int is int32)
+short = _dtypes.int16
+promote_types = _dtypes.promote_types
 
 _install_methods()
 del _install_methods
@@ -58,8 +65,9 @@ del _install_methods
 __all__ = sorted(
     set(_ops.__all__) - {"Meta", "OpDef", "SampleInput", "all_ops", "get_op", "register"}
     | {
-        "DType", "Tensor", "device", "float32", "float64", "int64", "bool", "float", "double",
-        "long", "Generator", "initial_seed", "manual_seed", "enable_grad", "is_grad_enabled",
+        "DType", "Tensor", "device", "float32", "float64", "int64", "int32", "int16", "int8",
+        "uint8", "bool", "float", "double", "long", "int", "short", "promote_types", "Generator",
+        "initial_seed", "manual_seed", "enable_grad", "is_grad_enabled",
         "no_grad", "set_grad_enabled", "FakeTensor", "TraceError", "trace", "counters", "reset",
         "nop", "numba_compiler", "cuda_compiler", "print_compile", "get_decompositions",
         "aot_function", "compile", "export_joint", "aot_module", "build_joint", "default_partition",

@@ -170,10 +170,12 @@ def demo(args) -> int:
 
 
 def _parse_shape(text):
-    """``4x8`` or ``4x8:f64`` -> (shape, dtype name)."""
+    """``4x8`` or ``4x8:f64`` (any IR dtype spelling, ``i32``, ``ui8``..., or a dtype name)
+    -> (shape, dtype name)."""
+    from .dtypes import _BY_IR
     shape, _, dtype = text.partition(":")
     dims = tuple(int(s) for s in shape.split("x") if s) if shape not in ("", "scalar") else ()
-    return dims, {"f32": "float32", "f64": "float64", "i64": "int64", "": "float32"}.get(dtype, dtype)
+    return dims, _BY_IR[dtype].name if dtype in _BY_IR else dtype or "float32"
 
 
 def explain(args) -> int:

@@ -80,3 +80,9 @@ def op_error(kind, op_name: str, message: str, loc=None):
 class IntegerDivisionByZero(ZeroDivisionError, RuntimeError):
     """An integer divided by 0 (``//`` or ``%``).  PyTorch raises a ``RuntimeError`` here;
     this is both that and Python's ``ZeroDivisionError``."""
+
+
+class ValueOverflowError(MinaotError, OverflowError):
+    """A Python number too large for the integer dtype it is stored in (``full``, ``fill_``,
+    ``where``, ``clamp`` or ``tensor`` of 1000 as int8).  PyTorch raises a ``RuntimeError``;
+    this is both that and Python's ``OverflowError`` (numpy's)."""

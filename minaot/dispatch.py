@@ -75,10 +75,12 @@ def constant(value, dtype) -> Tensor:
 
 
 def _py(value, dtype):
+    """``value`` as the Python number a constant of ``dtype`` holds: an integer wrapped into
+    the dtype's range (``int8_tensor + 200`` adds -56, as PyTorch's does)."""
     if dtype.category == 2:
         return float(value)
     if dtype.category == 1:
-        return int(value)
+        return dt.wrap_int(value, dtype)
     return bool(value)
 
 
@@ -108,6 +110,8 @@ def _promote(op: OpDef, inputs):
     out = list(inputs)
     for i in idx:
         x = out[i]
+        if mode == "where" and not isinstance(x, Tensor):
+            dt.check_fits(x, target, op.name)   # where(c, int8_t, 1000) raises, as in PyTorch
         if not isinstance(x, Tensor) and on_gpu:
             from .cuda_eager import scalar
             out[i] = scalar(_py(x, target), target)

@@ -300,7 +300,7 @@ class Tensor:
         return bool(self.item())
 
     def __index__(self):
-        if self._dtype is not _dt.int64 or self.numel() != 1:
+        if self._dtype.category != 1 or self.numel() != 1:
             raise TypeError("only integer tensors of a single element can be used as an index")
         return int(self.item())
 
@@ -484,6 +484,9 @@ def _install_methods():
                  "normal_"):
         setattr(Tensor, name, getattr(_creation, name))
     Tensor.type = _creation.tensor_type
+    for name, dtype in (("int", _dt.int32), ("short", _dt.int16), ("char", _dt.int8),
+                        ("byte", _dt.uint8)):
+        setattr(Tensor, name, _cast_method(name, dtype))
     from .ops import linalg as _linalg
     Tensor.trace = _linalg.trace            # minaot.trace is the tracer
     Tensor.__add__ = lambda a, b: ops.add(a, b)
@@ -532,16 +535,28 @@ def _install_methods():
     Tensor.__hash__ = lambda a: id(a)
 
 
+def _cast_method(name, dtype):
+    """``Tensor.int()`` and its kin: methods only, as in PyTorch (``minaot.int`` is the
+    dtype ``int32``, as ``torch.int``)."""
+    def method(self):
+        from .ops import to
+        return to(self, dtype)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"``self.to(minaot.{dtype.name})``."
+    return method
+
+
 def _invert(a):
-    """``~a``: logical not of a bool tensor, bitwise not (``-a - 1``) of an int64 one."""
+    """``~a``: logical not of a bool tensor, bitwise not (``-a - 1``, which wraps around in
+    the tensor's dtype: ``~uint8(1)`` is 254) of an integer one."""
     from . import ops
     if a.dtype is _dt.bool_:
         return ops.logical_not(a)
-    if a.dtype is _dt.int64:
+    if a.dtype.category == 1:
         return ops.sub(ops.neg(a), 1)
     from ._errors import op_error
     raise op_error(TypeError, "bitwise_not", f"not defined for {a.dtype.name} tensors "
-                   "(only bool and int64)")
+                   "(only bool and integer ones)")
 
 
 def _format(a, spec):

@@ -161,7 +161,7 @@ def ops_with_samples(kinds=None):
 
 def sample_to_tensors(sample: SampleInput, dtype=dt.float64, requires_grad=False):
     """Tensors for a sample: float arrays become ``dtype`` (requiring grad when asked),
-    integer and bool arrays keep their kind, Python numbers stay numbers."""
+    integer and bool arrays keep their dtype, Python numbers stay numbers."""
     out = []
     for a in sample.args:
         if isinstance(a, np.ndarray):
@@ -171,8 +171,8 @@ def sample_to_tensors(sample: SampleInput, dtype=dt.float64, requires_grad=False
                     t.requires_grad_(True)
             elif a.dtype.kind == "b":
                 t = Tensor._wrap(np.array(a, order="C"))
-            else:
-                t = Tensor._wrap(np.array(a, dtype=np.int64, order="C"))
+            else:               # int32, int8, uint8...: their own dtype
+                t = Tensor._wrap(np.array(a, dtype=dt.from_numpy_dtype(a.dtype).np, order="C"))
             out.append(t)
         else:
             out.append(a)

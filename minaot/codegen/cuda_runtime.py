@@ -94,7 +94,8 @@ def run_loop_function_cuda(loop_fn, *inputs, header: str = "", **options) -> lis
     return [d.copy_to_host().reshape(shape) for d, (shape, _) in zip(dev_out, outs)]
 
 
-_NP = {"f32": np.float32, "f64": np.float64, "i64": np.int64, "i32": np.int32, "i1": np.bool_}
+_NP = {"f32": np.float32, "f64": np.float64, "i64": np.int64, "i32": np.int32, "i16": np.int16,
+       "i8": np.int8, "ui8": np.uint8, "i1": np.bool_}
 
 
 # --------------------------------------------------------------------------- fast launches

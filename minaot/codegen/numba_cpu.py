@@ -19,8 +19,13 @@ must propagate NaN as numpy does.  ``arith.maximumf``/``minimumf`` are
 LLVM's ``llvm.maximum``/``llvm.minimum`` (:mod:`minaot.kernels.minmax`), which
 mean exactly that and vectorize, also as the accumulator of a row max.
 ``error_model="numpy"`` makes ``x / 0`` an infinity, as in numpy, instead of
-an exception.  Integer ops on ``i32`` are wrapped in ``np.int32(...)``:
-Numba computes them in 64 bits, and the bit casts want 32.
+an exception.  Integer ops on the integer types narrower than 64 bits
+(``i32 i16 i8 ui8``) are wrapped in their type (``np.int8(...)``): Numba
+computes them in 64 bits, and a value must wrap around at each op as PyTorch's
+does (``int8`` 100 + 100 is -56 before it is divided or compared); a float
+becomes an ``i16 i8 ui8`` through ``int32`` (``np.int8(np.int32(x))``), as C
+compilers convert it, so a float beyond the narrow range wraps around as it
+does in numpy and PyTorch (``1000.7`` as int8 is -24, ``-1.5`` as uint8 255).
 """
 
 from __future__ import annotations
@@ -31,7 +36,10 @@ from ..ir import Function
 
 FASTMATH = "{'contract', 'reassoc', 'nsz', 'arcp', 'afn'}"
 NP_TYPE = {"f32": "np.float32", "f64": "np.float64", "i64": "np.int64", "i32": "np.int32",
-           "i1": "np.bool_"}
+           "i16": "np.int16", "i8": "np.int8", "ui8": "np.uint8", "i1": "np.bool_"}
+#: integer types narrower than Numba's 64-bit arithmetic: op results are wrapped in them
+NARROW_INT = ("i32", "i16", "i8", "ui8")
+INT = ("i64",) + NARROW_INT
 
 BINARY = {"arith.addf": "{0} + {1}", "arith.subf": "{0} - {1}", "arith.mulf": "{0} * {1}",
           "arith.divf": "{0} / {1}", "arith.addi": "{0} + {1}", "arith.subi": "{0} - {1}",
@@ -64,13 +72,33 @@ CMP = {"oeq": "==", "une": "!=", "olt": "<", "ole": "<=", "ogt": ">", "oge": ">=
        "eq": "==", "ne": "!=", "slt": "<", "sle": "<=", "sgt": ">", "sge": ">="}
 
 
+def narrow(expr: str, op_name: str, type: str) -> str:
+    """``expr``, the value of integer op ``op_name`` (``arith.addi``, ``math.absi``...),
+    wrapped in its result ``type`` when that is narrower than 64 bits (Numba would keep
+    64: ``int8`` 100 + 100 must be -56, not 200, as in PyTorch)."""
+    if type in NARROW_INT and op_name.endswith("i"):
+        return f"{NP_TYPE[type]}({expr})"
+    return expr
+
+
+def cast(expr: str, have: str, type: str) -> str:
+    """``arith.cast`` of ``expr`` from type ``have`` to ``type``: a numpy constructor; a
+    float becomes an integer narrower than 32 bits through int32, which then wraps, as
+    numpy's and PyTorch's (C) casts do (a direct conversion of a float beyond the narrow
+    range would be undefined)."""
+    if type in ("i16", "i8", "ui8") and have in ("f32", "f64"):
+        return f"{NP_TYPE[type]}(np.int32({expr}))"
+    return f"{NP_TYPE[type]}({expr})"
+
+
 def literal(value, type: str) -> str:
     if type == "index":
         return str(int(value))
     if type == "i1":
         return "True" if value else "False"
-    if type in ("i64", "i32"):
-        return f"{NP_TYPE[type]}({int(value)})"
+    if type in INT:         # wrapped into the type's range: np.uint8(-1) would not run in numpy
+        from ..dtypes import from_ir, wrap_int
+        return f"{NP_TYPE[type]}({wrap_int(value, from_ir(type))})"
     if math.isnan(value):
         return f"{NP_TYPE[type]}(np.nan)"
     if math.isinf(value):
@@ -124,9 +152,10 @@ class _Emitter:
         buffer (``buf[i, j]``, ``buf[()]`` at rank 0), ``memref.alloc`` is an ``np.full``
         of its fill value, ``arith.constant`` is no statement (its name is the typed
         :func:`literal`), ``arith``/``math`` ops are one expression from ``BINARY``,
-        ``UNARY`` (``{T}`` is the result's numpy type), ``CMP`` (``une``/``one``...),
+        ``UNARY`` (``{T}`` is the result's numpy type; an integer op's value on a type
+        narrower than 64 bits wrapped by :func:`narrow`), ``CMP`` (``une``/``one``...),
         ``arith.select`` a conditional expression, ``arith.cast`` a numpy constructor
-        and ``arith.bitcast`` a call of ``bitcast_<from>_to_<to>``.  Anything else
+        (:func:`cast`) and ``arith.bitcast`` a call of ``bitcast_<from>_to_<to>``.  Anything else
         raises ``NotImplementedError`` naming the op and its location."""
         # BEGIN TASK 8.1: emit-numba-cpu: one Python statement per loop-IR op
         n = op.name
@@ -166,11 +195,9 @@ class _Emitter:
         elif n == "memref.load":
             expr = f"{ops[0]}[{self.index(ops[1:])}]"
         elif n in CPU_BINARY:
-            expr = CPU_BINARY[n].format(*ops, T=NP_TYPE.get(t))
-            if t == "i32" and n.endswith("i"):      # Numba computes int32 in 64 bits: say i32
-                expr = f"np.int32({expr})"
+            expr = narrow(CPU_BINARY[n].format(*ops, T=NP_TYPE.get(t)), n, t)
         elif n in UNARY:
-            expr = UNARY[n].format(*ops, T=NP_TYPE.get(t))
+            expr = narrow(UNARY[n].format(*ops, T=NP_TYPE.get(t)), n, t)
         elif n in ("arith.cmpf", "arith.cmpi"):
             p = op.attributes["predicate"]
             expr = (f"({ops[0]} < {ops[1]} or {ops[0]} > {ops[1]})" if p == "one"
@@ -178,7 +205,7 @@ class _Emitter:
         elif n == "arith.select":
             expr = f"{ops[1]} if {ops[0]} else {ops[2]}"
         elif n == "arith.cast":
-            expr = f"{NP_TYPE[t]}({ops[0]})"
+            expr = cast(ops[0], str(op.operands[0].type), t)
         elif n == "arith.bitcast":
             expr = f"bitcast_{str(op.operands[0].type)}_to_{t}({ops[0]})"
         else:

@@ -93,7 +93,7 @@ import math
 
 from ..ir import Function, walk
 from .numba_cpu import BINARY as CPU_BINARY
-from .numba_cpu import CMP, NP_TYPE, _Emitter as _CpuNames, literal
+from .numba_cpu import CMP, NP_TYPE, _Emitter as _CpuNames, cast, literal, narrow
 
 LOOPS = ("scf.for", "scf.parallel")
 BINARY = {k: v for k, v in CPU_BINARY.items() if k.startswith("arith.")}
@@ -157,12 +157,19 @@ COLUMN_PART_VALUES = 32    # a thread keeps at most this many partial column sum
 ROW_GROUP_REGISTERS = 112  # budget of a row group keeping partial column sums in registers
 
 
+def combine(comb: str, a: str, b: str, dtype: str) -> str:
+    """The expression of reduction combiner ``comb`` (``arith.addf``, ``arith.maxsi``...)
+    of the values ``a`` and ``b`` of IR type ``dtype`` (a narrow integer wrapped in it)."""
+    return narrow(BINARY[comb].format(a, b, T=NP_TYPE[dtype]), comb, dtype)
+
+
 def _identity(combiner: str, dtype: str):
     f, i = COMBINERS[combiner]
     if dtype in ("f32", "f64"):
         return f
-    bits = 64 if dtype == "i64" else 32
-    return {0: 0, 1: 1, "min": -2 ** (bits - 1), "max": 2 ** (bits - 1) - 1}[i]
+    from ..dtypes import from_ir, iinfo
+    lo, hi = iinfo(from_ir(dtype))
+    return {0: 0, 1: 1, "min": lo, "max": hi}[i]
 
 
 def _body(loop):
@@ -392,7 +399,7 @@ def _unflatten(flat, levels, names):
     # END TASK 9.1
 
 
-NP_ITEMSIZE = {"f32": 4, "f64": 8, "i32": 4, "i64": 8, "i1": 1}
+NP_ITEMSIZE = {"f32": 4, "f64": 8, "i32": 4, "i64": 8, "i16": 2, "i8": 1, "ui8": 1, "i1": 1}
 
 
 class _RowCache:
@@ -537,9 +544,9 @@ class _CudaEmitter:
         elif n == "memref.load":
             expr = f"{ops[0]}[{self.index(op.operands[1:])}]"
         elif n in BINARY:
-            expr = BINARY[n].format(*ops, T=T)
+            expr = narrow(BINARY[n].format(*ops, T=T), n, t)
         elif n in UNARY:
-            expr = UNARY[n].format(*ops, T=T)
+            expr = narrow(UNARY[n].format(*ops, T=T), n, t)
         elif n in ("arith.cmpf", "arith.cmpi"):
             p = op.attributes["predicate"]
             expr = (f"({ops[0]} < {ops[1]} or {ops[0]} > {ops[1]})" if p == "one"
@@ -547,7 +554,7 @@ class _CudaEmitter:
         elif n == "arith.select":
             expr = f"{ops[1]} if {ops[0]} else {ops[2]}"
         elif n == "arith.cast":
-            expr = f"{NP_TYPE[t]}({ops[0]})"
+            expr = cast(ops[0], str(op.operands[0].type), t)
         else:
             raise NotImplementedError(f"emit-numba-cuda: no code for {n}{_where(op)}")
         self.emit(depth, f"{self.names[r]} = {expr}")
@@ -735,7 +742,7 @@ class _CudaEmitter:
             self.emit(depth, f"{name} = {literal(_identity(comb, t), t)}")
         self.emit(depth, f"for {self._j} in range({self.tid()}, {count}, {self.k.threads}):")
         for name, part, comb, t in zip(accs, partials, combiners, dtypes):
-            self.emit(depth + 1, f"{name} = {BINARY[comb].format(name, f'{part}[{self._j}]', T=NP_TYPE[t])}")
+            self.emit(depth + 1, f"{name} = {combine(comb, name, f'{part}[{self._j}]', t)}")
         results = self.tree(accs, combiners, dtypes, depth)
         self.publish(loop, results, accs, combiners, dtypes, depth)
 
@@ -772,7 +779,7 @@ class _CudaEmitter:
                 self.used.discard(other)        # the same name in every reduction of this type
                 for o in steps:
                     self.emit(depth, f"{other} = cuda.shfl_xor_sync({mask:#x}, {name}, {o})")
-                    self.emit(depth, f"{name} = {BINARY[comb].format(name, other, T=NP_TYPE[t])}")
+                    self.emit(depth, f"{name} = {combine(comb, name, other, t)}")
             if warps == 1:
                 return list(accs)
             self.emit(depth, f"if {tid} % 32 == 0:      # lane 0 of each warp")
@@ -782,7 +789,7 @@ class _CudaEmitter:
             for sm, name, comb, t in zip(sms, accs, combiners, dtypes):
                 self.emit(depth, f"{name} = {sm}[0]")
                 for w in range(1, warps):
-                    self.emit(depth, f"{name} = {BINARY[comb].format(name, f'{sm}[{w}]', T=NP_TYPE[t])}")
+                    self.emit(depth, f"{name} = {combine(comb, name, f'{sm}[{w}]', t)}")
             return list(accs)
         for sm, name in zip(sms, accs):
             self.emit(depth, f"{sm}[{tid}] = {name}")
@@ -796,7 +803,7 @@ class _CudaEmitter:
             self.used -= {left, right}      # the same two names in every reduction of this type
             self.emit(depth + 2, f"{left} = {sm}[{tid}]")
             self.emit(depth + 2, f"{right} = {sm}[{tid} + {width}]")
-            self.emit(depth + 2, f"{sm}[{tid}] = {BINARY[comb].format(left, right, T=NP_TYPE[t])}")
+            self.emit(depth + 2, f"{sm}[{tid}] = {combine(comb, left, right, t)}")
         self.emit(depth + 1, "cuda.syncthreads()")
         self.emit(depth + 1, f"{width} //= 2")
         return [f"{sm}[0]" for sm in sms]
@@ -809,7 +816,7 @@ class _CudaEmitter:
             ident = init.defining_op
             if not (ident is not None and ident.name == "arith.constant"
                     and ident.attributes["value"] == _identity(comb, t)):
-                self.emit(depth, f"{name} = {BINARY[comb].format(self.names[init], name, T=NP_TYPE[t])}")
+                self.emit(depth, f"{name} = {combine(comb, self.names[init], name, t)}")
         self.emit(depth, "cuda.syncthreads()     # everyone has read the result: shared memory is free")
         for res, name in zip(loop.results, accs):
             self.names[res] = name
@@ -1124,15 +1131,15 @@ class _CudaEmitter:
         self.emit(d, "cuda.syncthreads()")
         self.emit(d, f"if {lane} == 0 and {flat} < {work}:")
         for buf, (idx, comb) in split.items():
-            T = NP_TYPE[str(buf.type.dtype)]
+            t = str(buf.type.dtype)
             part, j = parts[buf], self._j
             self.emit(d + 1, f"for {j} in range(1, {lanes}):")
-            self.emit(d + 2, f"{part} = {BINARY[comb].format(part, f'{sms[buf]}[{j} * {width} + {col}]', T=T)}")
+            self.emit(d + 2, f"{part} = {combine(comb, part, f'{sms[buf]}[{j} * {width} + {col}]', t)}")
             elem = f"{self.names[buf]}[{self.index(idx)}]"
             before = self.value_before_walk(buf, idx, levels, around)
             self.emit(d + 1, f"{self._j} = {before}      # the value before the walk"
                              + ("" if before == elem else " (the buffer's fill)"))
-            self.emit(d + 1, f"{elem} = {BINARY[comb].format(self._j, part, T=T)}")
+            self.emit(d + 1, f"{elem} = {combine(comb, self._j, part, t)}")
         if k.blocks < groups:      # blocks stride over the groups
             self.emit(d, "cuda.syncthreads()     # the shared parts are read: the next group may write")
         return k

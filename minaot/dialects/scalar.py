@@ -1,8 +1,9 @@
 """The scalar dialects ``arith`` and ``math`` (MLIR's names and meanings).
 
-Inside a loop nest every value is one number: ``f32``, ``f64``, ``i64``,
-``i1`` or ``index``.  ``arith`` holds the operations a CPU does in one
-instruction (``addf``, ``mulf``, ``cmpf``, ``select``, casts, bit casts);
+Inside a loop nest every value is one number: ``f32``, ``f64``, an integer
+(``i64``, ``i32``, ``i16``, ``i8``, ``ui8``), ``i1`` or ``index``.  ``arith``
+holds the operations a CPU does in one instruction (``addf``, ``mulf``,
+``cmpf``, ``select``, casts, bit casts);
 ``math`` holds the functions a library computes (``exp``, ``tanh``,
 ``erf`` ...).  The split matters for speed: an ``arith`` op vectorizes, a
 ``math`` op is a libm call per element unless ``approximate-math`` rewrites
@@ -13,7 +14,10 @@ Each op is defined here once, with its meaning as a numpy function
 ``approximate-math`` run it, and the code generators emit one line per op.
 Predicates of ``cmpf``/``cmpi`` follow MLIR: ``oeq one olt ole ogt oge``
 (ordered: false on NaN, except ``une``, true on NaN) and ``eq ne slt sle sgt
-sge``.
+sge``.  The integer ops and predicates mean what numpy does on the value's
+own type: on ``ui8`` ``slt``, ``maxsi`` and ``shrsi`` compare and shift
+unsigned (MLIR, whose integers are signless, would spell ``ult``,
+``maxui``, ``shrui``), and every integer op wraps around in its width.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import numpy as np
 from ..ir.dialect import Dialect, OpSpec, VerifyError, register_dialect
 
 NP_DTYPE = {"f32": np.float32, "f64": np.float64, "i64": np.int64, "i1": np.bool_,
-            "i32": np.int32, "index": np.int64}
+            "i32": np.int32, "i16": np.int16, "i8": np.int8, "ui8": np.uint8, "index": np.int64}
 
 
 def _erf(x):

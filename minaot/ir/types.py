@@ -6,7 +6,9 @@ them, so a printed function reads like MLIR text:
     tensor<4x8xf32>   a 4x8 tensor of float32 (a value: no identity, no aliasing)
     tensor<f32>       a 0-d tensor
     memref<4x8xf32>   a 4x8 buffer (used by the loop level, after bufferization)
-    f32 f64 i64 i1    scalars (inside kernel payloads and loops)
+    f32 f64 i64 i32 i16 i8 ui8 i1
+                      scalars (inside kernel payloads and loops): floats, signed
+                      integers, MLIR's unsigned ``ui8`` and ``i1`` (bool)
     index             a loop index / array subscript
 
 Types are frozen dataclasses: they are hashable and compare by value, so
@@ -19,7 +21,7 @@ import re
 from dataclasses import dataclass
 
 # Element types and their size in bytes.
-ITEMSIZE = {"f32": 4, "f64": 8, "i64": 8, "i32": 4, "i1": 1}
+ITEMSIZE = {"f32": 4, "f64": 8, "i64": 8, "i32": 4, "i16": 2, "i8": 1, "ui8": 1, "i1": 1}
 DTYPES = tuple(ITEMSIZE)
 
 
@@ -41,7 +43,8 @@ def _normalize_shape(shape) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class ScalarType(Type):
-    """A scalar type: ``f32``, ``f64``, ``i64``, ``i32`` or ``i1`` (the loop level's values)."""
+    """A scalar type: ``f32``, ``f64``, ``i64``, ``i32``, ``i16``, ``i8``, ``ui8`` or ``i1``
+    (the loop level's values)."""
 
     dtype: str
 

@@ -52,8 +52,11 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
     if dtype is None:
         dtype = dt.result_type(fill_value)
     dtype = dt.to_dtype(dtype)
-    value = (builtins.float if dtype.category == 2 else builtins.int if dtype.category == 1
-             else builtins.bool)(fill_value)
+    if dtype.category == 1:             # 1000 as int8 raises; -1 as uint8 is 255 (PyTorch)
+        dt.check_fits(fill_value, dtype, "full")
+        value = dt.wrap_int(builtins.int(fill_value), dtype)
+    else:
+        value = (builtins.float if dtype.category == 2 else builtins.bool)(fill_value)
     if not tracing():
         from ..devices import default_device
         if str(default_device() if device is None else device) == "cuda":
@@ -172,9 +175,13 @@ def _array_from_data(data, dtype):
         data = data.detach()._host()
     if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
         data = _nested_to_numpy(data)
+    python_data = not isinstance(data, (np.ndarray, np.generic))
     arr = np.array(data, copy=True)
     if dtype is not None:
         d = dt.to_dtype(dtype)
+        if python_data and d.category == 1 and arr.size and arr.dtype.kind in "iuf":
+            for v in (arr.min(), arr.max()):    # Python numbers out of range raise (PyTorch);
+                dt.check_fits(v.item(), d, "tensor")    # a numpy array's values wrap
     elif arr.dtype.kind == "f" and not isinstance(data, (np.ndarray, np.floating)):
         d = dt.default_float
     elif arr.dtype.kind == "f" and arr.dtype.itemsize < 4:
@@ -234,13 +241,14 @@ def as_tensor(data, dtype=None, device=None):
 
 
 def from_numpy(array: np.ndarray):
-    """A tensor sharing memory with ``array`` (float32/float64/int64/bool only)."""
+    """A tensor sharing memory with ``array`` (of a dtype minaot has: float32, float64,
+    int64, int32, int16, int8, uint8 or bool)."""
     from ..tensor import Tensor
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
-    if array.dtype not in (np.float32, np.float64, np.int64, np.bool_):
+    if array.dtype not in dt._BY_NP:
         raise TypeError(f"from_numpy: unsupported dtype {array.dtype}; minaot supports "
-                        "float32, float64, int64 and bool")
+                        f"{dt._NAMES}")
     if any(s < 0 for s in array.strides):
         raise ValueError("from_numpy: at least one stride in the given numpy array is negative; "
                          "copy it first (array.copy())")
@@ -269,7 +277,11 @@ def _arange_meta(*, start, end, step, dtype):
 
 
 def _arange_impl(*, start, end, step, dtype):
-    return np.arange(start, end, step, dtype=dt.from_name(dtype).np)
+    d = dt.from_name(dtype)
+    if d.category == 1 and d is not dt.int64:       # counted in int64 (or float64), then
+        with np.errstate(invalid="ignore"):         # wrapped: arange(-3, 3, dtype=uint8)
+            return np.arange(start, end, step).astype(d.np)     # is 253, 254, 255, 0, 1, 2
+    return np.arange(start, end, step, dtype=d.np)
 
 
 def _rand_impl(shape, dtype, rng):
@@ -349,6 +361,8 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
     if steps < 0:
         raise op_error(ShapeError, "linspace", f"number of steps must be non-negative, got {steps}")
     d = _dtype(dtype)
+    for v in (start, end):
+        dt.check_fits(v, d, "linspace")
     return tensor(_linspace_values(start, end, int(steps), d.np), dtype=d, device=device,
                   requires_grad=requires_grad)
 
@@ -485,7 +499,8 @@ def normal_(input, mean=0.0, std=1.0, *, generator=None):
 
 
 _TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
-               "bool": "BoolTensor"}
+               "int32": "IntTensor", "int16": "ShortTensor", "int8": "CharTensor",
+               "uint8": "ByteTensor", "bool": "BoolTensor"}
 
 
 def tensor_type(self, dtype=None, non_blocking=False):

@@ -86,3 +86,17 @@ def reduction(op: str, dtype=None, float_only=False):
                 raise op_error(IndexError, op, f"dimension {d} out of range for shape {x.shape}")
         return Meta(reduced_shape(x.shape, dim, keepdim), dtype or x.dtype, device_of(x))
     return meta
+
+
+def long_index(op: str, index, kind=None):
+    """An index tensor as int64, as the index ops take it: ``int64`` and ``int32`` indices
+    are accepted (PyTorch's ``gather``, ``scatter``, ``index_add``, ``index_select`` and
+    ``embedding`` take both); other dtypes raise ``kind`` (a ``DTypeError`` by default)."""
+    if index.dtype is dt.int64:
+        return index
+    if index.dtype is dt.int32:
+        return index.long()
+    from .._errors import DTypeError
+    raise op_error(kind or DTypeError, op, f"expected an int64 or int32 index, got "
+                   f"{index.dtype.name}")
+

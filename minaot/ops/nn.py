@@ -195,6 +195,8 @@ def _as_rows(op, input, target, reduction):
     a row.  Returns the rows, their targets, and what turns the ``"none"`` result back
     into the target's shape (means and sums over all positions are those of the rows)."""
     from .views import movedim, reshape
+    if target.dtype is dt.uint8:        # PyTorch takes Long or Byte class indices
+        target = target.long()
     probs = target.dtype.is_floating_point
     if input.ndim == 2 or input.ndim == 0:
         return input, target, _same

@@ -640,8 +640,8 @@ register(OpDef("kl_div", "other", _pair_meta("kl_div"), _np_kl, decomp=_kl_decom
 
 # ---------------------------------------------------------------- embedding, one_hot
 def embedding(input, weight, padding_idx=None):
-    """Rows of ``weight`` (``(num_embeddings, dim)``) at the integer indices ``input`` (any
-    shape): the result has shape ``input.shape + (dim,)``.  Rows looked up at
+    """Rows of ``weight`` (``(num_embeddings, dim)``) at the int64 or int32 indices ``input``
+    (any shape): the result has shape ``input.shape + (dim,)``.  Rows looked up at
     ``padding_idx`` (negative counts from the end) get no gradient, as in PyTorch."""
     if weight.ndim != 2:
         raise op_error(ShapeError, "embedding", f"weight must be 2-D, got {tuple(weight.shape)}")
@@ -659,8 +659,9 @@ def embedding(input, weight, padding_idx=None):
 
 
 def _embedding_meta(idx, w, *, padding_idx=None):
-    if idx.dtype.is_floating_point or idx.dtype.name == "bool":
-        raise op_error(DTypeError, "embedding", f"expected integer indices, got {idx.dtype.name}")
+    if idx.dtype.name not in ("int64", "int32"):     # PyTorch: Long or Int
+        raise op_error(DTypeError, "embedding", f"expected int64 or int32 indices, got "
+                       f"{idx.dtype.name}")
     return Meta(tuple(idx.shape) + (w.shape[1],), w.dtype, device_of(idx, w))
 
 

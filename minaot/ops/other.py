@@ -17,7 +17,7 @@ import numpy as np
 from .. import dtypes as dt
 from .._errors import DTypeError, ShapeError, op_error
 from ..dispatch import dispatch
-from .meta import broadcast_shapes, device_of, wrap_dim
+from .meta import broadcast_shapes, device_of, long_index, wrap_dim
 from .registry import Meta, OpDef, SampleInput, register
 
 
@@ -177,7 +177,8 @@ register(OpDef("cat", "other", _cat_meta, lambda *xs, dim: np.concatenate(xs, ax
 def gather(input, dim, index):
     """``out[i][j] = input[i][index[i][j]]`` for ``dim=1`` (and likewise for other dims).
 
-    ``index`` is an ``int64`` tensor with as many axes as ``input``."""
+    ``index`` is an ``int64`` (or ``int32``) tensor with as many axes as ``input``."""
+    index = long_index("gather", index)
     return dispatch("gather", input, index, dim=wrap_dim("gather", dim, input.ndim))
 
 
@@ -185,11 +186,17 @@ def scatter_add(input, dim, index, src):
     """A copy of ``input`` with ``src`` added at the positions ``index`` names along
     ``dim`` (repeated indices accumulate): the gradient of :func:`gather`.  Only the part
     of ``src`` of ``index``'s shape is used (it is sliced to it first, so its gradient is
-    zero elsewhere)."""
+    zero elsewhere).  ``index``: int64 or int32.  Integers narrower than 32 bits are added
+    as int32 and cast back (the same values, wrapped around: a GPU's atomic adds take 32
+    and 64 bits only)."""
+    index = long_index("scatter_add", index)
     if src.ndim == index.ndim and tuple(src.shape) != tuple(index.shape):
         from .views import getitem
         src = getitem(src, tuple(slice(0, s) for s in index.shape))
-    return dispatch("scatter_add", input, index, src, dim=wrap_dim("scatter_add", dim, input.ndim))
+    d = wrap_dim("scatter_add", dim, input.ndim)
+    if input.dtype in (dt.int16, dt.int8, dt.uint8) and src.dtype is input.dtype:
+        return dispatch("scatter_add", input.int(), index, src.int(), dim=d).to(input.dtype)
+    return dispatch("scatter_add", input, index, src, dim=d)
 
 
 def _gather_meta(x, index, *, dim):
@@ -375,6 +382,10 @@ def relu_(input):
 
 def clamp_(input, min=None, max=None):
     """In-place :func:`clamp`; returns ``input``."""
+    if input.dtype.category == 1:           # integer bounds: checked and wrapped, as in clamp
+        from .pointwise import _int_bound
+        min, max = (b if b is None or isinstance(b, float) else _int_bound(b, input.dtype)
+                    for b in (min, max))
     return dispatch("clamp_", input, min=None if min is None else float(min),
                     max=None if max is None else float(max))
 
@@ -402,7 +413,10 @@ def fill_(input, value):
         if value._storage is input._storage:    # x.fill_(x[0, 0]): one value, read first
             value = value.clone()
         return copy_(input, value)
-    cast = float if input.dtype.category == 2 else int if input.dtype.category == 1 else bool
+    if input.dtype.category == 1:           # 1000 into int8 raises; -1 into uint8 is 255
+        dt.check_fits(value, input.dtype, "fill_")
+        return dispatch("fill_", input, value=dt.wrap_int(int(value), input.dtype))
+    cast = float if input.dtype.category == 2 else bool
     return dispatch("fill_", input, value=cast(value))
 
 
@@ -639,7 +653,7 @@ def equal(input, other):
 def scatter(input, dim, index, src=None, *, value=None):
     """A copy of ``input`` with ``src[i][j]`` written to position ``index[i][j]`` along
     ``dim`` (``dim=0``: ``out[index[i][j]][j] = src[i][j]``); ``src`` may be a number (or
-    use ``value=``), as ``torch.scatter``.  ``index`` (int64) has ``input``'s number of dims
+    use ``value=``), as ``torch.scatter``.  ``index`` (int64 or int32) has ``input``'s number of dims
     and is no larger than ``src`` in every dim, and than ``input`` outside ``dim``.
 
     Written with ``scatter_add``: the values and a count of writes are added into zeros,
@@ -656,6 +670,7 @@ def scatter(input, dim, index, src=None, *, value=None):
             raise op_error(TypeError, "scatter", "expects src (a tensor or a number) or value=")
         src = value
     d = wrap_dim("scatter", dim, input.ndim)
+    index = long_index("scatter", index)
     if not isinstance(src, Tensor):
         src = full(tuple(index.shape), src, dtype=input.dtype, device=input.device)
     elif src.dtype is not input.dtype:
@@ -682,15 +697,16 @@ def scatter_(input, dim, index, src=None, *, value=None):
 
 def index_add(input, dim, index, source, *, alpha=1):
     """A copy of ``input`` with ``alpha * source`` added to the slices at positions
-    ``index`` (1-d, int64) along ``dim`` (repeated positions add up), as
+    ``index`` (1-d, int64 or int32) along ``dim`` (repeated positions add up), as
     ``torch.index_add``: ``source`` has ``input``'s shape with ``len(index)`` along
     ``dim``.  A ``scatter_add`` with ``index`` broadcast over the other dims."""
     from .pointwise import mul
     from .views import _in_range, expand, reshape
     d = wrap_dim("index_add", dim, input.ndim)
-    if index.ndim > 1 or index.dtype is not dt.int64:
-        raise op_error(IndexError, "index_add", "index must be a 1-d (or 0-d) int64 tensor, "
-                       f"got shape {tuple(index.shape)} and dtype {index.dtype.name}")
+    if index.ndim > 1 or index.dtype not in (dt.int64, dt.int32):
+        raise op_error(IndexError, "index_add", "index must be a 1-d (or 0-d) int64 or int32 "
+                       f"tensor, got shape {tuple(index.shape)} and dtype {index.dtype.name}")
+    index = long_index("index_add", index)
     index = reshape(index, (-1,))
     if input.ndim == 0:                 # PyTorch: a 0-d source and a single index
         if source.ndim != 0 or index.shape[0] != 1:

@@ -119,14 +119,33 @@ def floor_divide(input, other):
     ``|input / other|`` stays below 2^24 in float32 (2^53 in float64), but ``inf // 2`` is
     ``inf`` here, ``nan`` in PyTorch."""
     if _integral(input) and _integral(other):
+        input, other = _wrapped_ints(input, other)
         _check_int_divisor("floor_divide", other)
         return _int_floor_quotient(input, other)
     return floor(div(input, other))
 
 
+def _wrapped_ints(input, other):
+    """A Python int operand wrapped into the dtype the two promote to, as PyTorch's
+    arithmetic takes it (``uint8_tensor // -3`` divides by 253)."""
+    target = dt.result_type(input, other)
+    return tuple(x if not isinstance(x, (builtins.int, np.integer)) else dt.wrap_int(x, target)
+                 for x in (input, other))
+
+
 def _int_floor_quotient(input, other):
-    """``input // other`` of integers (the divisor already checked), through float64."""
-    return floor(div(_double(input), _double(other))).long()
+    """``input // other`` of integers (the divisor already checked), through float64, in the
+    operands' promoted integer dtype (``int8(-128) // -1`` wraps around to -128, as in
+    PyTorch)."""
+    return _int_result(floor(div(_double(input), _double(other))), input, other)
+
+
+def _int_result(quotient, input, other):
+    """A float64 tensor of whole numbers as the integer dtype ``input`` and ``other``
+    promote to (through int64, so a quotient out of a narrow range wraps around)."""
+    target = dt.result_type(input, other)
+    out = quotient.long()
+    return out if target is dt.int64 else out.to(target)
 
 
 def remainder(input, other):
@@ -136,6 +155,7 @@ def remainder(input, other):
     ``|input / other|`` stays below 2^24 in float32 (2^53 in float64); beyond, PyTorch's
     ``fmod``-based remainder stays exact and this one does not."""
     if _integral(input) and _integral(other):
+        input, other = _wrapped_ints(input, other)
         _check_int_divisor("remainder", other)
         return sub(input, mul(other, _int_floor_quotient(input, other)))
     return sub(input, mul(other, floor(div(input, other))))
@@ -156,7 +176,12 @@ def _check_int_divisor(op, other):
 
 
 def pow(input, exponent):
-    """``input ** exponent``, elementwise; ``exponent`` is a tensor or a Python number."""
+    """``input ** exponent``, elementwise; ``exponent`` is a tensor or a Python number.
+    Integers to negative integer powers raise, as in PyTorch (checked before a number is
+    wrapped into the tensor's dtype: ``uint8_tensor ** -1`` raises too)."""
+    if _integral(input) and _integral(exponent) and not hasattr(exponent, "dtype") and exponent < 0:
+        from .._errors import op_error
+        raise op_error(ValueError, "pow", "integers to negative integer powers are not allowed")
     return dispatch("pow", input, exponent)
 
 
@@ -342,8 +367,15 @@ def clamp(input, min=None, max=None):
     if not input.dtype.is_floating_point and any(isinstance(b, builtins.float)
                                                  for b in (min, max)):
         input = input.to(dt.float32)        # a float bound makes the result float (PyTorch)
+    if input.dtype.category == 1:           # a bound beyond the dtype raises; -5 for uint8 wraps
+        min, max = (None if b is None else _int_bound(b, input.dtype) for b in (min, max))
     return dispatch("clamp", input, min=None if min is None else builtins.float(min),
                     max=None if max is None else builtins.float(max))
+
+
+def _int_bound(b, dtype):
+    dt.check_fits(b, dtype, "clamp")
+    return dt.wrap_int(b, dtype)
 
 
 def to(input, dtype=None, *args, **kwargs):
@@ -571,15 +603,43 @@ def _reciprocal_impl(x):
 
 
 # ---------------------------------------------------------------- records
-_binary("add", np.add, _add_vjp, "({0} + {1})")
-_binary("sub", np.subtract, _sub_vjp, "({0} - {1})")
-_binary("mul", np.multiply, _mul_vjp, "({0} * {1})")
+def _ints(rng, dtype, shape):
+    """Integers over ``dtype``'s whole range (sums and products of them wrap around)."""
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, shape, endpoint=True).astype(dtype)
+
+
+def _int_samples(*dtypes):
+    """Samples of a binary op on the narrow integer dtypes: each with itself (wrapping
+    around), and uint8 with int8 (promoted to int16), as PyTorch computes them."""
+    def samples(rng):
+        out = [SampleInput((_ints(rng, d, (3, 4)), _ints(rng, d, (4,))), grad=(), name=d)
+               for d in dtypes]
+        out.append(SampleInput((_ints(rng, "uint8", (5,)), _ints(rng, "int8", (5,))), grad=(),
+                               name="uint8 with int8"))
+        return out
+    return samples
+
+
+def _with(*sample_fns):
+    return lambda rng: [s for f in sample_fns for s in f(rng)]
+
+
+_NARROW = ("int32", "int16", "int8", "uint8")
+_binary("add", np.add, _add_vjp, "({0} + {1})",
+        samples=_with(_binary_samples(), _int_samples(*_NARROW)))
+_binary("sub", np.subtract, _sub_vjp, "({0} - {1})",
+        samples=_with(_binary_samples(), _int_samples("int8", "uint8")))
+_binary("mul", np.multiply, _mul_vjp, "({0} * {1})",
+        samples=_with(_binary_samples(), _int_samples("int32", "int16", "int8")))
 _binary("div", _div_impl, _div_vjp, "({0} / {1})", promote="float",
         samples=_binary_samples(_normal, _away_from_zero))
 _binary("pow", _pow_impl, _pow_vjp, "({0} ** {1})",
         samples=_binary_samples(_positive, _normal, 2.0))
-_binary("maximum", np.maximum, _minmax_vjp(gt), "max({0}, {1})")
-_binary("minimum", np.minimum, _minmax_vjp(lt), "min({0}, {1})")
+_binary("maximum", np.maximum, _minmax_vjp(gt), "max({0}, {1})",
+        samples=_with(_binary_samples(), _int_samples("uint8")))
+_binary("minimum", np.minimum, _minmax_vjp(lt), "min({0}, {1})",
+        samples=_with(_binary_samples(), _int_samples("int8")))
 
 
 def _bits_samples(rng):
@@ -588,7 +648,8 @@ def _bits_samples(rng):
     ints = [SampleInput((rng.integers(-20, 20, sa), rng.integers(-20, 20, sb)))
             for sa, sb in _SHAPES_BINARY[:2]]
     return bools + ints + [SampleInput((rng.integers(-20, 20, (3, 2)), 6), name="python scalar"),
-                           SampleInput((rng.standard_normal((4,)) > 0, True), name="python bool")]
+                           SampleInput((rng.standard_normal((4,)) > 0, True), name="python bool"),
+                           *_int_samples("int32", "uint8")(rng)]
 
 
 for _name, _np, _sym in [("bitwise_and", np.bitwise_and, "&"), ("bitwise_or", np.bitwise_or, "|"),
@@ -597,7 +658,8 @@ for _name, _np, _sym in [("bitwise_and", np.bitwise_and, "&"), ("bitwise_or", np
 for _name, _np, _sym in [("eq", np.equal, "=="), ("ne", np.not_equal, "!="), ("lt", np.less, "<"),
                          ("le", np.less_equal, "<="), ("gt", np.greater, ">"),
                          ("ge", np.greater_equal, ">=")]:
-    _binary(_name, _np, None, "({0} %s {1})" % _sym, dtype=dt.bool_)
+    _binary(_name, _np, None, "({0} %s {1})" % _sym, dtype=dt.bool_,
+            samples=_with(_binary_samples(), _int_samples("int16")))
 
 register(OpDef(
     "where", "pointwise", pw_meta("where"), np.where, vjp=_where_vjp,
@@ -608,7 +670,9 @@ register(OpDef(
         SampleInput((rng.standard_normal((3, 1)) > 0, rng.standard_normal((3, 4)), 0.0)),
     ]))
 
-_unary("neg", np.negative, lambda ctx, g: (neg(g),), "(-{0})", promote="same")
+_unary("neg", np.negative, lambda ctx, g: (neg(g),), "(-{0})", promote="same",
+       samples=lambda rng: _unary_samples()(rng) + [
+           SampleInput((_ints(rng, d, (6,)),), grad=(), name=d) for d in ("int8", "uint8")])
 _unary("exp", np.exp, lambda ctx, g: (mul(g, ctx.outputs[0]),), "math.exp({0})")
 _unary("log", _log_impl, lambda ctx, g: (div(g, ctx.inputs[0]),), "math.log({0})",
        samples=_unary_samples(_positive))
@@ -680,11 +744,27 @@ def _to_meta(x, *, dtype):
     return Meta(x.shape, dt.from_name(dtype), str(x.device))
 
 
+def _to_impl(x, dtype):
+    """numpy's cast, which is PyTorch's: floats truncate toward zero and integers wrap around
+    (a float beyond the target's range is undefined; quietly)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return x.astype(dt.from_name(dtype).np)
+
+
 register(OpDef(
-    "to", "pointwise", _to_meta, lambda x, dtype: x.astype(dt.from_name(dtype).np),
+    "to", "pointwise", _to_meta, _to_impl,
     vjp=lambda ctx, g: (g,), scalar="{0}",
     samples=lambda rng: [SampleInput((rng.standard_normal((3, 4)),), {"dtype": "float64"}),
-                         SampleInput((rng.standard_normal((3,)),), {"dtype": "int64"})]))
+                         SampleInput((rng.standard_normal((3,)),), {"dtype": "int64"}),
+                         # floats to the narrow integers: toward zero, then around (-1.7 as
+                         # uint8 is 255, 300.5 as int8 44), as numpy's and PyTorch's casts
+                         SampleInput((rng.standard_normal((4,)) * 200,), {"dtype": "int32"}),
+                         SampleInput((rng.standard_normal((4,)) * 200,), {"dtype": "int8"}),
+                         SampleInput((rng.standard_normal((4,)) * 200,), {"dtype": "uint8"}),
+                         SampleInput((_ints(rng, "int16", (5,)),), {"dtype": "int8"}, grad=(),
+                                     name="int16 to int8"),
+                         SampleInput((_ints(rng, "uint8", (5,)),), {"dtype": "float32"}, grad=(),
+                                     name="uint8 to float32")]))
 
 
 # ================================================================ more pointwise
@@ -1061,8 +1141,9 @@ def fmod(input, other):
     other)``.  Integers: an integer result computed in float64 (exact below 2^53 in
     magnitude); a zero divisor raises eagerly on the CPU, as in PyTorch."""
     if _integral(input) and _integral(other):
+        input, other = _wrapped_ints(input, other)
         _check_int_divisor("fmod", other)
-        q = trunc(div(_double(input), _double(other))).long()
+        q = _int_result(trunc(div(_double(input), _double(other))), input, other)
         return sub(input, mul(other, q))
     return dispatch("fmod", input, other)
 

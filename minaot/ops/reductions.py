@@ -33,6 +33,21 @@ def _samples(rng):
             SampleInput((rng.standard_normal((6,)),), {"dim": (0,), "keepdim": False})]
 
 
+def _int_samples(rng):
+    """Integer inputs: int32 (whose sum wraps around in int32, the prim's own dtype; the
+    public ``sum`` sums integers as int64 first) and int8 / uint8 extremes."""
+    big = rng.integers(-2**31, 2**31, (3, 5)).astype(np.int32)
+    small = rng.integers(-128, 128, (4, 3)).astype(np.int8)
+    small[1, 0], small[2, 2] = -128, 127
+    return [SampleInput((big,), {"dim": (1,), "keepdim": False}, name="int32"),
+            SampleInput((small,), {"dim": (0,), "keepdim": True}, name="int8"),
+            SampleInput((small.view(np.uint8),), {"dim": (0, 1), "keepdim": False}, name="uint8")]
+
+
+def _with_ints(rng):
+    return _samples(rng) + _int_samples(rng)
+
+
 def _prod_samples(rng):
     """Products of a few values near 1 in magnitude (so that they stay finite), and
     slices holding no zero, one zero and two zeros: the three cases of the gradient."""
@@ -130,14 +145,21 @@ def _root_of_nonzero(s, root):
 
 def all(input, dim=None, keepdim=False):
     """Is every element over ``dim`` nonzero?  A bool tensor, as ``torch.all`` (nan counts as
-    nonzero): no element equal to 0."""
-    return eq(sum(eq(input, 0), dim, keepdim), 0)
+    nonzero): no element equal to 0.  A uint8 input gives a uint8 result (0 or 1), as
+    PyTorch's does."""
+    return _like_uint8(eq(sum(eq(input, 0), dim, keepdim), 0), input)
 
 
 def any(input, dim=None, keepdim=False):
-    """Is some element over ``dim`` nonzero?  A bool tensor, as ``torch.any``."""
+    """Is some element over ``dim`` nonzero?  A bool tensor (uint8 for a uint8 input), as
+    ``torch.any``."""
     from .pointwise import gt, ne
-    return gt(sum(ne(input, 0), dim, keepdim), 0)
+    return _like_uint8(gt(sum(ne(input, 0), dim, keepdim), 0), input)
+
+
+def _like_uint8(result, input):
+    """PyTorch's ``all`` and ``any`` of a uint8 tensor are uint8, not bool."""
+    return result.to(dt.uint8) if input.dtype is dt.uint8 else result
 
 
 def norm(input, p="fro", dim=None, keepdim=False):
@@ -416,21 +438,27 @@ def _row_samples(rng):
             SampleInput((rng.standard_normal((2, 3, 4)),), {"dim": 2})]
 
 
+def _own_int(x):
+    """numpy sums and multiplies integers narrower than int64 as int64; the prims keep
+    their input's dtype (wrapping around, as PyTorch's ``sum(dtype=torch.int8)``)."""
+    return x.dtype if x.dtype.kind in "iu" else None
+
+
 register(OpDef("sum", "reduction", reduction("sum"),
-               lambda x, dim, keepdim: np.sum(x, axis=dim, keepdims=keepdim),
-               vjp=_sum_vjp, scalar="add", samples=_samples))
+               lambda x, dim, keepdim: np.sum(x, axis=dim, keepdims=keepdim, dtype=_own_int(x)),
+               vjp=_sum_vjp, scalar="add", samples=_with_ints))
 register(OpDef("prod", "reduction", reduction("prod"),
-               lambda x, dim, keepdim: np.prod(x, axis=dim, keepdims=keepdim),
+               lambda x, dim, keepdim: np.prod(x, axis=dim, keepdims=keepdim, dtype=_own_int(x)),
                vjp=_prod_vjp, scalar="mul", samples=_prod_samples))
 register(OpDef("mean", "reduction", reduction("mean", float_only=True),
                lambda x, dim, keepdim: np.mean(x, axis=dim, keepdims=keepdim),
                vjp=_mean_vjp, decomp=_mean_decomp, samples=_samples))
 register(OpDef("amax", "reduction", _nonempty_meta("amax", reduction("amax")),
                lambda x, dim, keepdim: np.max(x, axis=dim, keepdims=keepdim),
-               vjp=_amax_vjp, scalar="max", samples=_samples))
+               vjp=_amax_vjp, scalar="max", samples=_with_ints))
 register(OpDef("amin", "reduction", _nonempty_meta("amin", reduction("amin")),
                lambda x, dim, keepdim: np.min(x, axis=dim, keepdims=keepdim),
-               vjp=_amax_vjp, scalar="min", samples=_samples))
+               vjp=_amax_vjp, scalar="min", samples=_with_ints))
 register(OpDef("var", "reduction", reduction("var", float_only=True), _np_var, vjp=_var_vjp, decomp=_var_decomp,
                samples=lambda rng: [
                    SampleInput((rng.standard_normal((3, 4)),), {"dim": (0, 1), "correction": 1, "keepdim": False}),
@@ -442,7 +470,9 @@ register(OpDef("var", "reduction", reduction("var", float_only=True), _np_var, v
                ]))
 register(OpDef("argmax", "reduction", _arg_meta("argmax"), _np_arg(np.argmax),
                samples=lambda rng: [SampleInput((rng.standard_normal((3, 4)),), {"dim": 1, "keepdim": False}),
-                                    SampleInput((rng.standard_normal((3, 4)),), {"dim": 0, "keepdim": True})]))
+                                    SampleInput((rng.standard_normal((3, 4)),), {"dim": 0, "keepdim": True}),
+                                    SampleInput((rng.integers(0, 4, (3, 4)).astype(np.uint8),),
+                                                {"dim": 1, "keepdim": False}, name="uint8 ties")]))
 register(OpDef("argmin", "reduction", _arg_meta("argmin"), _np_arg(np.argmin),
                samples=lambda rng: [SampleInput((rng.standard_normal((3, 4)),), {"dim": 1, "keepdim": False})]))
 register(OpDef("softmax", "reduction", _row_meta("softmax"), _np_softmax, vjp=_softmax_vjp,

@@ -298,16 +298,29 @@ def _is_advanced(i) -> bool:
 
 
 def _is_mask(i) -> bool:
-    """Is the advanced index ``i`` (a tensor, list or array) boolean?  Asked without making
-    a tensor of it (while tracing that would add a constant to the graph)."""
+    """Is the advanced index ``i`` (a tensor, list or array) boolean (or a uint8 tensor,
+    which PyTorch still takes as a mask)?  Asked without making a tensor of it (while
+    tracing that would add a constant to the graph)."""
     from ..tensor import Tensor
-    return i.dtype is dt.bool_ if isinstance(i, Tensor) else np.asarray(i).dtype == np.bool_
+    if isinstance(i, Tensor):
+        return i.dtype is dt.bool_ or i.dtype is dt.uint8
+    return np.asarray(i).dtype == np.bool_
 
 
 def _as_index(i, device):
-    """An advanced index as a tensor: lists and arrays become int64 (or bool) tensors."""
+    """An advanced index as a tensor: lists and arrays become int64 (or bool) tensors.  As
+    in PyTorch an index tensor is int64, int32 or bool, or uint8, taken as a mask (with
+    PyTorch's deprecation warning); int16, int8 and floats raise ``IndexError``."""
     from ..tensor import Tensor
     if isinstance(i, Tensor):
+        if i.dtype is dt.uint8:
+            import warnings
+            warnings.warn("indexing with dtype minaot.uint8 is now deprecated, please use a "
+                          "dtype minaot.bool instead", UserWarning, stacklevel=4)
+            return i.bool()
+        if i.dtype not in (dt.int64, dt.int32, dt.bool_):
+            raise op_error(IndexError, "getitem", "tensors used as indices must be long, int, "
+                           f"byte or bool tensors, got {i.dtype.name}")
         return i
     from .creation import tensor
     a = np.asarray(i)
@@ -561,12 +574,12 @@ def _take(x, d, idx, op="index_select"):
 
 def index_select(input, dim, index):
     """The slices of ``input`` along ``dim`` at the positions of ``index`` (a 1-d or 0-d
-    integer tensor, positions in ``[0, size)``), in that order: a copy, as
+    int64 or int32 tensor, positions in ``[0, size)``), in that order: a copy, as
     ``torch.index_select``.  Differentiable in ``input`` (through ``gather``)."""
     dim = wrap_dim("index_select", dim, input.ndim)
-    if index.ndim > 1 or index.dtype.is_floating_point or index.dtype is dt.bool_:
-        raise op_error(IndexError, "index_select", "index must be a 1-d (or 0-d) integer tensor, "
-                       f"got shape {tuple(index.shape)} and dtype {index.dtype.name}")
+    if index.ndim > 1 or index.dtype not in (dt.int64, dt.int32):
+        raise op_error(IndexError, "index_select", "index must be a 1-d (or 0-d) int64 or int32 "
+                       f"tensor, got shape {tuple(index.shape)} and dtype {index.dtype.name}")
     return _take(input, dim, index.long().reshape(-1))
 
 

@@ -22,7 +22,7 @@ producers, and replaces the op by something simpler:
 `prim.constant {value = v} : tensor<...>` is a splat: every element is v. Two
 splats combine into a splat of the result type, so folding works for any
 shape. The folded value is computed in the result's dtype with numpy scalars
-(float32 rounding for f32, 64-bit integers for i64); integer division is not
+(float32 rounding for f32, integers wrapping around in their width); integer division is not
 folded. (Strictly, x + 0.0 -> x is wrong for x = -0.0 under IEEE rules; like
 most ML compilers we accept that.)
 
@@ -215,23 +215,24 @@ class TransposeOfMatmul(RewritePattern):
 _BINARY = {"prim.add": np.add, "prim.sub": np.subtract, "prim.mul": np.multiply,
            "prim.div": np.divide, "prim.maximum": np.maximum, "prim.minimum": np.minimum}
 _UNARY = {"prim.neg": np.negative}
-_SCALAR = {"f32": np.float32, "f64": np.float64, "i64": np.int64}
+_SCALAR = {"f32": np.float32, "f64": np.float64, "i64": np.int64, "i32": np.int32,
+           "i16": np.int16, "i8": np.int8, "ui8": np.uint8}
 
 
 def fold_constants(op: Operation):
     """The folded splat value of op (a Python number), or None if it cannot fold.
 
     It folds when op is one of `_BINARY` / `_UNARY`, with one tensor result whose dtype
-    is in `_SCALAR` (not an i64 division), every operand a splat constant
+    is in `_SCALAR` (not an integer division), every operand a splat constant
     (`constant_value`) of that same dtype. The value is computed with the numpy
-    scalar type of the dtype (float32 rounding for f32), with numpy's warnings off,
-    and returned as a Python int (i64) or float."""
+    scalar type of the dtype (float32 rounding for f32, wrapping around for int8),
+    with numpy's warnings off, and returned as a Python int (integer dtypes) or float."""
     # BEGIN TASK 3.2: fold an arithmetic op on splat constants into one constant
     fn = _BINARY.get(op.name) or _UNARY.get(op.name)
     if fn is None or len(op.results) != 1 or not isinstance(op.result.type, TensorType):
         return None
     dtype = op.result.type.dtype
-    if dtype not in _SCALAR or (dtype == "i64" and op.name == "prim.div"):
+    if dtype not in _SCALAR or (dtype[0] != "f" and op.name == "prim.div"):
         return None
     if any(not isinstance(v.type, TensorType) or v.type.dtype != dtype for v in op.operands):
         return None
@@ -240,7 +241,7 @@ def fold_constants(op: Operation):
         return None
     with np.errstate(all="ignore"):  # 1/0 -> inf and int overflow wrap, like the runtime
         result = fn(*[_SCALAR[dtype](v) for v in values])
-    return int(result) if dtype == "i64" else float(result)
+    return float(result) if dtype[0] == "f" else int(result)
     # END TASK 3.2
 
 

@@ -166,13 +166,27 @@ FLOAT_ONLY = ("exp", "log", "sin", "cos", "tanh", "sqrt", "rsqrt", "erf", "sigmo
               "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "atan2", "hypot", "fmod")
 COMPARE = {"eq": ("oeq", "eq"), "ne": ("une", "ne"), "lt": ("olt", "slt"), "le": ("ole", "sle"),
            "gt": ("ogt", "sgt"), "ge": ("oge", "sge")}
-#: reduction -> (combiner, identity for float, identity for int)
+#: reduction -> (combiner, identity for float, identity for int64; the narrower integers
+#: start amax / amin at their own lowest / largest value, see :func:`identity`)
 REDUCE = {"sum": ("add", 0.0, 0), "prod": ("mul", 1.0, 1), "amax": ("max", -math.inf, -2**63),
           "amin": ("min", math.inf, 2**63 - 1)}
+#: (lowest, largest) of each integer IR type
+INT_RANGE = {"i64": (-2**63, 2**63 - 1), "i32": (-2**31, 2**31 - 1), "i16": (-2**15, 2**15 - 1),
+             "i8": (-2**7, 2**7 - 1), "ui8": (0, 2**8 - 1)}
 
 
 def _dtype(v):
     return v.type.dtype
+
+
+def _promoted(irdtypes) -> str:
+    """The IR dtype that values of ``irdtypes`` promote to (PyTorch's rules)."""
+    from .. import dtypes as dt
+    result = None
+    for d in irdtypes:
+        d = dt.from_ir(d)
+        result = d if result is None else dt.promote_types(result, d)
+    return result.ir
 
 
 def fusible(irop) -> bool:
@@ -181,7 +195,7 @@ def fusible(irop) -> bool:
     if name == "constant":
         return not isinstance(irop.attributes["value"], (list, tuple))
     if name in REDUCE:
-        return _dtype(irop.result) in FLOAT + ("i64",)
+        return _dtype(irop.result) != "i1"
     if name in COMPARE or name == "where":
         return True
     if name not in RULES:
@@ -201,8 +215,7 @@ def lower_op(sb: ScalarBuilder, irop, scalars):
     name = irop.opname
     t = _dtype(irop.result)
     if name in COMPARE:
-        ta = {_dtype(v) for v in irop.operands}
-        common = next((f for f in ("f64", "f32") if f in ta), "i64" if "i64" in ta else "i1")
+        common = _promoted(_dtype(v) for v in irop.operands)
         a, b = _common(sb, scalars, common)
         if common == "i1":
             a, b = sb.cast(a, "i64"), sb.cast(b, "i64")
@@ -233,8 +246,14 @@ def combine(sb: ScalarBuilder, reduction: str, acc, v):
 
 def identity(reduction: str, type: str):
     """The value a ``reduction`` accumulator starts from in dtype ``type`` (from ``REDUCE``:
-    0 for a sum; 1 for a prod; -inf / the smallest int64 for amax; +inf / the largest for amin)."""
+    0 for a sum; 1 for a prod; -inf / the smallest int64 for amax; +inf / the largest for amin;
+    an integer type narrower than int64 starts amax / amin at its own smallest / largest
+    value, ``INT_RANGE``)."""
     # BEGIN TASK 8.2
     _, f, i = REDUCE[reduction]
-    return f if type in FLOAT else i
+    if type in FLOAT:
+        return f
+    if type in INT_RANGE and reduction in ("amax", "amin"):
+        return INT_RANGE[type][reduction == "amin"]
+    return i
     # END TASK 8.2
