@@ -1,0 +1,169 @@
+"""Differences from PyTorch found by review, each reproduced against PyTorch (skipped
+without it; the expected values are also written out where that is short) and fixed:
+clamp with tensor bounds, repeat_interleave with tensor repeats, binary_cross_entropy's
+gradient at 0 and 1, nanmean of an all-NaN line, index_put_ from a value overlapping the
+destination, minaot.compile of a Module, and the strides of sort/argsort/topk."""
+
+import math
+
+import numpy as np
+import pytest
+
+import minaot
+from minaot._errors import DTypeError, ShapeError
+from minaot.testing import assert_close, check_compiled, gradcheck
+
+nan, inf = math.nan, math.inf
+
+
+def _np(t):
+    return np.asarray(t.detach().tolist() if hasattr(t, "detach") else t, dtype=np.float64)
+
+
+def _same(got, want, msg=""):
+    """Equal values, NaN where NaN, the sign of every zero too."""
+    got, want = _np(got), _np(want)
+    np.testing.assert_array_equal(got, want, msg)
+    assert (np.signbit(got) == np.signbit(want)).all(), (msg, got, want)
+
+
+# ------------------------------------------------------------------ clamp with tensor bounds
+XS = [-2.0, 0.0, 0.5, 1.0, 3.0, nan, 2.0, -1.0, 0.2, 5.0, 1.0, -3.0, -0.0]
+LOS = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 3.0, -1.0, nan, 0.0, 1.0, 2.0, 0.0]
+HIS = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, -1.0, 1.0, nan, 1.0, 2.0, 1.0]
+# PyTorch 2.x: values and gradients of clamp(x, lo, hi) * w, w = 1, 2, ...: ties on a bound
+# go to the input; min > max gives max (its gradient to max); min == max clipping gives
+# nobody a gradient; NaN anywhere gives NaN (and the input no gradient)
+CLAMP_WANT = {
+    "value": [0.0, 0.0, 1.5, 4.0, 5.0, nan, 7.0, -8.0, nan, nan, 11.0, 24.0, -0.0],
+    "x": [0, 2, 3, 4, 0, 0, 0, 8, 0, 0, 11, 0, 13],
+    "lo": [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    "hi": [0, 0, 0, 0, 5, 0, 7, 0, 0, 0, 0, 0, 0],
+}
+
+
+def _clamp_run(lib, fn, compiled=False):
+    x, lo, hi = (lib.tensor(v, requires_grad=True) for v in (XS, LOS, HIS))
+    w = lib.tensor([float(i + 1) for i in range(len(XS))])
+    f = (lambda x, lo, hi, w: fn(x, lo, hi) * w)
+    if compiled:
+        f = minaot.compile(f)
+    y = f(x, lo, hi, w)
+    y.sum().backward()
+    return y, x.grad, lo.grad, hi.grad
+
+
+CLAMPS = {
+    "clamp": lambda x, lo, hi: minaot.clamp(x, lo, hi),
+    "clip": lambda x, lo, hi: minaot.clip(x, min=lo, max=hi),
+    "method": lambda x, lo, hi: x.clamp(lo, hi),
+    "clamp_": lambda x, lo, hi: (x * 1).clamp_(lo, hi),
+}
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+@pytest.mark.parametrize("name", sorted(CLAMPS))
+def test_clamp_tensor_bounds_values_and_gradients(name, compiled):
+    y, gx, glo, ghi = _clamp_run(minaot, CLAMPS[name], compiled)
+    for got, key in zip((y, gx, glo, ghi), ("value", "x", "lo", "hi")):
+        _same(got, CLAMP_WANT[key], key)      # clamp(-0.0, 0.0, 1.0) is -0.0, the input
+
+
+def test_clamp_tensor_bounds_against_torch():
+    torch = pytest.importorskip("torch")
+    want = _clamp_run(torch, lambda x, lo, hi: torch.clamp(x, lo, hi))
+    got = _clamp_run(minaot, CLAMPS["clamp"])
+    for g, w in zip(got, want):
+        _same(g, w)
+    for one in ("min", "max"):
+        def run(lib, compiled=False):
+            x, b = lib.tensor(XS, requires_grad=True), lib.tensor(LOS, requires_grad=True)
+            f = lambda x, b: lib.clamp(x, **{one: b})          # noqa: E731
+            y = (minaot.compile(f) if compiled else f)(x, b)
+            y.sum().backward()
+            return y, x.grad, b.grad
+        want = run(torch)
+        for compiled in (False, True):
+            for g, w in zip(run(minaot, compiled), want):
+                _same(g, w)
+
+
+def test_clamp_scalar_bounds_nan_and_crossed_match_torch():
+    # a NaN input gets no gradient (PyTorch's mask is min <= x <= max); a NaN bound gives
+    # NaN; min > max gives max everywhere with no gradient; eager and compiled agree
+    cases = [(0.0, 1.0), (None, 1.0), (0.0, None), (1.0, -1.0), (nan, 1.0), (0.0, nan)]
+    xs = [nan, -2.0, 0.0, 0.5, 1.0, 3.0, -0.0]
+    want = {  # PyTorch 2.x: (values, gradient) per case
+        (0.0, 1.0): ([nan, 0, 0, 0.5, 1, 1, -0.0], [0, 0, 1, 1, 1, 0, 1]),
+        (None, 1.0): ([nan, -2, 0, 0.5, 1, 1, -0.0], [0, 1, 1, 1, 1, 0, 1]),
+        (0.0, None): ([nan, 0, 0, 0.5, 1, 3, -0.0], [0, 0, 1, 1, 1, 1, 1]),
+        (1.0, -1.0): ([nan, -1, -1, -1, -1, -1, -1], [0] * 7),
+        (nan, 1.0): ([nan] * 7, [0] * 7),
+        (0.0, nan): ([nan] * 7, [0] * 7),
+    }
+    for lo, hi in cases:
+        for compiled in (False, True):
+            x = minaot.tensor(xs, requires_grad=True)
+            f = lambda x: x.clamp(lo, hi)                    # noqa: E731
+            y = (minaot.compile(f) if compiled else f)(x)
+            y.sum().backward()
+            _same(y, want[lo, hi][0], (lo, hi))
+            _same(x.grad, want[lo, hi][1], (lo, hi))
+
+
+def test_clamp_scalar_against_torch():
+    torch = pytest.importorskip("torch")
+    xs = [nan, -2.0, 0.0, 0.5, 1.0, 3.0, -0.0, inf, -inf]
+    for lo, hi in [(0.0, 1.0), (None, 1.0), (0.0, None), (1.0, -1.0), (nan, 1.0), (0.0, nan)]:
+        tx = torch.tensor(xs, requires_grad=True)
+        ty = tx.clamp(lo, hi)
+        ty.sum().backward()
+        for compiled in (False, True):
+            x = minaot.tensor(xs, requires_grad=True)
+            f = lambda x: x.clamp(lo, hi)                    # noqa: E731
+            y = (minaot.compile(f) if compiled else f)(x)
+            y.sum().backward()
+            _same(y, ty)
+            _same(x.grad, tx.grad)
+
+
+def test_clamp_tensor_bounds_broadcast_dtypes_and_errors():
+    x = minaot.tensor(np.arange(6.0).reshape(3, 2).T.copy())           # (2, 3)
+    lo = minaot.tensor([[1.0], [2.0]])
+    hi = minaot.tensor([2.0, 4.0, 5.0])
+    assert_close(minaot.clamp(x, lo, hi), np.clip(x.numpy(), lo.numpy(), hi.numpy()))
+    assert minaot.clamp(minaot.zeros(3, 1), min=minaot.zeros(4)).shape == (3, 4)
+    ints = minaot.arange(3)
+    assert minaot.clamp(ints, min=minaot.tensor([1, 0, 0])).dtype is minaot.int64
+    assert minaot.clamp(ints, min=minaot.tensor([1, 0, 0])).tolist() == [1, 1, 2]
+    half = minaot.clamp(ints, min=minaot.tensor(0.5))
+    assert half.dtype is minaot.float32 and half.tolist() == [0.5, 1.0, 2.0]
+    f32 = minaot.arange(3, dtype=minaot.float32)
+    assert minaot.clamp(f32, min=minaot.tensor([1.0, 0, 0], dtype=minaot.float64)).dtype \
+        is minaot.float64
+    assert minaot.clamp(f32, min=minaot.tensor(1.0, dtype=minaot.float64)).dtype is minaot.float32
+    assert minaot.clamp(minaot.ones(3), min=minaot.tensor(0.0), max=0.5).tolist() == [0.5] * 3
+    with pytest.raises(TypeError, match="both be tensors or both be numbers"):
+        minaot.clamp(minaot.ones(3), min=minaot.zeros(3), max=1.0)
+    with pytest.raises(ShapeError, match="doesn't match the broadcast shape"):
+        minaot.arange(3.0).clamp_(min=minaot.zeros(2, 3))
+    with pytest.raises(DTypeError, match="can't be cast"):
+        minaot.arange(3).clamp_(min=minaot.tensor([0.5, 0.0, 0.0]))
+    with pytest.raises(DTypeError, match="can't be cast"):
+        minaot.arange(3).clamp_(min=1.5)
+    y = minaot.arange(4.0)
+    assert y.clamp_(min=minaot.tensor([1.0, 0, 0, 0]), max=minaot.tensor(2.5)) is y
+    assert y.tolist() == [1.0, 1.0, 2.0, 2.5]
+    assert minaot.clamp_min(minaot.arange(3.0), minaot.tensor([2.0, 0, 0])).tolist() == [2, 1, 2]
+    assert minaot.clamp_max(minaot.arange(3.0), minaot.tensor(1.0)).tolist() == [0, 1, 1]
+
+
+def test_clamp_tensor_bounds_gradcheck_and_compiled():
+    rng = np.random.default_rng(0)
+    x = minaot.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    lo = minaot.tensor(rng.uniform(-1, -0.2, (4,)), requires_grad=True)
+    hi = minaot.tensor(rng.uniform(0.2, 1, (3, 1)), requires_grad=True)
+    gradcheck(lambda x, lo, hi: minaot.clamp(x * 2, lo, hi), [x, lo, hi])
+    args = [minaot.tensor(a.detach().numpy(), dtype=minaot.float32, requires_grad=True)
+            for a in (x, lo, hi)]
+    check_compiled(lambda x, lo, hi: (x * 2).clamp(lo, hi).exp() + x.clamp(max=hi), *args)
