@@ -167,3 +167,93 @@ def test_clamp_tensor_bounds_gradcheck_and_compiled():
     args = [minaot.tensor(a.detach().numpy(), dtype=minaot.float32, requires_grad=True)
             for a in (x, lo, hi)]
     check_compiled(lambda x, lo, hi: (x * 2).clamp(lo, hi).exp() + x.clamp(max=hi), *args)
+
+
+# ------------------------------------------------------------------ repeat_interleave
+X23 = np.arange(6.0).reshape(2, 3)
+
+
+@pytest.mark.parametrize("args,kwargs,want", [
+    (([1, 0, 2],), {"dim": 1}, [[0.0, 2.0, 2.0], [3.0, 5.0, 5.0]]),
+    (([2, 1],), {"dim": 0}, [[0, 1, 2], [0, 1, 2], [3, 4, 5]]),
+    ((2,), {"dim": None, "tensor": True}, np.repeat(np.arange(6.0), 2)),
+    (([2],), {"dim": 1}, np.repeat(X23, 2, 1)),
+    (([1, 2, 1],), {"dim": -1, "output_size": 4}, [[0, 1, 1, 2], [3, 4, 4, 5]]),
+    (([1, 1, 0, 2, 0, 1],), {}, [0.0, 1.0, 3.0, 3.0, 5.0]),
+])
+def test_repeat_interleave_with_a_tensor_of_repeats(args, kwargs, want):
+    kwargs = dict(kwargs)
+    as_tensor = kwargs.pop("tensor", True)
+    reps = minaot.tensor(args[0]) if as_tensor else args[0]
+    out = minaot.repeat_interleave(minaot.tensor(X23), reps, **kwargs)
+    assert_close(out, np.asarray(want, np.float32))
+    assert out.is_contiguous()
+
+
+def test_repeat_interleave_counts_alone_and_gradient():
+    assert minaot.repeat_interleave(minaot.tensor([1, 2])).tolist() == [0, 1, 1]
+    assert minaot.tensor([2, 0, 1]).repeat_interleave(output_size=3).tolist() == [0, 0, 2]
+    assert minaot.repeat_interleave(minaot.tensor([], dtype=minaot.int64)).shape == (0,)
+    x = minaot.tensor(X23, requires_grad=True)
+    minaot.repeat_interleave(x, minaot.tensor([1, 0, 2]), dim=1).pow(2).sum().backward()
+    assert_close(x.grad, np.array([[0.0, 0.0, 8.0], [6.0, 0.0, 20.0]]))
+    gradcheck(lambda x: x.repeat_interleave(minaot.tensor([3, 0, 1]), 1) * 1.5,
+              [minaot.tensor(X23 + 0.5, dtype=minaot.float64, requires_grad=True)])
+
+
+@pytest.mark.parametrize("call,err,match", [
+    (lambda x: x.repeat_interleave(minaot.tensor([1, 0, 2]), 1, output_size=4), RuntimeError,
+     "allocated size does not match required size"),
+    (lambda x: x.repeat_interleave(2, 1, output_size=5), RuntimeError,
+     "Invalid output_size, expected 6 but got 5"),
+    (lambda x: x.repeat_interleave(minaot.tensor([1, -1, 2]), 1), RuntimeError,
+     "repeats can not be negative"),
+    (lambda x: x.repeat_interleave(minaot.tensor([1, 2]), 1), RuntimeError,
+     r"repeats must have the same size as input along dim, but got repeats.size\(0\) = 2 "
+     r"and input.size\(1\) = 3"),
+    (lambda x: x.repeat_interleave(minaot.tensor([[1, 2]]), 1), RuntimeError,
+     "repeats must be 0-dim or 1-dim tensor"),
+    (lambda x: x.repeat_interleave(minaot.tensor([1.0, 2.0, 1.0]), 1), NotImplementedError,
+     "int64"),
+    (lambda x: x.repeat_interleave([1, 2, 1], 1), TypeError, "int or an integer tensor"),
+    (lambda x: minaot.repeat_interleave(minaot.tensor([[1, 2]])), RuntimeError,
+     "only accept 1D vector"),
+])
+def test_repeat_interleave_errors(call, err, match):
+    with pytest.raises(err, match=match):
+        call(minaot.tensor(X23))
+
+
+def test_repeat_interleave_tensor_repeats_compiled_needs_output_size():
+    f = minaot.compile(lambda x, r: x.repeat_interleave(r, dim=1, output_size=4) * 2)
+    x = minaot.tensor(X23, requires_grad=True)
+    for reps in ([1, 2, 1], [0, 1, 3], [4, 0, 0]):
+        r = minaot.tensor(reps)
+        want = minaot.repeat_interleave(x, r, dim=1) * 2
+        got = f(x, r)
+        assert_close(got, want)
+        got.pow(2).sum().backward()
+        g = x.grad.clone()
+        x.grad = None
+        want.pow(2).sum().backward()
+        assert_close(g, x.grad)
+        x.grad = None
+    assert minaot.counters["aot"]["compiles"] >= 1
+    with pytest.raises(minaot.TraceError, match="output_size"):
+        minaot.compile(lambda x, r: x.repeat_interleave(r, dim=1))(x, minaot.tensor([1, 2, 1]))
+    # an int count compiles as before; a 0-d count tensor with output_size too
+    g = minaot.compile(lambda x, r: x.repeat_interleave(r, output_size=12))
+    assert_close(g(x.detach(), minaot.tensor(2)), np.repeat(X23.ravel(), 2).astype(np.float32))
+
+
+def test_repeat_interleave_against_torch():
+    torch = pytest.importorskip("torch")
+    x = np.arange(24.0).reshape(2, 3, 4)
+    for reps, dim in [([1, 0, 2], 1), ([3, 1], 0), ([2], 2), (3, -1), ([0, 0, 0, 5], 2),
+                      (list(range(24)), None)]:
+        treps = torch.tensor(reps) if isinstance(reps, list) else reps
+        mreps = minaot.tensor(reps) if isinstance(reps, list) else reps
+        want = torch.repeat_interleave(torch.tensor(x), treps, dim)
+        got = minaot.repeat_interleave(minaot.tensor(x, dtype=minaot.float64), mreps, dim)
+        _same(got, want)
+        assert got.stride() == want.stride()

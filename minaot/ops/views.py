@@ -1043,27 +1043,106 @@ def tile(input, dims):
     return repeat(input, (1,) * (input.ndim - len(dims)) + dims)
 
 
-def repeat_interleave(input, repeats, dim=None):
-    """A copy of ``input`` with each element repeated ``repeats`` times (an int) along
-    ``dim`` (``None``: of the flattened input), consecutively: ``[a, a, b, b]``, as
-    ``torch.repeat_interleave`` with an int.  (Per-element counts in a tensor would give a
-    shape that depends on values; they are not supported.)"""
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    """A copy of ``input`` with each element repeated along ``dim`` (``None``: of the
+    flattened input), consecutively: ``[a, a, b, b]``, as ``torch.repeat_interleave``.
+
+    ``repeats`` is an int (every element that many times) or an int64 tensor: 0-d
+    or of one element (the same for all), or 1-d with one count per element along
+    ``dim``; then the result is ``index_select(input, dim, positions)`` and its gradient
+    is summed back to each element.  ``output_size`` (the result's size along ``dim``, the
+    sum of the counts) is checked against the counts eagerly, as PyTorch does; a tensor of
+    counts has values that a traced function does not know, so while tracing
+    (``minaot.compile``) it needs ``output_size``, as ``torch.compile`` does, and the
+    positions are computed in the graph (``(m, n)`` comparisons for ``m`` outputs of ``n``
+    counts; an ``output_size`` larger than the sum repeats the last element).
+
+    ``repeat_interleave(repeats)`` with a 1-d tensor of counts alone gives those positions:
+    ``repeat_interleave(tensor([2, 0, 1]))`` is ``tensor([0, 0, 2])``."""
     from ..tensor import Tensor
+    if repeats is None:
+        return _repeat_positions(input, output_size)
     if isinstance(repeats, Tensor):
-        if repeats.numel() != 1:
-            raise op_error(NotImplementedError, "repeat_interleave", "repeats as a tensor of "
-                           "several counts is not supported (its result's shape depends on the "
-                           "values); pass an int")
-        repeats = int(repeats.item())
+        return _repeat_interleave_tensor(input, repeats, dim, output_size)
+    if not isinstance(repeats, (int, np.integer)) or isinstance(repeats, bool):
+        raise op_error(TypeError, "repeat_interleave", "repeats must be an int or an integer "
+                       f"tensor, got {type(repeats).__name__}")
+    repeats = int(repeats)
     if repeats < 0:
         raise op_error(ShapeError, "repeat_interleave", f"repeats can not be negative, got {repeats}")
     if dim is None:
         input, dim = flatten(input), 0
     d = wrap_dim("repeat_interleave", dim, input.ndim)
     shape = tuple(input.shape)
+    if output_size is not None and output_size != shape[d] * repeats:
+        raise op_error(RuntimeError, "repeat_interleave", f"Invalid output_size, expected "
+                       f"{shape[d] * repeats} but got {output_size}")
     wide = shape[:d + 1] + (repeats,) + shape[d + 1:]
     out = dispatch("clone", expand(unsqueeze(input, d + 1), wide))
     return dispatch("reshape", out, shape=shape[:d] + (shape[d] * repeats,) + shape[d + 1:])
+
+
+def _repeat_interleave_tensor(input, repeats, dim, output_size):
+    if repeats.ndim > 1:
+        raise op_error(RuntimeError, "repeat_interleave", "repeats must be 0-dim or 1-dim "
+                       f"tensor, got shape {tuple(repeats.shape)}")
+    if dim is None:
+        input, dim = flatten(input), 0
+    d = wrap_dim("repeat_interleave", dim, input.ndim)
+    n = input.shape[d] if input.ndim else 1
+    if repeats.ndim == 0 or repeats.shape[0] == 1:
+        _check_counts_dtype(repeats)
+        repeats = expand(reshape(repeats, (1,)), (n,))
+    elif repeats.shape[0] != n:
+        raise op_error(RuntimeError, "repeat_interleave", "repeats must have the same size as "
+                       f"input along dim, but got repeats.size(0) = {repeats.shape[0]} and "
+                       f"input.size({d}) = {n}")
+    return index_select(input, d, _repeat_positions(repeats, output_size))
+
+
+def _check_counts_dtype(repeats):
+    if repeats.dtype is not dt.int64:
+        raise op_error(NotImplementedError, "repeat_interleave", "repeats must be an int64 "
+                       f"tensor, got {repeats.dtype.name} (not implemented for it in PyTorch "
+                       "either)")
+
+
+def _repeat_positions(repeats, output_size):
+    """``repeat_interleave(repeats)``: position ``i`` written ``repeats[i]`` times (int64).  Eagerly from the values (checked: none negative, their sum equal
+    to ``output_size`` when given); while tracing, position ``k`` is the number of
+    cumulative sums ``<= k``, for ``k < output_size``."""
+    from .. import dispatch as _dispatch
+    from .creation import arange, tensor
+    from .pointwise import clamp, ge
+    from .reductions import sum as _sum
+    from .scan_sort import cumsum
+    if repeats.ndim != 1:
+        raise op_error(RuntimeError, "repeat_interleave", "repeat_interleave only accept 1D "
+                       f"vector as repeat, got shape {tuple(repeats.shape)}")
+    _check_counts_dtype(repeats)
+    if _dispatch._tracer is None and not getattr(repeats, "_is_fake", False):
+        counts = repeats._host().astype(np.int64)
+        if (counts < 0).any():
+            raise op_error(RuntimeError, "repeat_interleave", "repeats can not be negative, got "
+                           f"{counts[counts < 0][0]}")
+        total = int(counts.sum())
+        if output_size is not None and counts.size and output_size != total:
+            raise op_error(RuntimeError, "repeat_interleave", "allocated size does not match "
+                           f"required size (output_size={output_size}, the repeats sum to {total})")
+        positions = np.repeat(np.arange(counts.size), counts)
+        return tensor(positions.astype(np.int64), device=repeats.device)
+    if output_size is None:
+        from ..tracing import _trace_error
+        raise _trace_error("repeat_interleave with a tensor of repeats",
+                           "the result's size is the sum of the repeats; pass output_size= "
+                           "(that sum), as torch.compile needs too, or an int")
+    n = repeats.shape[0]
+    if n == 0:
+        return arange(0, device=repeats.device)
+    ends = cumsum(repeats, 0)
+    k = arange(output_size, device=repeats.device)
+    positions = _sum(ge(unsqueeze(k, 1), unsqueeze(ends, 0)), 1)
+    return clamp(positions, max=n - 1)
 
 
 def broadcast_tensors(*tensors):
