@@ -257,3 +257,52 @@ def test_repeat_interleave_against_torch():
         got = minaot.repeat_interleave(minaot.tensor(x, dtype=minaot.float64), mreps, dim)
         _same(got, want)
         assert got.stride() == want.stride()
+
+
+# ------------------------------------------------------------------ binary_cross_entropy
+BCE_X = [0.0, 1.0, 0.0, 1.0, 0.3, 0.999]
+BCE_T = [0.0, 1.0, 1.0, 0.0, 0.2, 1.0]
+
+
+def _bce_run(lib, functional, dtype, reduction, weight, compiled=False):
+    x = lib.tensor(BCE_X, dtype=dtype, requires_grad=True)
+    t = lib.tensor(BCE_T, dtype=dtype, requires_grad=True)
+    w = None if weight is None else lib.tensor(weight, dtype=dtype)
+
+    def f(x, t, w):
+        return functional.binary_cross_entropy(x, t, weight=w, reduction=reduction)
+    loss = (minaot.compile(f) if compiled else f)(x, t, w)
+    loss.sum().backward()
+    return loss, x.grad, t.grad
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_bce_gradient_at_0_and_1_is_pytorchs(compiled):
+    # PyTorch: grad * (x - t) / max((1 - x) * x, 1e-12), so 0 where x == t and +-1e12 where
+    # they disagree; the target's gradient is -logit(x) (infinite at 0 and 1)
+    F = minaot.nn.functional
+    loss, gx, gt = _bce_run(minaot, F, minaot.float64, "sum", None, compiled)
+    assert_close(loss, np.asarray(200.0 - 0.2 * np.log(0.3) - 0.8 * np.log(0.7) - np.log(0.999)))
+    assert_close(gx, np.array([0.0, 0.0, -1e12, 1e12, 0.1 / 0.21, -0.001 / (0.999 * 0.001)]),
+                 rtol=1e-9)
+    assert_close(gt, np.array([inf, -inf, inf, -inf, -np.log(0.3 / 0.7),
+                               -np.log(0.999 / 0.001)]), rtol=1e-9)
+
+
+def test_bce_against_torch():
+    torch = pytest.importorskip("torch")
+    tf = torch.nn.functional
+    for tdt, mdt in ((torch.float32, minaot.float32), (torch.float64, minaot.float64)):
+        for reduction in ("mean", "sum", "none"):
+            for weight in (None, [2.0]):
+                want = _bce_run(torch, tf, tdt, reduction, weight)
+                for compiled in (False, True):
+                    got = _bce_run(minaot, minaot.nn.functional, mdt, reduction, weight, compiled)
+                    for g, w in zip(got, want):
+                        np.testing.assert_allclose(_np(g), _np(w), rtol=1e-6)
+
+
+def test_bce_refuses_a_target_outside_0_1():
+    F = minaot.nn.functional
+    with pytest.raises(RuntimeError, match="all elements of target should be between 0 and 1"):
+        F.binary_cross_entropy(minaot.tensor([0.5]), minaot.tensor([1.5]))
