@@ -24,7 +24,8 @@ def _same(got, want, msg=""):
     """Equal values, NaN where NaN, the sign of every zero too."""
     got, want = _np(got), _np(want)
     np.testing.assert_array_equal(got, want, msg)
-    assert (np.signbit(got) == np.signbit(want)).all(), (msg, got, want)
+    zeros = want == 0
+    assert (np.signbit(got[zeros]) == np.signbit(want[zeros])).all(), (msg, got, want)
 
 
 # ------------------------------------------------------------------ clamp with tensor bounds
@@ -306,3 +307,41 @@ def test_bce_refuses_a_target_outside_0_1():
     F = minaot.nn.functional
     with pytest.raises(RuntimeError, match="all elements of target should be between 0 and 1"):
         F.binary_cross_entropy(minaot.tensor([0.5]), minaot.tensor([1.5]))
+
+
+# ------------------------------------------------------------------ nanmean of all-NaN
+NANS = [[1.0, 0.5, nan], [nan, nan, nan], [2.0, -1.0, 3.0]]
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_nanmean_of_an_all_nan_line_has_a_nan_gradient(compiled):
+    # PyTorch: nansum(x) / count with nansum's backward grad * ~isnan(x): grad / 0 * 0 = NaN
+    x = minaot.tensor(NANS, requires_grad=True)
+    f = lambda x: minaot.nanmean(x, 1)                              # noqa: E731
+    y = (minaot.compile(f) if compiled else f)(x)
+    _same(y, [0.75, nan, np.float32(4.0 / 3.0)])
+    y.sum().backward()
+    _same(x.grad, [[0.5, 0.5, 0.0], [nan, nan, nan], [np.float32(1 / 3)] * 3])
+    x.grad = None
+    y = (minaot.compile(f) if compiled else f)(x)
+    y[0].backward()                                   # grad 0 / count 0 is NaN too
+    _same(x.grad, [[0.5, 0.5, 0.0], [nan, nan, nan], [0.0] * 3])
+    x.grad = None
+    g = lambda x: minaot.nansum(x, 1)                               # noqa: E731
+    (minaot.compile(g) if compiled else g)(x).sum().backward()
+    _same(x.grad, [[1.0, 1.0, 0.0], [0.0] * 3, [1.0] * 3])
+
+
+def test_nanmean_against_torch():
+    torch = pytest.importorskip("torch")
+    for dim, pick in ((1, None), (None, None), (1, 0), (0, None), ((0, 1), None)):
+        tx = torch.tensor(NANS, requires_grad=True)
+        ty = torch.nanmean(tx) if dim is None else torch.nanmean(tx, dim)
+        (ty if pick is None else ty[pick]).sum().backward()
+        for compiled in (False, True):
+            x = minaot.tensor(NANS, requires_grad=True)
+            f = (lambda x: minaot.nanmean(x)) if dim is None else (lambda x: x.nanmean(dim))
+            y = (minaot.compile(f) if compiled else f)(x)
+            (y if pick is None else y[pick]).sum().backward()
+            _same(y, ty)
+            _same(x.grad, tx.grad)

@@ -584,6 +584,11 @@ def _pow_impl(a, b):
     return np.power(a, b)
 
 
+def _mul_impl(a, b):
+    with np.errstate(invalid="ignore"):     # inf * 0 is NaN without a warning, as in PyTorch
+        return np.multiply(a, b)
+
+
 def _div_impl(a, b):
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.true_divide(a, b)
@@ -617,7 +622,7 @@ def _reciprocal_impl(x):
 # ---------------------------------------------------------------- records
 _binary("add", np.add, _add_vjp, "({0} + {1})")
 _binary("sub", np.subtract, _sub_vjp, "({0} - {1})")
-_binary("mul", np.multiply, _mul_vjp, "({0} * {1})")
+_binary("mul", _mul_impl, _mul_vjp, "({0} * {1})")
 _binary("div", _div_impl, _div_vjp, "({0} / {1})", promote="float",
         samples=_binary_samples(_normal, _away_from_zero))
 _binary("pow", _pow_impl, _pow_vjp, "({0} ** {1})",
