@@ -345,3 +345,71 @@ def test_nanmean_against_torch():
             (y if pick is None else y[pick]).sum().backward()
             _same(y, ty)
             _same(x.grad, tx.grad)
+
+
+# ------------------------------------------------------------------ index_put_ overlap
+#: name -> (write, PyTorch refuses it?)
+OVERLAP_CASES = {
+    "slice value": (lambda L, x: x.__setitem__(L.tensor([0, 1]), x[2:4]), True),
+    "0-d value": (lambda L, x: x.__setitem__(L.tensor([0, 1]), x[4]), True),
+    "whole tensor": (lambda L, x: x.__setitem__(L.tensor([0, 1, 2, 3, 4, 5]), x), True),
+    "accumulate": (lambda L, x: x.index_put_((L.tensor([0, 1]),), x[2:4], accumulate=True),
+                   True),
+    "one element broadcast": (lambda L, x: x.__setitem__(L.tensor([0, 1]), x[2:3]), True),
+    "strided view": (lambda L, x: x.__setitem__(L.tensor([1]), x[::2][1:2]), True),
+    "mask, two values": (lambda L, x: x.__setitem__(x > 3, x[0:2]), True),
+    "mask, index_put_ accumulate": (lambda L, x: x.index_put_(
+        (L.tensor([True, False, True, False, False, False]),), x[2:3], accumulate=True), True),
+    # masked_fill_: one mask, one value, read first
+    "mask, 0-d value": (lambda L, x: x.__setitem__(x > 3, x[0]), False),
+    "mask, one value": (lambda L, x: x.index_put_(
+        (L.tensor([True, False, True, False, False, False]),), x[2:3]), False),
+    "expanded value (not dense)": (lambda L, x: x.__setitem__(L.tensor([0, 1]),
+                                                              x[2:3].expand(2)), False),
+    "disjoint after slicing": (lambda L, x: x[1:3].__setitem__(L.tensor([0]), x[0:1]), False),
+    "clone": (lambda L, x: x.__setitem__(L.tensor([0, 1]), x[2:4].clone()), False),
+}
+OVERLAP_2D = {
+    "row of another row": (lambda L, x: x.__setitem__((0, L.tensor([0, 1])), x[1, 1:]), False),
+    "columns (not dense)": (lambda L, x: x.__setitem__((slice(None), L.tensor([0, 1])),
+                                                       x[:, 1:]), False),
+}
+
+
+def _overlap_outcome(lib, write, x):
+    try:
+        write(lib, x)
+    except RuntimeError as e:
+        assert "refer to a single memory location" in str(e), e
+        return "refused"
+    return x.tolist()
+
+
+@pytest.mark.parametrize("name", sorted(OVERLAP_CASES) + sorted(OVERLAP_2D))
+def test_index_put_refuses_a_value_overlapping_the_destination(name):
+    write, refused = {**OVERLAP_CASES, **OVERLAP_2D}[name]
+    x = minaot.arange(6.0) if name in OVERLAP_CASES else minaot.arange(6.0).reshape(2, 3)
+    before = x.tolist()
+    got = _overlap_outcome(minaot, write, x)
+    assert (got == "refused") == refused
+    if refused:
+        assert x.tolist() == before                 # nothing written
+
+
+def test_index_put_refuses_an_index_overlapping_the_destination():
+    x = minaot.arange(6)
+    with pytest.raises(RuntimeError, match="single memory location"):
+        x[x[:2]] = 7
+    with pytest.raises(RuntimeError, match="single memory location"):
+        x.index_put_((x[:2],), minaot.tensor(7))
+    x[x[:2].clone()] = 7
+    assert x.tolist() == [7, 7, 2, 3, 4, 5]
+
+
+def test_index_put_overlap_against_torch():
+    torch = pytest.importorskip("torch")
+    for name, (write, _) in {**OVERLAP_CASES, **OVERLAP_2D}.items():
+        shape = (6,) if name in OVERLAP_CASES else (2, 3)
+        want = _overlap_outcome(torch, write, torch.arange(6.0).reshape(shape))
+        got = _overlap_outcome(minaot, write, minaot.arange(6.0).reshape(shape))
+        assert got == want, name

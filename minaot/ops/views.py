@@ -473,6 +473,7 @@ def _index_put(input, index, advanced, value, accumulate=False):
     from .other import scatter_add
     from .pointwise import add, div, floor_divide, gt, where
     base, order, at, merged_shape, flat = _plan_advanced(input, index, advanced, "setitem")
+    _check_no_overlap(base, index, advanced, value, accumulate)
     view = permute(base, *order) if order is not None else base
     merged = view.reshape(merged_shape)
     n = flat.numel()
@@ -512,10 +513,30 @@ def _index_put(input, index, advanced, value, accumulate=False):
     base.copy_(new)
 
 
+def _check_no_overlap(base, index, advanced, value, accumulate):
+    """PyTorch's ``index_put_`` refuses a value or an index tensor that shares memory with
+    the tensor written to (the basic part of the subscript, ``base``), fully or partly
+    (:func:`~minaot.dispatch.overlap_status`), eagerly; except where it is a
+    ``masked_fill_`` (one boolean mask, one value, no ``accumulate``), which reads the value
+    first."""
+    from .. import dispatch as _dispatch
+    from ..tensor import Tensor
+    if _dispatch._tracer is not None:
+        return
+    one = not isinstance(value, Tensor) or value.numel() == 1
+    if not accumulate and one and len(advanced) == 1 and _is_mask(index[advanced[0]]):
+        return
+    for other in [value] + [index[k] for k in advanced]:
+        if isinstance(other, Tensor) and _dispatch.overlap_status(base, other) is not None:
+            raise _dispatch.overlap_error("index_put_", base, other)
+
+
 def index_put_(input, indices, values, accumulate=False):
     """``input[indices] = values`` in place (``accumulate=True``: ``input[indices] +=
     values``, repeated positions adding up), ``indices`` a tuple of index tensors, as
-    ``torch.Tensor.index_put_``."""
+    ``torch.Tensor.index_put_``.  As in PyTorch, ``values`` or an index that shares memory
+    with ``input`` (``x[idx] = x[2:4]``) raises: clone it first (one boolean mask with one
+    value is ``masked_fill_``, which may)."""
     indices = tuple(indices)
     _index_put(input, indices, list(range(len(indices))), values, accumulate)
     return input
@@ -576,7 +597,8 @@ def setitem(input, index, value):
     PyTorch's indexing does.  With a boolean mask (``t[mask] = 0.5``) and a number or a
     one-element value it is ``masked_fill_`` on the basic part (no data-dependent shape, so
     it compiles too); other advanced subscripts (``t[idx] = v``, ``t[i, j] = v``) write
-    through :func:`_index_put`."""
+    through :func:`_index_put`, which refuses a ``v`` that shares memory with ``t``, as
+    PyTorch's ``index_put_`` does."""
     from ..tensor import Tensor
     if not isinstance(index, tuple):
         index = (index,)
