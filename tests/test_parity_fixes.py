@@ -413,3 +413,81 @@ def test_index_put_overlap_against_torch():
         want = _overlap_outcome(torch, write, torch.arange(6.0).reshape(shape))
         got = _overlap_outcome(minaot, write, minaot.arange(6.0).reshape(shape))
         assert got == want, name
+
+
+# ------------------------------------------------------------------ minaot.compile(module)
+def _net(seed=0):
+    nn = minaot.nn
+    minaot.manual_seed(seed)
+    return nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
+
+
+def test_compile_of_a_module_is_a_module_that_trains_the_original():
+    eager, model = _net(), _net()
+    compiled = minaot.compile(model)
+    assert isinstance(compiled, minaot.nn.Module) and compiled._orig_mod is model
+    assert len(compiled) == 4 and compiled.training
+    x = minaot.randn(6, 3)
+    opt_e = minaot.optim.SGD(eager.parameters(), lr=0.1)
+    opt_c = minaot.optim.SGD(compiled.parameters(), lr=0.1)
+    assert [id(p) for p in compiled.parameters()] == [id(p) for p in model.parameters()]
+    for step in range(3):
+        for net, opt in ((eager, opt_e), (compiled, opt_c)):
+            opt.zero_grad()
+            (net(x) ** 2).sum().backward()
+            opt.step()
+        for pe, pc in zip(eager.parameters(), model.parameters()):
+            assert_close(pc, pe, rtol=1e-5, atol=1e-6)
+        assert_close(model[1].running_mean, eager[1].running_mean, rtol=1e-5, atol=1e-6)
+    assert int(model[1].num_batches_tracked) == 3
+    compiled.eval()                                     # eval reaches the original
+    assert not model.training and not model[1].training and not compiled.training
+    eager.eval()
+    assert_close(compiled(x), eager(x), rtol=1e-5, atol=1e-6)
+    assert int(model[1].num_batches_tracked) == 3       # eval: running stats untouched
+    compiled.train()
+    assert model.training and model[1].training
+
+
+def test_compile_of_a_module_state_dict_and_attributes():
+    model = _net()
+    compiled = minaot.compile(model)
+    keys = list(compiled.state_dict())
+    assert keys == ["_orig_mod." + k for k in model.state_dict()]      # as in PyTorch
+    assert [n for n, _ in compiled.named_parameters()] == \
+        ["_orig_mod." + n for n, _ in model.named_parameters()]
+    other = _net(seed=1)
+    compiled.load_state_dict({"_orig_mod." + k: v for k, v in other.state_dict().items()})
+    assert_close(model[0].weight, other[0].weight.detach())
+    with pytest.raises(RuntimeError, match="missing keys"):
+        compiled.load_state_dict(other.state_dict())
+    with pytest.raises(TypeError):
+        compiled[0]                             # not subscriptable, as in PyTorch
+    compiled.scale = 2.5                        # attributes are the original's
+    assert model.scale == 2.5 and compiled.scale == 2.5
+    del compiled.scale
+    assert not hasattr(model, "scale")
+    assert compiled._orig_mod is model and "OptimizedModule" in repr(compiled)
+
+
+def test_compile_of_a_module_with_keyword_arguments_and_a_backend():
+    class Scaled(minaot.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = minaot.nn.Linear(3, 2)
+
+        def forward(self, x, *, scale=1.0):
+            return self.fc(x) * scale
+    m = Scaled()
+    x = minaot.randn(4, 3)
+    for backend in ("auto", "numpy"):
+        c = minaot.compile(m, backend=backend)
+        assert_close(c(x, scale=3.0), m(x, scale=3.0), rtol=1e-5, atol=1e-6)
+        assert c.fc is m.fc
+
+
+def test_compile_of_a_module_against_torch_names():
+    torch = pytest.importorskip("torch")
+    tm = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4),
+                             torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    assert list(torch.compile(tm).state_dict()) == list(minaot.compile(_net()).state_dict())
