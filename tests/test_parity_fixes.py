@@ -491,3 +491,64 @@ def test_compile_of_a_module_against_torch_names():
     tm = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4),
                              torch.nn.ReLU(), torch.nn.Linear(4, 2))
     assert list(torch.compile(tm).state_dict()) == list(minaot.compile(_net()).state_dict())
+
+
+# ------------------------------------------------------------------ sort/argsort/topk strides
+# (view of a contiguous (3, 4, 5) tensor, PyTorch's strides of sort/argsort results): the
+# input's own when it is dense, else dense in the order of its strides; topk: C order
+LAYOUTS = {
+    "transpose": (lambda a: a.transpose(0, 2), (1, 5, 20)),
+    "permute": (lambda a: a.permute(1, 2, 0), (5, 1, 20)),
+    "t": (lambda a: a[0].t(), (1, 5)),
+    "unsqueezed": (lambda a: a[0].t().unsqueeze(0), (5, 1, 5)),
+    "slice": (lambda a: a[:, ::2], (10, 5, 1)),
+    "permuted slice (not dense)": (lambda a: a[:, :1].permute(2, 1, 0), (1, 5, 5)),
+    "expand": (lambda a: a[:, :1, 0].expand(3, 4), (4, 1)),
+    "contiguous": (lambda a: a, (20, 5, 1)),
+}
+SORT_X = np.random.default_rng(3).standard_normal((3, 4, 5))
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_sort_and_argsort_results_are_laid_out_as_the_input(name):
+    view, want = LAYOUTS[name]
+    x = view(minaot.tensor(SORT_X, dtype=minaot.float64))
+    ref = np.array(x.numpy())
+    for dim in range(x.ndim):
+        s = minaot.sort(x, dim, descending=dim == 1)
+        a = x.argsort(dim, descending=dim == 1)
+        assert s.values.stride() == s.indices.stride() == a.stride() == want, (dim, a.stride())
+        order = np.argsort(ref, axis=dim, kind="stable")
+        if dim != 1:
+            assert_close(a, order)
+            assert_close(s.values, np.take_along_axis(ref, order, dim))
+        k = min(2, x.shape[dim])
+        t = minaot.topk(x, k, dim)
+        assert t.values.is_contiguous() and t.indices.is_contiguous()
+        shape = list(x.shape)
+        shape[dim] = k
+        c = np.empty(shape).strides
+        assert t.values.stride() == t.indices.stride() == tuple(s // 8 for s in c)
+
+
+def test_sort_of_a_transposed_input_gradient_and_compiled():
+    x = minaot.tensor(SORT_X[0], dtype=minaot.float64, requires_grad=True)
+    w = minaot.arange(20.0, dtype=minaot.float64).reshape(5, 4)
+    gradcheck(lambda x: minaot.sort(x.t(), 0).values * w, [x])
+    xs = minaot.tensor(SORT_X[0], requires_grad=True)
+    check_compiled(lambda x: (minaot.sort(x.t(), 1).values * 2, x.t().argsort(0)), xs)
+    out = minaot.compile(lambda x: minaot.sort(x.t(), 1))(xs)
+    assert out.values.stride() == out.indices.stride() == xs.t().stride() == (1, 5)
+
+
+def test_sort_strides_against_torch():
+    torch = pytest.importorskip("torch")
+    for name, (view, _) in LAYOUTS.items():
+        tx, mx = view(torch.tensor(SORT_X)), view(minaot.tensor(SORT_X, dtype=minaot.float64))
+        for dim in range(tx.ndim):
+            ts, ms = torch.sort(tx, dim), minaot.sort(mx, dim)
+            assert ms.values.stride() == ts.values.stride(), (name, dim)
+            assert mx.argsort(dim).stride() == tx.argsort(dim).stride(), (name, dim)
+            _same(ms.values, ts.values)
+            tt, mt = torch.topk(tx, 1, dim), minaot.topk(mx, 1, dim)
+            assert mt.values.stride() == tt.values.stride() == mt.indices.stride(), (name, dim)
