@@ -552,3 +552,65 @@ def test_sort_strides_against_torch():
             _same(ms.values, ts.values)
             tt, mt = torch.topk(tx, 1, dim), minaot.topk(mx, 1, dim)
             assert mt.values.stride() == tt.values.stride() == mt.indices.stride(), (name, dim)
+
+
+# ------------------------------------------------------------------ CUDA (Numba's simulator)
+SIMULATED = r"""
+import math, numpy as np, minaot
+from minaot.testing import assert_close
+nan = math.nan
+def both(f, *arrays, grad=True):
+    # f on the CPU and on CUDA (eager and compiled): values and gradients agree
+    outs = []
+    for dev, comp in (("cpu", False), ("cuda", False), ("cuda", True)):
+        xs = [minaot.tensor(a, device=dev, requires_grad=grad and a.dtype.kind == "f") for a in arrays]
+        g = minaot.compile(f, backend="cuda") if comp else f
+        y = g(*xs)
+        if grad:
+            y.sum().backward()
+        outs.append([y.detach().cpu()] + [x.grad.cpu() for x in xs if x.grad is not None])
+    for o in outs[1:]:
+        for a, b in zip(o, outs[0]):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, equal_nan=True)
+x = np.array([-2.0, 0.0, 0.5, 1.0, 3.0, nan, 2.0, -1.0], np.float32)
+lo = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 3.0, -1.0], np.float32)
+hi = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, -1.0], np.float32)
+both(lambda x, lo, hi: minaot.clamp(x, lo, hi) * 2, x, lo, hi); print("clamp ok")
+both(lambda x, lo: x.clamp(min=lo) + x.clamp(max=lo), x, lo); print("clamp one-sided ok")
+both(lambda x: x.clamp(0.0, 1.0), x); print("clamp scalar ok")
+xs = np.array([[0.0, 1.0, 0.3], [1.0, 0.0, 0.999]], np.float32)
+ts = np.array([[0.0, 0.0, 0.2], [1.0, 1.0, 1.0]], np.float32)
+both(lambda x, t: minaot.nn.functional.binary_cross_entropy(x, t, reduction="none"), xs, ts); print("bce ok")
+n = np.array([[1.0, nan, 2.0], [nan, nan, nan]], np.float32)
+both(lambda x: minaot.nanmean(x, 1), n); print("nanmean ok")
+a = np.arange(6.0, dtype=np.float32).reshape(2, 3)
+r = np.array([1, 0, 2])
+y = minaot.repeat_interleave(minaot.tensor(a, device="cuda"), minaot.tensor(r, device="cuda"), dim=1)
+assert y.device == "cuda"
+assert_close(y.cpu(), np.repeat(a, r, 1))
+both(lambda x, r: x.repeat_interleave(r, dim=1, output_size=3) * 2, a, r); print("repeat_interleave ok")
+s = minaot.tensor(np.random.default_rng(0).standard_normal((3, 5)).astype(np.float32), device="cuda")
+v, i = minaot.sort(s.t(), 0)
+assert v.device == "cuda" and v.is_contiguous()
+assert_close(v.cpu(), np.sort(s.cpu().numpy().T, 0))
+print("sort ok")
+m = minaot.nn.Sequential(minaot.nn.Linear(3, 2)).cuda()
+c = minaot.compile(m)
+c(minaot.ones(4, 3, device="cuda")).sum().backward()
+assert m[0].weight.grad.device == "cuda"
+print("module ok")
+print("all ok")
+"""
+
+
+@pytest.mark.cuda
+def test_cuda_eager_and_compiled_under_the_simulator():
+    # a fresh process: the simulator must be on before Numba is imported
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONPATH=root)
+    proc = subprocess.run([sys.executable, "-W", "ignore::RuntimeWarning", "-c", SIMULATED],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "all ok" in proc.stdout, proc.stdout + proc.stderr
