@@ -242,6 +242,14 @@ def test_repeat_interleave_tensor_repeats_compiled_needs_output_size():
     assert minaot.counters["aot"]["compiles"] >= 1
     with pytest.raises(minaot.TraceError, match="output_size"):
         minaot.compile(lambda x, r: x.repeat_interleave(r, dim=1))(x, minaot.tensor([1, 2, 1]))
+    # counts made inside the function are constants of the graph: no output_size needed
+    h = minaot.compile(lambda x: x.repeat_interleave(minaot.tensor([2, 0, 1]), dim=1))
+    assert_close(h(x.detach()), np.repeat(X23, [2, 0, 1], 1).astype(np.float32))
+    h2 = minaot.compile(lambda x: x.repeat_interleave(minaot.tensor(2), dim=0))
+    assert_close(h2(x.detach()), np.repeat(X23, 2, 0).astype(np.float32))
+    with pytest.raises(RuntimeError, match="allocated size"):
+        minaot.compile(lambda x: x.repeat_interleave(minaot.tensor([2, 0, 1]), dim=1,
+                                                     output_size=4))(x.detach())
     # an int count compiles as before; a 0-d count tensor with output_size too
     g = minaot.compile(lambda x, r: x.repeat_interleave(r, output_size=12))
     assert_close(g(x.detach(), minaot.tensor(2)), np.repeat(X23.ravel(), 2).astype(np.float32))

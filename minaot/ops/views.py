@@ -1073,11 +1073,12 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     or of one element (the same for all), or 1-d with one count per element along
     ``dim``; then the result is ``index_select(input, dim, positions)`` and its gradient
     is summed back to each element.  ``output_size`` (the result's size along ``dim``, the
-    sum of the counts) is checked against the counts eagerly, as PyTorch does; a tensor of
-    counts has values that a traced function does not know, so while tracing
-    (``minaot.compile``) it needs ``output_size``, as ``torch.compile`` does, and the
-    positions are computed in the graph (``(m, n)`` comparisons for ``m`` outputs of ``n``
-    counts; an ``output_size`` larger than the sum repeats the last element).
+    sum of the counts) is checked against the counts eagerly, as PyTorch does.  A tensor
+    of counts that is an input of a traced function (``minaot.compile``) has no values
+    there, so it needs ``output_size``, as ``torch.compile`` does, and the positions are
+    computed in the graph (``(m, n)`` comparisons for ``m`` outputs of ``n`` counts; an
+    ``output_size`` larger than the sum repeats the last element); counts made inside the
+    function (``minaot.tensor([2, 1])``) are constants, known while tracing.
 
     ``repeat_interleave(repeats)`` with a 1-d tensor of counts alone gives those positions:
     ``repeat_interleave(tensor([2, 0, 1]))`` is ``tensor([0, 0, 2])``."""
@@ -1112,14 +1113,12 @@ def _repeat_interleave_tensor(input, repeats, dim, output_size):
         input, dim = flatten(input), 0
     d = wrap_dim("repeat_interleave", dim, input.ndim)
     n = input.shape[d] if input.ndim else 1
-    if repeats.ndim == 0 or repeats.shape[0] == 1:
-        _check_counts_dtype(repeats)
-        repeats = expand(reshape(repeats, (1,)), (n,))
-    elif repeats.shape[0] != n:
+    one = repeats.ndim == 0 or repeats.shape[0] == 1
+    if not one and repeats.shape[0] != n:
         raise op_error(RuntimeError, "repeat_interleave", "repeats must have the same size as "
                        f"input along dim, but got repeats.size(0) = {repeats.shape[0]} and "
                        f"input.size({d}) = {n}")
-    return index_select(input, d, _repeat_positions(repeats, output_size))
+    return index_select(input, d, _repeat_positions(repeats, output_size, n if one else None))
 
 
 def _check_counts_dtype(repeats):
@@ -1129,21 +1128,38 @@ def _check_counts_dtype(repeats):
                        "either)")
 
 
-def _repeat_positions(repeats, output_size):
-    """``repeat_interleave(repeats)``: position ``i`` written ``repeats[i]`` times (int64).  Eagerly from the values (checked: none negative, their sum equal
-    to ``output_size`` when given); while tracing, position ``k`` is the number of
-    cumulative sums ``<= k``, for ``k < output_size``."""
+def _known_counts(repeats):
+    """``repeats``' values when they are known without running anything (eagerly, or a
+    constant of the traced graph, ``minaot.tensor([1, 2])`` inside the function), else
+    None."""
     from .. import dispatch as _dispatch
+    if not getattr(repeats, "_is_fake", False):
+        return repeats._host().astype(np.int64) if _dispatch._tracer is None else None
+    op = repeats._value.defining_op
+    if op is None or op.opname != "constant":
+        return None
+    return np.broadcast_to(np.asarray(op.attributes["value"], np.int64), repeats.shape)
+
+
+def _repeat_positions(repeats, output_size, spread=None):
+    """``repeat_interleave(repeats)``: position ``i`` written ``repeats[i]`` times (int64);
+    with ``spread``, the one count of a 0-d or one-element ``repeats`` for each of
+    ``spread`` positions.  When the counts are known (:func:`_known_counts`) the positions
+    are computed from them, checked as PyTorch checks them (none negative; their sum is
+    ``output_size`` when given); otherwise (while tracing) position ``k < output_size`` is
+    the number of cumulative sums ``<= k``."""
     from .creation import arange, tensor
     from .pointwise import clamp, ge
     from .reductions import sum as _sum
     from .scan_sort import cumsum
-    if repeats.ndim != 1:
+    if spread is None and repeats.ndim != 1:
         raise op_error(RuntimeError, "repeat_interleave", "repeat_interleave only accept 1D "
                        f"vector as repeat, got shape {tuple(repeats.shape)}")
     _check_counts_dtype(repeats)
-    if _dispatch._tracer is None and not getattr(repeats, "_is_fake", False):
-        counts = repeats._host().astype(np.int64)
+    counts = _known_counts(repeats)
+    if counts is not None:
+        if spread is not None:
+            counts = np.broadcast_to(counts.reshape(1), (spread,))
         if (counts < 0).any():
             raise op_error(RuntimeError, "repeat_interleave", "repeats can not be negative, got "
                            f"{counts[counts < 0][0]}")
@@ -1158,6 +1174,8 @@ def _repeat_positions(repeats, output_size):
         raise _trace_error("repeat_interleave with a tensor of repeats",
                            "the result's size is the sum of the repeats; pass output_size= "
                            "(that sum), as torch.compile needs too, or an int")
+    if spread is not None:
+        repeats = expand(reshape(repeats, (1,)), (spread,))
     n = repeats.shape[0]
     if n == 0:
         return arange(0, device=repeats.device)
