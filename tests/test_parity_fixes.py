@@ -571,7 +571,8 @@ def both(f, *arrays, grad=True):
     # f on the CPU and on CUDA (eager and compiled): values and gradients agree
     outs = []
     for dev, comp in (("cpu", False), ("cuda", False), ("cuda", True)):
-        xs = [minaot.tensor(a, device=dev, requires_grad=grad and a.dtype.kind == "f") for a in arrays]
+        xs = [minaot.tensor(a, device=dev, requires_grad=grad and a.dtype.kind == "f")
+              for a in arrays]
         g = minaot.compile(f, backend="cuda") if comp else f
         y = g(*xs)
         if grad:
@@ -588,16 +589,20 @@ both(lambda x, lo: x.clamp(min=lo) + x.clamp(max=lo), x, lo); print("clamp one-s
 both(lambda x: x.clamp(0.0, 1.0), x); print("clamp scalar ok")
 xs = np.array([[0.0, 1.0, 0.3], [1.0, 0.0, 0.999]], np.float32)
 ts = np.array([[0.0, 0.0, 0.2], [1.0, 1.0, 1.0]], np.float32)
-both(lambda x, t: minaot.nn.functional.binary_cross_entropy(x, t, reduction="none"), xs, ts); print("bce ok")
+both(lambda x, t: minaot.nn.functional.binary_cross_entropy(x, t, reduction="none"), xs, ts)
+print("bce ok")
 n = np.array([[1.0, nan, 2.0], [nan, nan, nan]], np.float32)
 both(lambda x: minaot.nanmean(x, 1), n); print("nanmean ok")
 a = np.arange(6.0, dtype=np.float32).reshape(2, 3)
 r = np.array([1, 0, 2])
-y = minaot.repeat_interleave(minaot.tensor(a, device="cuda"), minaot.tensor(r, device="cuda"), dim=1)
+y = minaot.repeat_interleave(minaot.tensor(a, device="cuda"), minaot.tensor(r, device="cuda"),
+                             dim=1)
 assert y.device == "cuda"
 assert_close(y.cpu(), np.repeat(a, r, 1))
-both(lambda x, r: x.repeat_interleave(r, dim=1, output_size=3) * 2, a, r); print("repeat_interleave ok")
-s = minaot.tensor(np.random.default_rng(0).standard_normal((3, 5)).astype(np.float32), device="cuda")
+both(lambda x, r: x.repeat_interleave(r, dim=1, output_size=3) * 2, a, r)
+print("repeat_interleave ok")
+s = minaot.tensor(np.random.default_rng(0).standard_normal((3, 5)).astype(np.float32),
+                  device="cuda")
 v, i = minaot.sort(s.t(), 0)
 assert v.device == "cuda" and v.is_contiguous()
 assert_close(v.cpu(), np.sort(s.cpu().numpy().T, 0))

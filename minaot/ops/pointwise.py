@@ -362,9 +362,10 @@ def clamp(input, min=None, max=None):
 
 def _clamp_tensor_bounds(name, min, max):
     """``(operands, bounds)`` of ``clamp_tensor`` for the bounds ``min``, ``max`` (at least
-    one a tensor): ``((lo, hi), "both")``, ``((lo,), "min")`` or ``((hi,), "max")``.  A number beside a tensor is refused as PyTorch's
-    argument parser does, unless the tensor is 0-d and needs no gradient (then both count
-    as numbers there, which gives the same values)."""
+    one a tensor): ``((lo, hi), "both")``, ``((lo,), "min")`` or ``((hi,), "max")``.  A
+    number beside a tensor is refused as PyTorch's argument parser does, unless the tensor
+    is 0-d and needs no gradient (PyTorch then takes both as numbers, which gives the same
+    values)."""
     from .._errors import op_error
     from ..tensor import Tensor
     if min is not None and max is not None and isinstance(min, Tensor) != isinstance(max, Tensor):
