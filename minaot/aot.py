@@ -246,6 +246,13 @@ def aot_function(fn, fw_compiler=None, bw_compiler=None, partition_fn=None, deco
 def compile(fn=None, backend="auto", **kwargs):
     """The short form: ``minaot.compile(fn)`` (usable as a decorator).
 
+    ``fn`` may be an :class:`~minaot.nn.Module`: as ``torch.compile(module)``, the result
+    is a module (:class:`~minaot.aot_module.OptimizedModule`) whose call runs the compiled
+    forward, with the original module's parameters and buffers as graph inputs (training
+    works: gradients reach the original parameters), and whose ``parameters()``,
+    ``state_dict()`` (keys prefixed ``_orig_mod.``, as in PyTorch), ``train()``/``eval()``
+    and attributes are the original module's.
+
     ``"auto"`` (the default) picks by the device of the inputs: ``"numba"`` for CPU
     tensors (fused, generated Numba kernels), ``"cuda"`` for CUDA tensors (generated CUDA
     kernels, the whole program on the GPU); ``"numpy"`` runs the reference interpreter;
@@ -258,6 +265,10 @@ def compile(fn=None, backend="auto", **kwargs):
     kernels."""
     if fn is None:
         return lambda f: compile(f, backend=backend, **kwargs)
+    from .nn.module import Module
+    if isinstance(fn, Module):
+        from .aot_module import OptimizedModule
+        return OptimizedModule(fn, backend=backend, **kwargs)
     if kwargs.get("partition_fn") is None:
         from .passes.partition import min_cut_rematerialization_partition
         kwargs["partition_fn"] = min_cut_rematerialization_partition

@@ -38,6 +38,36 @@ def _slots(module, store):
             if t is not None]
 
 
+def _functional_call(mod, params, buffers, modes, args, kwargs):
+    """Run ``mod``'s forward with the given tensors in its parameter and buffer slots and
+    the given training flags, then put the module's own back."""
+    slots = [(m, "_parameters", n) for m, n, _ in _slots(mod, "_parameters")] + \
+            [(m, "_buffers", n) for m, n, _ in _slots(mod, "_buffers")]
+    saved = [getattr(m, store)[n] for m, store, n in slots]
+    modules = list(mod.modules())
+    saved_modes = [m.training for m in modules]
+    try:
+        for (m, store, n), t in zip(slots, list(params) + list(buffers)):
+            getattr(m, store)[n] = t
+        for m, flag in zip(modules, modes):
+            object.__setattr__(m, "training", flag)
+        return mod.forward(*args, **kwargs)
+    finally:
+        for (m, store, n), t in zip(slots, saved):
+            getattr(m, store)[n] = t
+        for m, flag in zip(modules, saved_modes):
+            object.__setattr__(m, "training", flag)
+
+
+def _call_compiled(compiled, mod, args, kwargs):
+    """Call the compiled functional call with ``mod``'s current parameters, buffers and
+    training flags."""
+    params = tuple(t for _, _, t in _slots(mod, "_parameters"))
+    buffers = tuple(t for _, _, t in _slots(mod, "_buffers"))
+    modes = tuple(m.training for m in mod.modules())
+    return compiled(params, buffers, modes, args, kwargs)
+
+
 class AOTModule(Module):
     """What :func:`aot_module` returns: a Module whose forward runs the compiled graphs."""
 
@@ -49,33 +79,77 @@ class AOTModule(Module):
 
     def _functional_call(self, params, buffers, modes, args, kwargs):
         """Run the original forward with the given tensors in the parameter and buffer slots."""
-        mod = self.orig_module
-        slots = [(m, "_parameters", n) for m, n, _ in _slots(mod, "_parameters")] + \
-                [(m, "_buffers", n) for m, n, _ in _slots(mod, "_buffers")]
-        saved = [getattr(m, store)[n] for m, store, n in slots]
-        modules = list(mod.modules())
-        saved_modes = [m.training for m in modules]
-        try:
-            for (m, store, n), t in zip(slots, list(params) + list(buffers)):
-                getattr(m, store)[n] = t
-            for m, flag in zip(modules, modes):
-                object.__setattr__(m, "training", flag)
-            return mod.forward(*args, **kwargs)
-        finally:
-            for (m, store, n), t in zip(slots, saved):
-                getattr(m, store)[n] = t
-            for m, flag in zip(modules, saved_modes):
-                object.__setattr__(m, "training", flag)
+        return _functional_call(self.orig_module, params, buffers, modes, args, kwargs)
 
     def forward(self, *args, **kwargs):
-        mod = self.orig_module
-        params = tuple(t for _, _, t in _slots(mod, "_parameters"))
-        buffers = tuple(t for _, _, t in _slots(mod, "_buffers"))
-        modes = tuple(m.training for m in mod.modules())
-        return self.compiled(params, buffers, modes, args, kwargs)
+        return _call_compiled(self.compiled, self.orig_module, args, kwargs)
 
     def extra_repr(self):
         return "compiled"
+
+
+class OptimizedModule(Module):
+    """What ``minaot.compile(module)`` returns, as ``torch.compile(module)`` does: a Module
+    holding the original as its one submodule ``_orig_mod``, whose call runs the compiled
+    forward (parameters and buffers as graph inputs, see :class:`AOTModule`).
+
+    Like PyTorch's ``OptimizedModule``: ``parameters()`` are the original's (named
+    ``_orig_mod.<name>``, and so are the ``state_dict`` keys), ``train()``/``eval()`` and
+    ``training`` are the original's, and reading, setting or deleting any other attribute
+    reaches the original (``compiled.fc``, ``compiled.p = 0.5``); ``len()`` too.  Gradients
+    of a training step land in the original parameters' ``.grad``, buffer updates in its
+    buffers.  Python attributes other than the training flags are baked into the graph at
+    the first call of a signature, as for :func:`aot_module`."""
+
+    _own = frozenset({"_orig_mod", "_compiled", "forward", "__dict__"})
+
+    def __init__(self, module, **compile_kwargs):
+        from .aot import compile as _compile
+        Module.__init__(self)
+        self._modules["_orig_mod"] = module
+
+        def forward_of_module(params, buffers, modes, args, kwargs):
+            return _functional_call(module, params, buffers, modes, args, kwargs)
+        forward_of_module.__name__ = f"{type(module).__name__}_forward"
+        object.__setattr__(self, "_compiled", _compile(forward_of_module, **compile_kwargs))
+
+    @property
+    def training(self):
+        return self._orig_mod.training
+
+    @training.setter
+    def training(self, value):           # Module.__init__ and train() set it: the original's
+        modules = self.__dict__.get("_modules")
+        if modules and "_orig_mod" in modules:
+            object.__setattr__(modules["_orig_mod"], "training", value)
+
+    def forward(self, *args, **kwargs):
+        return _call_compiled(self._compiled, self._orig_mod, args, kwargs)
+
+    def __getattr__(self, name):
+        modules = self.__dict__.get("_modules")
+        if modules is None or "_orig_mod" not in modules:
+            raise AttributeError(name)
+        if name == "_orig_mod":
+            return modules["_orig_mod"]
+        return getattr(modules["_orig_mod"], name)
+
+    def __setattr__(self, name, value):
+        if hasattr(type(self), name) or name in self._own:
+            return Module.__setattr__(self, name, value)
+        return setattr(self._orig_mod, name, value)
+
+    def __delattr__(self, name):
+        if hasattr(type(self), name) or name in self._own:
+            return Module.__delattr__(self, name)
+        return delattr(self._orig_mod, name)
+
+    def __len__(self):
+        return len(self._orig_mod)
+
+    def __dir__(self):
+        own = object.__dir__(self)
+        return sorted(set(dir(self._orig_mod)) | set(own))
 
 
 def aot_module(module, fw_compiler=None, bw_compiler=None, partition_fn=None,

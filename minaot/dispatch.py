@@ -234,11 +234,7 @@ def _inplace(op: OpDef, inputs, attrs):
     check_inplace_allowed(op.name, target)
     for x in inputs[1:]:
         if isinstance(x, Tensor) and x._storage is target._storage and partial_overlap(target, x):
-            raise op_error(RuntimeError, op.name,
-                           "unsupported operation: some elements of the input tensor (shape "
-                           f"{x.shape}, stride {x.stride()}) and the written-to tensor (shape "
-                           f"{target.shape}, stride {target.stride()}) refer to a single memory "
-                           "location; clone() the input first")
+            raise overlap_error(op.name, target, x)
     if op.name == "copy_" and isinstance(inputs[1], Tensor) and inputs[1].device != target.device:
         from .devices import move              # x.copy_(y) copies across devices
         inputs = (target, move(inputs[1], target.device)) + tuple(inputs[2:])
@@ -283,20 +279,38 @@ def check_inplace_allowed(name: str, target: Tensor):
                        f"in-place operation (view shape {target.shape}, base shape {base.shape})")
 
 
-def partial_overlap(a: Tensor, b: Tensor) -> bool:
-    """Do ``a`` and ``b`` share some memory without being the same elements?  PyTorch's
-    test before an in-place op (``get_overlap_status``): only tensors whose elements are
-    dense and each stored once are compared, by the byte range they cover; the same range
-    with other strides (``x.add_(x.t())``) counts as partial, the same tensor does not."""
-    if a is b or a._storage is not b._storage or not a.numel() or not b.numel():
-        return False
+def overlap_status(a: Tensor, b: Tensor):
+    """How ``a`` and ``b`` share memory, PyTorch's ``get_overlap_status``: ``"full"`` (the
+    same tensor, or the same byte range with the same strides), ``"partial"`` (some memory
+    in common otherwise: the same range with other strides, ``x`` and ``x.t()``, counts),
+    or None (none, or "too hard": only tensors whose elements are dense and each stored
+    once are compared, by the byte range they cover)."""
+    if a is b:
+        return "full"
+    if a._storage is not b._storage or not a.numel() or not b.numel():
+        return None
     if not (is_dense(a.shape, a.stride(), 1) and is_dense(b.shape, b.stride(), 1)):
-        return False                    # PyTorch gives up too ("too hard")
+        return None                     # PyTorch gives up too ("too hard")
     a0, b0 = a.data_ptr(), b.data_ptr()
     a1, b1 = a0 + a.numel() * a.element_size(), b0 + b.numel() * b.element_size()
     if (a0, a1) == (b0, b1):
-        return a.stride() != b.stride()
-    return a0 < b1 and b0 < a1
+        return "full" if a.stride() == b.stride() else "partial"
+    return "partial" if a0 < b1 and b0 < a1 else None
+
+
+def partial_overlap(a: Tensor, b: Tensor) -> bool:
+    """Do ``a`` and ``b`` share some memory without being the same elements?  PyTorch's
+    test before an in-place op (:func:`overlap_status` is ``"partial"``)."""
+    return overlap_status(a, b) == "partial"
+
+
+def overlap_error(name: str, target: Tensor, x: Tensor) -> RuntimeError:
+    """PyTorch's refusal to write into ``target`` from ``x`` that shares its memory."""
+    return op_error(RuntimeError, name,
+                    "unsupported operation: some elements of the input tensor (shape "
+                    f"{x.shape}, stride {x.stride()}) and the written-to tensor (shape "
+                    f"{target.shape}, stride {target.stride()}) refer to a single memory "
+                    "location; clone() the input first")
 
 
 def has_internal_overlap(t: Tensor) -> bool:

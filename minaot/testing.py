@@ -74,7 +74,7 @@ def assert_close(actual, expected, rtol=None, atol=None, *, check_dtype=True, ms
     close = np.isclose(a64, e64, rtol=rtol, atol=atol, equal_nan=True)
     if not close.all():
         bad = ~close
-        diff = np.abs(a64 - e64)
+        diff = np.array(np.abs(a64 - e64))
         diff[~bad] = 0
         idx = np.unravel_index(np.nanargmax(np.where(bad, diff, -1)), a.shape) if a.ndim else ()
         raise AssertionError(

@@ -84,20 +84,30 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 def nansum(input, dim=None, keepdim=False, *, dtype=None):
     """The sum over ``dim`` with NaNs counted as zero (``sum(where(isnan(x), 0, x))``), as
-    ``torch.nansum``; integers and bools sum as int64, as in :func:`sum`.  A NaN's gradient
-    is 0."""
-    from .pointwise import isnan, where
+    ``torch.nansum``; integers and bools sum as int64, as in :func:`sum`.  The gradient is
+    PyTorch's ``grad * ~isnan(x)``, a product: 0 at a NaN for a finite ``grad`` (and NaN
+    for an infinite or NaN one, which is how :func:`nanmean` of all-NaN elements gets its
+    NaN gradient)."""
+    from ..autograd.grad_mode import is_grad_enabled
+    from ..dispatch import dispatch, tracing
+    from .pointwise import isnan, logical_not, mul, where
     if dtype is not None:
         input = input.to(dt.to_dtype(dtype))
     if input.dtype.is_floating_point:
-        input = where(isnan(input), 0.0, input)
+        nan = isnan(input)
+        value = where(nan, 0.0, input)
+        if tracing() or (is_grad_enabled() and input.requires_grad):
+            # the value of the where, the gradient of input * ~isnan(input)
+            value = dispatch("straight_through", value, mul(input, logical_not(nan)))
+        input = value
     return _red.sum(input, dim, keepdim)
 
 
 def nanmean(input, dim=None, keepdim=False, *, dtype=None):
     """The mean over ``dim`` of the elements that are not NaN (:func:`nansum` divided by
     their count; NaN where every one is NaN), as ``torch.nanmean``.  Floating-point inputs
-    only."""
+    only.  The gradient is PyTorch's: ``grad / count`` at the numbers, 0 at a NaN, and NaN
+    at every element of an all-NaN line (``grad / 0`` times 0)."""
     from .pointwise import div, isnan, logical_not
     if not input.dtype.is_floating_point:
         raise op_error(DTypeError, "nanmean", "expected input to have floating point dtype "

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._errors import DTypeError, ShapeError, op_error
+from ..autograd.function import Function
 from ..dispatch import dispatch, eager_host_values
 from .meta import broadcast_shapes, device_of, wrap_dim
 from .nn import _check_reduction, _np_reduce, _reduce
@@ -483,30 +484,58 @@ register(OpDef("huber_loss", "other", _pair_meta("huber_loss"), _np_huber,
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """``-weight * (t * log(x) + (1 - t) * log(1 - x))`` for probabilities ``x`` in
     ``[0, 1]``, each log clamped at -100 as in PyTorch, reduced.  ``target`` must have
-    ``input``'s shape; ``weight`` broadcasts to it.  Eagerly on the CPU an input outside
-    ``[0, 1]`` raises.  (At ``x`` exactly 0 or 1 the gradient is 0 where the log was
-    clamped, finite everywhere; PyTorch's backward divides by ``max(x (1 - x), 1e-12)``.)"""
+    ``input``'s shape; ``weight`` broadcasts to it.  Eagerly on the CPU an input or a target
+    outside ``[0, 1]`` raises, as in PyTorch.  The gradients are PyTorch's backward
+    formulas, not those of the clamped logs: ``g * (x - t) / max((1 - x) x, 1e-12)`` for
+    the input (so ``±1e12`` at an input of exactly 0 or 1 that disagrees with its target),
+    ``-g * logit(x)`` for the target (infinite at 0 and 1)."""
     _check_reduction("binary_cross_entropy", reduction)
     if tuple(target.shape) != tuple(input.shape):
         raise op_error(ValueError, "binary_cross_entropy",
                        f"Using a target size ({tuple(target.shape)}) that is different to the "
                        f"input size ({tuple(input.shape)}) is deprecated. Please ensure they have "
                        "the same size.")
-    x = _host(input)
-    if x is not None and x.size and not ((x >= 0) & (x <= 1)).all():
-        raise op_error(RuntimeError, "binary_cross_entropy",
-                       "all elements of input should be between 0 and 1")
+    for name, t in (("input", input), ("target", target)):
+        v = _host(t)
+        if v is not None and v.size and not ((v >= 0) & (v <= 1)).all():
+            raise op_error(RuntimeError, "binary_cross_entropy",
+                           f"all elements of {name} should be between 0 and 1")
     extra = () if weight is None else (weight,)
     return dispatch("binary_cross_entropy", input, target, *extra, reduction=reduction)
 
 
+def _clamped_log(log_fn, arg, ok, neutral):
+    """``max(log_fn(arg), -100)`` where ``ok``, else -100, never taking the log of 0 (-inf,
+    or worse in the float32 approximation of compiled code)."""
+    from .pointwise import clamp, where
+    return clamp(where(ok, log_fn(where(ok, arg, neutral)), -100.0), min=-100.0)
+
+
+class _BinaryCrossEntropy(Function):
+    """The unreduced loss, with PyTorch's backward (``binary_cross_entropy_backward`` and
+    ``binary_cross_entropy_target_backward``): differentiating the clamped logs instead
+    would give 0 at an input of exactly 0 or 1.  A Function runs so eagerly, and inside the
+    decomposition it is traced into the graph with its backward."""
+
+    @staticmethod
+    def forward(ctx, x, t):
+        from .pointwise import log, log1p
+        ctx.save_for_backward(x, t)
+        # PyTorch's: (t - 1) * max(log1p(-x), -100) - t * max(log(x), -100)
+        return (t - 1.0) * _clamped_log(log1p, -x, x < 1, 0.0) \
+            - t * _clamped_log(log, x, x > 0, 1.0)
+
+    @staticmethod
+    def backward(ctx, g):
+        from .pointwise import clamp, log
+        x, t = ctx.saved_tensors
+        gx = g * (x - t) / clamp((1.0 - x) * x, min=1e-12)
+        gt = -log(x / (1.0 - x)) * g            # -logit(x)
+        return gx, gt
+
+
 def _bce_decomp(x, t, *weight, reduction):
-    from .pointwise import clamp, log, where
-    # log clamped at -100, written so that the gradient at 0 is finite (0 * inf would be NaN)
-    def clamped_log(p):
-        positive = p > 0
-        return clamp(where(positive, log(where(positive, p, 1.0)), -100.0), min=-100.0)
-    loss = -(t * clamped_log(x) + (1.0 - t) * clamped_log(1.0 - x))
+    loss = _BinaryCrossEntropy.apply(x, t)
     if weight:
         loss = loss * weight[0]
     return _reduce(loss, reduction)
@@ -514,7 +543,7 @@ def _bce_decomp(x, t, *weight, reduction):
 
 def _np_bce(x, t, *weight, reduction):
     with np.errstate(divide="ignore"):
-        loss = -(t * np.maximum(np.log(x), -100) + (1 - t) * np.maximum(np.log(1 - x), -100))
+        loss = (t - 1) * np.maximum(np.log1p(-x), -100) - t * np.maximum(np.log(x), -100)
     return _np_reduce(loss * (weight[0] if weight else 1), reduction)
 
 

@@ -326,7 +326,8 @@ def _inplace(name, pure):
     register(OpDef(name, "inplace", lambda *a, **k: None, None, pure=pure))
 
 
-for _name in ("add", "sub", "mul", "div", "clamp", "relu", "neg", "exp", "pow", "fill", "copy"):
+for _name in ("add", "sub", "mul", "div", "clamp", "clamp_tensor", "relu", "neg", "exp", "pow",
+              "fill", "copy"):
     _inplace(_name + "_", _name)
 _inplace("t_", "transpose")
 _inplace("transpose_", "transpose")
@@ -381,11 +382,21 @@ def relu_(input):
 
 
 def clamp_(input, min=None, max=None):
-    """In-place :func:`clamp`; returns ``input``."""
+    """In-place :func:`clamp` (number or tensor bounds); returns ``input``.  As in PyTorch,
+    a float bound (or a tensor bound whose dtype wins the promotion) cannot be written
+    into an integer tensor, and tensor bounds must broadcast to ``input``'s shape."""
+    from ..tensor import Tensor
+    from .pointwise import _clamp_tensor_bounds, _int_bound
+    if min is None and max is None:
+        raise ValueError("clamp_: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        bounds, which = _clamp_tensor_bounds("clamp_", min, max)
+        return dispatch("clamp_tensor_", input, *bounds, bounds=which)
+    if not input.dtype.is_floating_point and any(isinstance(b, float) for b in (min, max)):
+        raise op_error(DTypeError, "clamp_", f"result type float32 can't be cast to the desired "
+                       f"output type {input.dtype.name} (a float bound), as in PyTorch")
     if input.dtype.category == 1:           # integer bounds: checked and wrapped, as in clamp
-        from .pointwise import _int_bound
-        min, max = (b if b is None or isinstance(b, float) else _int_bound(b, input.dtype)
-                    for b in (min, max))
+        min, max = (b if b is None else _int_bound(b, input.dtype) for b in (min, max))
     return dispatch("clamp_", input, min=None if min is None else float(min),
                     max=None if max is None else float(max))
 

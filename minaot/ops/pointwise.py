@@ -361,9 +361,23 @@ def gelu(input, approximate="none"):
 
 
 def clamp(input, min=None, max=None):
-    """Each element limited to ``[min, max]`` (either bound may be ``None``)."""
+    """Each element limited to ``[min, max]`` (either bound may be ``None``), as
+    ``torch.clamp``: ``minimum(maximum(input, min), max)``, so where ``min > max`` every
+    element is ``max``; NaN in the input or in a bound gives NaN.
+
+    The bounds are numbers or tensors (both of one kind, as in PyTorch; a 0-d tensor that
+    does not require grad may stand for a number).  Tensor bounds broadcast with ``input``
+    and take part in the dtype promotion; their gradients are PyTorch's: the input gets
+    the gradient where ``min <= input <= max`` (a value on a bound keeps it), ``min`` where
+    the input was raised to it (``input < min`` and ``min < max``), ``max`` where the result
+    is ``max`` by clipping (``input > max`` or ``max < min``); where ``min == max`` clips,
+    nobody gets it."""
+    from ..tensor import Tensor
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        bounds, which = _clamp_tensor_bounds("clamp", min, max)
+        return dispatch("clamp_tensor", input, *bounds, bounds=which)
     if not input.dtype.is_floating_point and any(isinstance(b, builtins.float)
                                                  for b in (min, max)):
         input = input.to(dt.float32)        # a float bound makes the result float (PyTorch)
@@ -376,6 +390,25 @@ def clamp(input, min=None, max=None):
 def _int_bound(b, dtype):
     dt.check_fits(b, dtype, "clamp")
     return dt.wrap_int(b, dtype)
+
+
+def _clamp_tensor_bounds(name, min, max):
+    """``(operands, bounds)`` of ``clamp_tensor`` for the bounds ``min``, ``max`` (at least
+    one a tensor): ``((lo, hi), "both")``, ``((lo,), "min")`` or ``((hi,), "max")``.  A
+    number beside a tensor is refused as PyTorch's argument parser does, unless the tensor
+    is 0-d and needs no gradient (PyTorch then takes both as numbers, which gives the same
+    values)."""
+    from .._errors import op_error
+    from ..tensor import Tensor
+    if min is not None and max is not None and isinstance(min, Tensor) != isinstance(max, Tensor):
+        t = min if isinstance(min, Tensor) else max
+        if t.ndim != 0 or t.requires_grad:
+            raise op_error(TypeError, name, "min and max must both be tensors or both be "
+                           f"numbers, got {type(min).__name__} and {type(max).__name__} (a "
+                           f"tensor of shape {tuple(t.shape)}), as in PyTorch")
+    if min is not None and max is not None:
+        return (min, max), "both"
+    return ((min,), "min") if min is not None else ((max,), "max")
 
 
 def to(input, dtype=None, *args, **kwargs):
@@ -512,14 +545,14 @@ def _where_vjp(ctx, g):
 
 
 def _clamp_vjp(ctx, g):
+    """PyTorch's: the gradient passes where ``min <= x <= max`` (a value on a bound keeps
+    it; NaN, and every element when ``min > max``, gets zero)."""
     x = ctx.inputs[0]
     lo, hi = ctx.attrs["min"], ctx.attrs["max"]
-    out = g
-    if lo is not None:
-        out = where(lt(x, lo), 0.0, out)
+    inside = ge(x, lo) if lo is not None else None
     if hi is not None:
-        out = where(gt(x, hi), 0.0, out)
-    return (out,)
+        inside = le(x, hi) if inside is None else bitwise_and(inside, le(x, hi))
+    return (where(inside, g, 0.0),)
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -558,11 +591,23 @@ def _gelu_impl(x, approximate):
 
 
 def _clamp_impl(x, min, max):
+    return _clamp_np(x, None if min is None else x.dtype.type(min),
+                     None if max is None else x.dtype.type(max))
+
+
+def _clamp_np(x, lo, hi):
+    """``min(max(x, lo), hi)`` as PyTorch computes it: ``x`` itself on a tie (``-0.0``
+    stays), NaN in ``x`` or in a bound gives NaN."""
     out = x
-    if min is not None:
-        out = np.maximum(out, x.dtype.type(min))
-    if max is not None:
-        out = np.minimum(out, x.dtype.type(max))
+    with np.errstate(invalid="ignore"):
+        if lo is not None:
+            out = np.where(out < lo, lo, out)
+        if hi is not None:
+            out = np.where(out > hi, hi, out)
+        if x.dtype.kind == "f":
+            for b in (lo, hi):
+                if b is not None:
+                    out = np.where(np.isnan(b), b, out)
     return out
 
 
@@ -570,6 +615,11 @@ def _pow_impl(a, b):
     if a.dtype.kind in "iu" and np.any(b < 0):
         raise ValueError("pow: integers to negative integer powers are not allowed")
     return np.power(a, b)
+
+
+def _mul_impl(a, b):
+    with np.errstate(invalid="ignore"):     # inf * 0 is NaN without a warning, as in PyTorch
+        return np.multiply(a, b)
 
 
 def _div_impl(a, b):
@@ -630,7 +680,7 @@ _binary("add", np.add, _add_vjp, "({0} + {1})",
         samples=_with(_binary_samples(), _int_samples(*_NARROW)))
 _binary("sub", np.subtract, _sub_vjp, "({0} - {1})",
         samples=_with(_binary_samples(), _int_samples("int8", "uint8")))
-_binary("mul", np.multiply, _mul_vjp, "({0} * {1})",
+_binary("mul", _mul_impl, _mul_vjp, "({0} * {1})",
         samples=_with(_binary_samples(), _int_samples("int32", "int16", "int8")))
 _binary("div", _div_impl, _div_vjp, "({0} / {1})", promote="float",
         samples=_binary_samples(_normal, _away_from_zero))
@@ -714,17 +764,75 @@ def _gelu_decomp(x, *, approximate):
 
 def _clamp_decomp(x, *, min, max):
     # where, not maximum/minimum: a value on a bound keeps its whole gradient (PyTorch's
-    # clamp backward), where maximum's VJP would split it between the two sides of a tie;
-    # NaN stays NaN (both comparisons are false)
-    out = x
+    # clamp backward), where maximum's VJP would split it between the two sides of a tie
     if not x.dtype.is_floating_point:       # integral bounds (clamp made a float bound's
-        min = None if min is None else builtins.int(min)    # input float): stay integral
-        max = None if max is None else builtins.int(max)
-    if min is not None:
-        out = where(lt(out, min), min, out)
+        out = x                             # input float): stay integral; no NaN
+        if min is not None:
+            out = where(lt(out, builtins.int(min)), builtins.int(min), out)
+        if max is not None:
+            out = where(gt(out, builtins.int(max)), builtins.int(max), out)
+        return out
+    if any(b is not None and math.isnan(b) for b in (min, max)):
+        return add(mul(x, 0.0), math.nan)   # all NaN, a zero gradient (PyTorch's)
+    # the input only where min <= x <= max, so NaN (no branch taken) gets no gradient
+    below = min if max is None or min is None or min <= max else max    # min > max: max
+    inside = ge(x, min) if min is not None else None
     if max is not None:
-        out = where(gt(out, max), max, out)
+        inside = le(x, max) if inside is None else bitwise_and(inside, le(x, max))
+    out = where(inside, x, math.nan)
+    if max is not None:
+        out = where(gt(x, max), max, out)
+    if min is not None:
+        out = where(lt(x, min), below, out)
     return out
+
+
+def _clamp_tensor_impl(x, *b, bounds):
+    return _clamp_np(x, b[0] if bounds != "max" else None, b[-1] if bounds != "min" else None)
+
+
+def _clamp_tensor_decomp(x, *b, bounds):
+    """``clamp`` with tensor bounds as ``where``s whose VJPs are PyTorch's clamp backward:
+    the input's branch is taken where ``lo <= x <= hi``, ``lo``'s where ``x < lo < hi``,
+    ``hi``'s where ``x > hi`` or ``hi < lo``; the rest (``lo == hi`` clipping, or a NaN
+    somewhere) gets no gradient.  A NaN anywhere makes the value NaN."""
+    from ..tensor import Tensor
+    lo = b[0] if bounds != "max" else None
+    hi = b[-1] if bounds != "min" else None
+    floating = x.dtype.is_floating_point
+    if hi is None or lo is None:
+        bound, take = (lo, ge) if hi is None else (hi, le)
+        if not floating:
+            return where(take(x, bound), x, bound)
+        clipped = lt(x, bound) if hi is None else gt(x, bound)
+        return where(take(x, bound), x, where(clipped, bound, math.nan))
+    inside = bitwise_and(ge(x, lo), le(x, hi))
+    raised = bitwise_and(lt(x, lo), lt(lo, hi))
+    lowered = bitwise_or(gt(x, hi), lt(hi, lo))
+    equal = lo.detach() if isinstance(lo, Tensor) else lo       # min == max clipping
+    out = where(inside, x, where(raised, lo, where(lowered, hi, equal)))
+    if not floating:
+        return out
+    some_nan = ne(x, x)
+    for b in (lo, hi):
+        if isinstance(b, Tensor) or math.isnan(b):
+            some_nan = bitwise_or(some_nan, ne(b, b))
+    return where(some_nan, add(out, math.nan), out)    # add: hi keeps its gradient there
+
+
+def _clamp_tensor_samples(rng):
+    def x(*shape):
+        return _away_from_zero(rng, shape)
+    lo, hi = rng.uniform(-1.0, -0.2, (4,)), rng.uniform(0.2, 1.0, (3, 1))
+    crossed = rng.uniform(-0.5, 0.5, (3, 4))
+    return [SampleInput((x(3, 4), lo, hi), {"bounds": "both"}),
+            SampleInput((x(3, 4), crossed + 0.3, crossed - 0.3), {"bounds": "both"},
+                        name="min > max"),
+            SampleInput((x(2, 3, 4), lo), {"bounds": "min"}),
+            SampleInput((x(4,), hi), {"bounds": "max"}, name="broadcast to the bound"),
+            SampleInput((x(3, 4), -0.5, hi), {"bounds": "both"}, name="a number bound"),
+            SampleInput((rng.integers(-5, 5, (3, 4)), rng.integers(-3, 0, (4,)),
+                         rng.integers(0, 3, (3, 1))), {"bounds": "both"}, name="int64")]
 
 
 register(OpDef(
@@ -736,7 +844,14 @@ register(OpDef(
     "clamp", "pointwise", pw_meta("clamp"), _clamp_impl, vjp=_clamp_vjp, promote="same",
     decomp=_clamp_decomp,
     samples=lambda rng: [SampleInput((_away_from_zero(rng, (3, 4)),), {"min": -0.3, "max": 0.7}),
-                         SampleInput((_away_from_zero(rng, (5,)),), {"min": 0.2, "max": None})]))
+                         SampleInput((_away_from_zero(rng, (5,)),), {"min": 0.2, "max": None}),
+                         SampleInput((_away_from_zero(rng, (5,)),), {"min": 0.4, "max": -0.2},
+                                     name="min > max")]))
+register(OpDef(
+    "clamp_tensor", "pointwise", pw_meta("clamp_tensor"), _clamp_tensor_impl,
+    decomp=_clamp_tensor_decomp, composite=True, promote="same",
+    samples=_clamp_tensor_samples,
+    doc="clamp with tensor bounds (attribute bounds: 'both', 'min' or 'max')"))
 
 
 def _to_meta(x, *, dtype):

@@ -29,6 +29,7 @@ import numpy as np
 from .. import dtypes as dt
 from .._errors import DTypeError, op_error
 from ..dispatch import dispatch
+from ..layout import _order, is_dense
 from .meta import device_of, wrap_dim
 from .reductions import values_indices
 from .registry import Meta, OpDef, SampleInput, register
@@ -77,7 +78,7 @@ def _np_cumsum(x, dim, reverse):
     out = np.cumsum(x, axis=dim, dtype=acc)
     if reverse:
         out = np.flip(out, dim)
-    return np.ascontiguousarray(out, dtype=x.dtype)
+    return np.array(out, dtype=x.dtype, order="C")    # a copy: C strides for size-1 dims too
 
 
 def _cumsum_vjp(ctx, g):
@@ -105,18 +106,57 @@ register(OpDef("cumsum_", "inplace", lambda *a, **k: None, None, pure="cumsum"))
 def argsort(input, dim=-1, descending=False, *, stable=False):
     """The int64 positions that sort ``input`` along ``dim`` (ascending, or ``descending``):
     ``torch.argsort``.  The sort is always stable, so ``stable`` changes nothing: equal
-    elements keep their order.  NaN sorts as the largest value."""
-    return dispatch("argsort", input, dim=wrap_dim("argsort", dim, input.ndim),
-                    descending=bool(descending))
+    elements keep their order.  NaN sorts as the largest value.  The result is laid out
+    as the input, as in PyTorch: with its strides when its elements are dense (``x.t()``,
+    a ``permute``), else dense in the order of its strides (C order for a slice of a
+    contiguous tensor); on CUDA always C-contiguous."""
+    dim = wrap_dim("argsort", dim, input.ndim)
+    order = _memory_order(input)
+    if order is not None:
+        from .views import permute
+        moved = _argsort(permute(input, *order), order.index(dim), descending)
+        return permute(moved, *_inverse(order))
+    return _argsort(input, dim, descending)
+
+
+def _argsort(input, dim, descending):
+    return dispatch("argsort", input, dim=dim, descending=bool(descending))
+
+
+def _memory_order(input):
+    """For a CPU tensor not in C order (``x.t()``, a ``permute``): its dims from the
+    outermost in memory to the innermost, else None.  ``sort`` and ``argsort`` run on
+    ``input.permute(order)`` and permute their C-contiguous results back, which lays the
+    results out as PyTorch allocates them (``empty_like`` the input), at no cost: with the
+    input's strides when its elements are dense (a dim of size 1 inside the others of its
+    stride, where C order puts it), else dense in the order of the input's strides."""
+    if input.ndim < 2 or input.is_cuda or input.is_contiguous():
+        return None
+    strides = input.stride()
+    if is_dense(input.shape, strides, 1):
+        order = sorted(range(input.ndim), key=lambda d: (-strides[d], input.shape[d] == 1, d))
+    else:           # PyTorch's infer_dense_strides: TensorIterator's order of the dims
+        order = _order(tuple(input.shape), [strides])[::-1]
+    return None if order == list(range(input.ndim)) else order
+
+
+def _inverse(order):
+    return tuple(order.index(d) for d in range(len(order)))
 
 
 def sort(input, dim=-1, descending=False, stable=False):
     """``(values, indices)``, a named tuple as ``torch.sort``'s: ``input`` sorted along
     ``dim`` and the positions the values came from (:func:`argsort`; stable, NaN largest).
-    The gradient of ``values`` goes back to the positions in ``indices``."""
-    from .views import clone
+    The gradient of ``values`` goes back to the positions in ``indices``.  Both are laid
+    out as the input, as :func:`argsort`'s result."""
+    from .views import clone, permute
     dim = wrap_dim("sort", dim, input.ndim)
-    indices = argsort(input, dim, descending)
+    order = _memory_order(input)
+    if order is not None:
+        values, indices = sort(permute(input, *order), order.index(dim), descending)
+        back = _inverse(order)
+        return values_indices(permute(values, *back), permute(indices, *back))
+    indices = _argsort(input, dim, descending)
     if input.ndim == 0:
         return values_indices(clone(input), indices)
     from .other import gather
@@ -128,7 +168,8 @@ def topk(input, k, dim=None, largest=True, sorted=True):
     along ``dim`` (the last by default), as ``torch.topk``: the first ``k`` of a stable
     sort, so they come in sorted order whatever ``sorted`` says, ties in the order of
     their positions, NaN as the largest value.  The gradient of ``values`` goes back to
-    the positions in ``indices``; the other elements get zero."""
+    the positions in ``indices``; the other elements get zero.  Both results are
+    C-contiguous, whatever the input's layout, as in PyTorch."""
     dim = wrap_dim("topk", -1 if dim is None else dim, input.ndim)
     size = input.shape[dim] if input.ndim else 1
     if not 0 <= k <= size:
@@ -138,9 +179,9 @@ def topk(input, k, dim=None, largest=True, sorted=True):
         return sort(input)
     from .other import gather
     from .views import narrow
-    indices = argsort(input, dim, largest)
-    if k < size:
-        indices = narrow(indices, dim, 0, k)
+    indices = _argsort(input, dim, largest)
+    if k < size:        # a copy (C strides, size-1 dims too), not the narrowed view's
+        indices = dispatch("clone", narrow(indices, dim, 0, k))
     return values_indices(gather(input, dim, indices), indices)
 
 
@@ -157,7 +198,7 @@ def _np_argsort(x, dim, descending):
     if not descending:
         return np.argsort(x, axis=dim, kind="stable")
     backwards = np.argsort(np.flip(x, dim), axis=dim, kind="stable")
-    return np.ascontiguousarray(np.flip(x.shape[dim] - 1 - backwards, dim))
+    return np.array(np.flip(x.shape[dim] - 1 - backwards, dim), order="C")
 
 
 def _argsort_samples(rng):

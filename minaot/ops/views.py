@@ -486,6 +486,7 @@ def _index_put(input, index, advanced, value, accumulate=False):
     from .other import scatter_add
     from .pointwise import add, div, floor_divide, gt, where
     base, order, at, merged_shape, flat = _plan_advanced(input, index, advanced, "setitem")
+    _check_no_overlap(base, index, advanced, value, accumulate)
     view = permute(base, *order) if order is not None else base
     merged = view.reshape(merged_shape)
     n = flat.numel()
@@ -525,10 +526,30 @@ def _index_put(input, index, advanced, value, accumulate=False):
     base.copy_(new)
 
 
+def _check_no_overlap(base, index, advanced, value, accumulate):
+    """PyTorch's ``index_put_`` refuses a value or an index tensor that shares memory with
+    the tensor written to (the basic part of the subscript, ``base``), fully or partly
+    (:func:`~minaot.dispatch.overlap_status`), eagerly; except where it is a
+    ``masked_fill_`` (one boolean mask, one value, no ``accumulate``), which reads the value
+    first."""
+    from .. import dispatch as _dispatch
+    from ..tensor import Tensor
+    if _dispatch._tracer is not None:
+        return
+    one = not isinstance(value, Tensor) or value.numel() == 1
+    if not accumulate and one and len(advanced) == 1 and _is_mask(index[advanced[0]]):
+        return
+    for other in [value] + [index[k] for k in advanced]:
+        if isinstance(other, Tensor) and _dispatch.overlap_status(base, other) is not None:
+            raise _dispatch.overlap_error("index_put_", base, other)
+
+
 def index_put_(input, indices, values, accumulate=False):
     """``input[indices] = values`` in place (``accumulate=True``: ``input[indices] +=
     values``, repeated positions adding up), ``indices`` a tuple of index tensors, as
-    ``torch.Tensor.index_put_``."""
+    ``torch.Tensor.index_put_``.  As in PyTorch, ``values`` or an index that shares memory
+    with ``input`` (``x[idx] = x[2:4]``) raises: clone it first (one boolean mask with one
+    value is ``masked_fill_``, which may)."""
     indices = tuple(indices)
     _index_put(input, indices, list(range(len(indices))), values, accumulate)
     return input
@@ -589,7 +610,8 @@ def setitem(input, index, value):
     PyTorch's indexing does.  With a boolean mask (``t[mask] = 0.5``) and a number or a
     one-element value it is ``masked_fill_`` on the basic part (no data-dependent shape, so
     it compiles too); other advanced subscripts (``t[idx] = v``, ``t[i, j] = v``) write
-    through :func:`_index_put`."""
+    through :func:`_index_put`, which refuses a ``v`` that shares memory with ``t``, as
+    PyTorch's ``index_put_`` does."""
     from ..tensor import Tensor
     if not isinstance(index, tuple):
         index = (index,)
@@ -1056,27 +1078,124 @@ def tile(input, dims):
     return repeat(input, (1,) * (input.ndim - len(dims)) + dims)
 
 
-def repeat_interleave(input, repeats, dim=None):
-    """A copy of ``input`` with each element repeated ``repeats`` times (an int) along
-    ``dim`` (``None``: of the flattened input), consecutively: ``[a, a, b, b]``, as
-    ``torch.repeat_interleave`` with an int.  (Per-element counts in a tensor would give a
-    shape that depends on values; they are not supported.)"""
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    """A copy of ``input`` with each element repeated along ``dim`` (``None``: of the
+    flattened input), consecutively: ``[a, a, b, b]``, as ``torch.repeat_interleave``.
+
+    ``repeats`` is an int (every element that many times) or an int64 tensor: 0-d
+    or of one element (the same for all), or 1-d with one count per element along
+    ``dim``; then the result is ``index_select(input, dim, positions)`` and its gradient
+    is summed back to each element.  ``output_size`` (the result's size along ``dim``, the
+    sum of the counts) is checked against the counts eagerly, as PyTorch does.  A tensor
+    of counts that is an input of a traced function (``minaot.compile``) has no values
+    there, so it needs ``output_size``, as ``torch.compile`` does, and the positions are
+    computed in the graph (``(m, n)`` comparisons for ``m`` outputs of ``n`` counts; an
+    ``output_size`` larger than the sum repeats the last element); counts made inside the
+    function (``minaot.tensor([2, 1])``) are constants, known while tracing.
+
+    ``repeat_interleave(repeats)`` with a 1-d tensor of counts alone gives those positions:
+    ``repeat_interleave(tensor([2, 0, 1]))`` is ``tensor([0, 0, 2])``."""
     from ..tensor import Tensor
+    if repeats is None:
+        return _repeat_positions(input, output_size)
     if isinstance(repeats, Tensor):
-        if repeats.numel() != 1:
-            raise op_error(NotImplementedError, "repeat_interleave", "repeats as a tensor of "
-                           "several counts is not supported (its result's shape depends on the "
-                           "values); pass an int")
-        repeats = int(repeats.item())
+        return _repeat_interleave_tensor(input, repeats, dim, output_size)
+    if not isinstance(repeats, (int, np.integer)) or isinstance(repeats, bool):
+        raise op_error(TypeError, "repeat_interleave", "repeats must be an int or an integer "
+                       f"tensor, got {type(repeats).__name__}")
+    repeats = int(repeats)
     if repeats < 0:
         raise op_error(ShapeError, "repeat_interleave", f"repeats can not be negative, got {repeats}")
     if dim is None:
         input, dim = flatten(input), 0
     d = wrap_dim("repeat_interleave", dim, input.ndim)
     shape = tuple(input.shape)
+    if output_size is not None and output_size != shape[d] * repeats:
+        raise op_error(RuntimeError, "repeat_interleave", f"Invalid output_size, expected "
+                       f"{shape[d] * repeats} but got {output_size}")
     wide = shape[:d + 1] + (repeats,) + shape[d + 1:]
     out = dispatch("clone", expand(unsqueeze(input, d + 1), wide))
     return dispatch("reshape", out, shape=shape[:d] + (shape[d] * repeats,) + shape[d + 1:])
+
+
+def _repeat_interleave_tensor(input, repeats, dim, output_size):
+    if repeats.ndim > 1:
+        raise op_error(RuntimeError, "repeat_interleave", "repeats must be 0-dim or 1-dim "
+                       f"tensor, got shape {tuple(repeats.shape)}")
+    if dim is None:
+        input, dim = flatten(input), 0
+    d = wrap_dim("repeat_interleave", dim, input.ndim)
+    n = input.shape[d] if input.ndim else 1
+    one = repeats.ndim == 0 or repeats.shape[0] == 1
+    if not one and repeats.shape[0] != n:
+        raise op_error(RuntimeError, "repeat_interleave", "repeats must have the same size as "
+                       f"input along dim, but got repeats.size(0) = {repeats.shape[0]} and "
+                       f"input.size({d}) = {n}")
+    return index_select(input, d, _repeat_positions(repeats, output_size, n if one else None))
+
+
+def _check_counts_dtype(repeats):
+    if repeats.dtype is not dt.int64:
+        raise op_error(NotImplementedError, "repeat_interleave", "repeats must be an int64 "
+                       f"tensor, got {repeats.dtype.name} (not implemented for it in PyTorch "
+                       "either)")
+
+
+def _known_counts(repeats):
+    """``repeats``' values when they are known without running anything (eagerly, or a
+    constant of the traced graph, ``minaot.tensor([1, 2])`` inside the function), else
+    None."""
+    from .. import dispatch as _dispatch
+    if not getattr(repeats, "_is_fake", False):
+        return repeats._host().astype(np.int64) if _dispatch._tracer is None else None
+    op = repeats._value.defining_op
+    if op is None or op.opname != "constant":
+        return None
+    return np.broadcast_to(np.asarray(op.attributes["value"], np.int64), repeats.shape)
+
+
+def _repeat_positions(repeats, output_size, spread=None):
+    """``repeat_interleave(repeats)``: position ``i`` written ``repeats[i]`` times (int64);
+    with ``spread``, the one count of a 0-d or one-element ``repeats`` for each of
+    ``spread`` positions.  When the counts are known (:func:`_known_counts`) the positions
+    are computed from them, checked as PyTorch checks them (none negative; their sum is
+    ``output_size`` when given); otherwise (while tracing) position ``k < output_size`` is
+    the number of cumulative sums ``<= k``."""
+    from .creation import arange, tensor
+    from .pointwise import clamp, ge
+    from .reductions import sum as _sum
+    from .scan_sort import cumsum
+    if spread is None and repeats.ndim != 1:
+        raise op_error(RuntimeError, "repeat_interleave", "repeat_interleave only accept 1D "
+                       f"vector as repeat, got shape {tuple(repeats.shape)}")
+    _check_counts_dtype(repeats)
+    counts = _known_counts(repeats)
+    if counts is not None:
+        if spread is not None:
+            counts = np.broadcast_to(counts.reshape(1), (spread,))
+        if (counts < 0).any():
+            raise op_error(RuntimeError, "repeat_interleave", "repeats can not be negative, got "
+                           f"{counts[counts < 0][0]}")
+        total = int(counts.sum())
+        if output_size is not None and counts.size and output_size != total:
+            raise op_error(RuntimeError, "repeat_interleave", "allocated size does not match "
+                           f"required size (output_size={output_size}, the repeats sum to {total})")
+        positions = np.repeat(np.arange(counts.size), counts)
+        return tensor(positions.astype(np.int64), device=repeats.device)
+    if output_size is None:
+        from ..tracing import _trace_error
+        raise _trace_error("repeat_interleave with a tensor of repeats",
+                           "the result's size is the sum of the repeats; pass output_size= "
+                           "(that sum), as torch.compile needs too, or an int")
+    if spread is not None:
+        repeats = expand(reshape(repeats, (1,)), (spread,))
+    n = repeats.shape[0]
+    if n == 0:
+        return arange(0, device=repeats.device)
+    ends = cumsum(repeats, 0)
+    k = arange(output_size, device=repeats.device)
+    positions = _sum(ge(unsqueeze(k, 1), unsqueeze(ends, 0)), 1)
+    return clamp(positions, max=n - 1)
 
 
 def broadcast_tensors(*tensors):
