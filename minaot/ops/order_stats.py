@@ -21,6 +21,9 @@ PyTorch's rules, copied:
   it is NaN), PyTorch's ``evenly_distribute_backward``; that is a small custom
   :class:`~minaot.autograd.Function`.
 * ``mode`` gives the smallest of the most frequent values.
+* ``median`` along a dim breaks ties by position (PyTorch's comparator does), so
+  its index is the stable sort's; ``nanmedian`` of a line of NaN gives the
+  index PyTorch's ``std::nth_element`` leaves first (:func:`_nth_of_equal`).
 
 Where PyTorch's index among equal values comes from an unstable selection
 (``kthvalue``'s quickselect, ``mode``'s ``std::sort``) and so is not promised,
@@ -95,7 +98,7 @@ def _first_nan_wins(input, dim, keepdim, result):
 
 
 def _median_along(name, input, dim, keepdim, ignore_nan):
-    from .pointwise import clamp_min, floor_divide, isnan, logical_not, sub
+    from .pointwise import clamp_min, eq, floor_divide, isnan, logical_not, sub, where
     from .reductions import sum
     _refuse_bool(name, input)
     dim = wrap_dim(name, dim, input.ndim)
@@ -104,9 +107,33 @@ def _median_along(name, input, dim, keepdim, ignore_nan):
         return _pick(name, input, dim, keepdim, 0)
     if ignore_nan and input.dtype.is_floating_point:
         count = sum(logical_not(isnan(input)), dim, keepdim=True)        # non-NaN per line
-        return _pick(name, input, dim, keepdim, clamp_min(floor_divide(sub(count, 1), 2), 0))
+        result = _pick(name, input, dim, keepdim, clamp_min(floor_divide(sub(count, 1), 2), 0))
+        index = result.indices if keepdim else result.indices.unsqueeze(dim)
+        index = where(eq(count, 0), _nth_of_equal(input.shape[dim]), index)   # a line of NaN
+        return _at(input, dim, keepdim, index)
     result = _pick(name, input, dim, keepdim, (input.shape[dim] - 1) // 2)
     return result if ignore_nan else _first_nan_wins(input, dim, keepdim, result)
+
+
+def _nth_of_equal(n):
+    """The position ``nanmedian`` gives for a line of ``n`` NaN: PyTorch's CPU kernel runs
+    ``std::nth_element`` for position 0 with every NaN equivalent, and libstdc++'s
+    introselect (move the middle element first, swap pairs from both ends until they
+    meet, keep the left part) then leaves this one first.  It depends on ``n`` only."""
+    order = list(range(n))
+    first, last = 0, n
+    while last - first > 3:
+        mid = first + (last - first) // 2
+        order[first], order[mid] = order[mid], order[first]
+        lo, hi = first + 1, last
+        while True:
+            hi -= 1
+            if not lo < hi:
+                break
+            order[lo], order[hi] = order[hi], order[lo]
+            lo += 1
+        last = lo
+    return order[0] if n else 0
 
 
 class _EvenlyDistributed(Function):

@@ -305,13 +305,13 @@ def _logcumsumexp_vjp(ctx, g):
     """PyTorch's ``logcumsumexp_backward``: ``dx[j] = sum_{i >= j} g[i] exp(x[j] - out[i])``,
     the positive and negative parts of ``g`` each summed in log space (a reversed
     logcumsumexp), so that nothing overflows."""
-    from .pointwise import abs, exp, gt, log, lt, sub, where
+    from .pointwise import abs, eq, exp, gt, log, lt, sub, where
     x, out = ctx.inputs[0], ctx.outputs[0]
     if x.ndim == 0 or x.numel() == 0:
         return (g,)
     dim = ctx.attrs["dim"]
     lowest = float(np.finfo(x.dtype.np).min)
-    log_abs = log(abs(g))
+    log_abs = log(where(eq(g, 0), 1.0, abs(g)))          # (a zero is masked out below)
 
     def part(mask):
         logs = sub(where(mask, log_abs, lowest), out)
