@@ -34,10 +34,6 @@ and ``median`` the ``k``-th of the equal elements in order of position, for
 
 from __future__ import annotations
 
-import builtins
-
-import numpy as np
-
 from .. import dtypes as dt
 from .._errors import DTypeError, op_error
 from ..autograd.function import Function
