@@ -79,12 +79,18 @@ def test_searchsorted_errors():
              "boundary and sorter must have the same size"),
             (lambda: minaot.searchsorted(seq, T([1.0]), sorter=T([1.0, 2.0, 0.0])), DTypeError,
              "sorter must be a tensor of long dtype but got dtype float32"),
-            (lambda: minaot.searchsorted(seq, T([1.0]), out_int32=True), DTypeError,
-             "minaot has no int32"),
             (lambda: minaot.bucketize(T([1.0]), T([[1.0]])), RuntimeError,
              r"boundaries tensor must be 1 dimension, but got dim\(2\)")):
         with pytest.raises(kind, match=message):
             bad()
+
+
+def test_out_int32_gives_int32():
+    seq = T([1.0, 2.0, 4.0])
+    for got in (minaot.searchsorted(seq, T([0.5, 2.0, 9.0]), out_int32=True),
+                minaot.bucketize(T([0.5, 2.0, 9.0]), seq, out_int32=True)):
+        assert got.dtype is minaot.int32
+        np.testing.assert_array_equal(got.numpy(), [0, 1, 3])
 
 
 def test_searchsorted_bucketize_match_torch():

@@ -43,8 +43,7 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
     whose boundary is ``>= value`` (``> value`` with ``right=True`` or ``side="right"``).
     ``sorted_sequence`` is 1-d (shared by every value) or has ``input``'s leading dims;
     ``input`` may be a number (a 0-d result); ``sorter`` holds the positions that sort an
-    unsorted ``sorted_sequence``.  The result is int64 (``out_int32`` is refused: minaot has
-    no int32)."""
+    unsorted ``sorted_sequence``.  The result is int64, or int32 with ``out_int32``."""
     return _search("searchsorted", sorted_sequence, input, out_int32, right, side, sorter)
 
 
@@ -65,9 +64,6 @@ def _search(name, seq, values, out_int32, right, side, sorter):
     from .creation import tensor
     from .other import gather
     from .views import reshape
-    if out_int32:
-        raise op_error(DTypeError, name, "out_int32=True: minaot has no int32 dtype; the "
-                       "result is int64")
     if side is not None:
         if side not in ("left", "right"):
             raise op_error(RuntimeError, name, f"side can only be 'left' or 'right' but got "
@@ -120,8 +116,9 @@ def _search(name, seq, values, out_int32, right, side, sorter):
         rows = int(np.prod(seq.shape[:-1]))
         rows_seq = reshape(seq, (rows, n))
         rows_val = reshape(values, (rows, values.shape[-1]))
-    out = dispatch("searchsorted", rows_seq, rows_val, right=bool(right))
-    return reshape(out, tuple(values.shape))
+    out = reshape(dispatch("searchsorted", rows_seq, rows_val, right=bool(right)),
+                  tuple(values.shape))
+    return out.to(dt.int32) if out_int32 else out
 
 
 def _searchsorted_meta(seq, values, *, right):
