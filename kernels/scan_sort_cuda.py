@@ -30,6 +30,15 @@ right run's element only when it comes strictly before the left one's, so
 the sort is *stable*: equal elements keep their order, the order numpy's
 ``kind="stable"`` gives on the CPU.  NaN sorts as the largest value, as in
 PyTorch (first when descending).
+
+The other scans are the same one-thread-per-line walk with another running
+value: ``cumprod`` (the same kernel as ``cumsum``, multiplying), ``logcumsumexp``
+(a float64 running log-sum-exp, PyTorch's ``_log_add_exp_helper`` step by step),
+and ``cumargmax``/``cumargmin`` (the position of the running extreme, behind
+``cummax``/``cummin``: a later equal element takes over, and NaN, once seen,
+holds, each later NaN taking over, as on PyTorch's CPU).  ``searchsorted`` is one
+thread per searched value, a binary search in its row of boundaries with
+PyTorch's comparisons (so NaN and unsorted rows give PyTorch's answers too).
 """
 
 from __future__ import annotations
@@ -43,16 +52,21 @@ from minaot.kernels.cuda_library import flat, launch_1d, line_start
 
 
 @cuda.jit(cache=True)
-def cumsum_lines(out, out_st, out_dim_st, x, x_st, x_dim_st, size, shape, reverse, zero, n):
+def cumsum_lines(out, out_st, out_dim_st, x, x_st, x_dim_st, size, shape, reverse, product,
+                 start, n):
     """For each of the ``n`` lines (coordinates over ``shape``, the input's shape with the
     scanned axis set to 1): ``out[k] = x[0] + ... + x[k]`` along the line (from the end if
-    ``reverse``), accumulated in ``zero``'s type."""
+    ``reverse``; ``x[0] * ... * x[k]`` if ``product``), accumulated in ``start``'s type
+    from ``start`` (0 or 1)."""
     for line in range(cuda.grid(1), n, cuda.gridsize(1)):
         oo, xo = line_start(line, shape, out_st, x_st)
-        acc = zero
+        acc = start
         for k in range(size):
             j = size - 1 - k if reverse else k
-            acc += x[xo + j * x_dim_st]
+            if product:
+                acc *= x[xo + j * x_dim_st]
+            else:
+                acc += x[xo + j * x_dim_st]
             out[oo + j * out_dim_st] = acc
 
 
@@ -61,9 +75,7 @@ def _lines(shape, dim):
     return shape[:dim] + (1,) + shape[dim + 1:]
 
 
-def cumsum(x, dim, reverse):
-    """``(out, root)``: the cumulative sum of device array ``x`` along ``dim`` (from the end
-    of each line if ``reverse``), a new C-contiguous array of ``x``'s shape and dtype."""
+def _scan(x, dim, reverse, product):
     from minaot.cuda import empty
     out, root = empty(tuple(x.shape), x.dtype)
     if out.size:
@@ -71,9 +83,145 @@ def cumsum(x, dim, reverse):
         fo, ost, _ = flat(out)
         dim = dim if x.ndim else 0
         lines = _lines(xshape, dim)
-        zero = np.float64(0) if x.dtype.kind == "f" else x.dtype.type(0)   # ints wrap around
+        # a float line runs in float64; an integer one in its own type (wrapping around)
+        start = (np.float64 if x.dtype.kind == "f" else x.dtype.type)(1 if product else 0)
         launch_1d(cumsum_lines, math.prod(lines), fo, ost, ost[dim], fx, xst, xst[dim],
-                  xshape[dim], lines, bool(reverse), zero)
+                  xshape[dim], lines, bool(reverse), bool(product), start)
+    return out, root
+
+
+def cumsum(x, dim, reverse):
+    """``(out, root)``: the cumulative sum of device array ``x`` along ``dim`` (from the end
+    of each line if ``reverse``), a new C-contiguous array of ``x``'s shape and dtype."""
+    return _scan(x, dim, reverse, False)
+
+
+def cumprod(x, dim):
+    """``(out, root)``: the cumulative product of device array ``x`` along ``dim`` (float64
+    or int64 running product), a new C-contiguous array of ``x``'s shape and dtype."""
+    return _scan(x, dim, False, True)
+
+
+@cuda.jit(device=True)
+def _log_add_exp(x, y):
+    """PyTorch's ``_log_add_exp_helper(x, y)``: ``log(exp(x) + exp(y))``, NaN if either is
+    NaN, ``x`` when both are the same infinity."""
+    if x != x or y != y:
+        return x + y
+    lo = x if x < y else y
+    hi = y if x < y else x
+    if lo == hi and math.isinf(lo):
+        return x
+    return math.log1p(math.exp(lo - hi)) + hi
+
+
+@cuda.jit(cache=True)
+def logcumsumexp_lines(out, out_st, out_dim_st, x, x_st, x_dim_st, size, shape, reverse, n):
+    """For each line: ``out[k] = log(exp(x[0]) + ... + exp(x[k]))`` (from the end if
+    ``reverse``), a float64 running value rounded to the output's type at each store."""
+    for line in range(cuda.grid(1), n, cuda.gridsize(1)):
+        oo, xo = line_start(line, shape, out_st, x_st)
+        acc = -math.inf
+        for k in range(size):
+            j = size - 1 - k if reverse else k
+            acc = _log_add_exp(np.float64(x[xo + j * x_dim_st]), acc)
+            out[oo + j * out_dim_st] = acc
+
+
+def logcumsumexp(x, dim, reverse):
+    """``(out, root)``: the cumulative log-sum-exp of float device array ``x`` along ``dim``
+    (from the end of each line if ``reverse``)."""
+    from minaot.cuda import empty
+    out, root = empty(tuple(x.shape), x.dtype)
+    if out.size:
+        fx, xst, xshape = flat(x)
+        fo, ost, _ = flat(out)
+        dim = dim if x.ndim else 0
+        lines = _lines(xshape, dim)
+        launch_1d(logcumsumexp_lines, math.prod(lines), fo, ost, ost[dim], fx, xst, xst[dim],
+                  xshape[dim], lines, bool(reverse))
+    return out, root
+
+
+@cuda.jit(cache=True)
+def cumarg_lines(out, out_st, out_dim_st, x, x_st, x_dim_st, size, shape, largest, n):
+    """For each line: ``out[k]``, the position of the largest (``largest``) or smallest
+    element of ``x[0..k]``; on a tie the later one, and NaN counts as the extreme (each
+    later NaN taking over), as PyTorch's CPU ``cummax``/``cummin``."""
+    for line in range(cuda.grid(1), n, cuda.gridsize(1)):
+        oo, xo = line_start(line, shape, out_st, x_st)
+        best = x[xo]
+        at = 0
+        for k in range(size):
+            v = x[xo + k * x_dim_st]
+            if v != v:
+                best = v
+                at = k
+            elif best == best and ((largest and v >= best) or (not largest and v <= best)):
+                best = v
+                at = k
+            out[oo + k * out_dim_st] = at
+
+
+def _cumarg(x, dim, largest):
+    from minaot.cuda import empty
+    out, root = empty(tuple(x.shape), np.int64)
+    if out.size:
+        fx, xst, xshape = flat(x)
+        fo, ost, _ = flat(out)
+        dim = dim if x.ndim else 0
+        lines = _lines(xshape, dim)
+        launch_1d(cumarg_lines, math.prod(lines), fo, ost, ost[dim], fx, xst, xst[dim],
+                  xshape[dim], lines, bool(largest))
+    return out, root
+
+
+def cumargmax(x, dim):
+    """``(out, root)``: int64 positions of the running maximum of ``x`` along ``dim``."""
+    return _cumarg(x, dim, True)
+
+
+def cumargmin(x, dim):
+    """``(out, root)``: int64 positions of the running minimum of ``x`` along ``dim``."""
+    return _cumarg(x, dim, False)
+
+
+@cuda.jit(cache=True)
+def searchsorted_rows(out, out_st, seq, seq_st, values, v_st, size, cols, right, n):
+    """For each of the ``n`` values ``values[r, c]`` (``cols`` per row): the first position
+    ``i`` of row ``r`` of ``seq`` (``size`` long) where ``seq[r, i] >= value`` (``> value``
+    if ``right``), by PyTorch's binary search."""
+    for item in range(cuda.grid(1), n, cuda.gridsize(1)):
+        r = item // cols
+        c = item - r * cols
+        v = values[r * v_st[0] + c * v_st[1]]
+        lo = 0
+        hi = size
+        while lo < hi:
+            mid = lo + ((hi - lo) >> 1)
+            m = seq[r * seq_st[0] + mid * seq_st[1]]
+            if right:
+                go_right = not (m > v)
+            else:
+                go_right = not (m >= v)
+            if go_right:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[r * out_st[0] + c * out_st[1]] = lo
+
+
+def searchsorted(seq, values, right):
+    """``(out, root)``: for 2-d device arrays ``seq`` (rows of boundaries) and ``values``
+    (as many rows), int64 insertion positions of each value in its row."""
+    from minaot.cuda import empty
+    out, root = empty(tuple(values.shape), np.int64)
+    if out.size:
+        fv, vst, vshape = flat(values)
+        fo, ost, _ = flat(out)
+        fs, sst = (flat(seq)[:2] if seq.shape[1] else (fv, vst))   # nothing to read: any array
+        launch_1d(searchsorted_rows, out.size, fo, ost, fs, sst, fv, vst, seq.shape[1],
+                  vshape[1], bool(right))
     return out, root
 
 

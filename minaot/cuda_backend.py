@@ -20,8 +20,9 @@ device too:
   copies first, as numpy's does;
 * matmul runs the tiled shared-memory kernel of :mod:`minaot.kernels.matmul_cuda`;
   gather, scatter_add, argmax and argmin the kernels of
-  :mod:`minaot.kernels.cuda_library`; cumsum and argsort the one-thread-per-line
-  kernels of :mod:`minaot.kernels.scan_sort_cuda`; cat and the two scatters are device copies
+  :mod:`minaot.kernels.cuda_library`; the scans (cumsum, cumprod, logcumsumexp,
+  cumargmax/cumargmin), argsort and searchsorted the one-thread-per-line kernels
+  of :mod:`minaot.kernels.scan_sort_cuda`; cat and the two scatters are device copies
   into regions of a new array;
 * constants and ``arange`` are made once, when the program is built, and
   stay on the device; ``rand``/``randn`` draw from minaot's generator on the
@@ -57,6 +58,7 @@ from . import cuda_replay as _replay
 from .codegen.cuda_runtime import cuda_module, load_launcher
 from .codegen.kernel_cache import KernelCompileError
 from .counters import counters
+from .cuda_eager import LINE_OPS
 from .cuda_errors import ErrorWord, queued, raise_pending
 from .dtypes import from_ir
 from .ir import PassManager, run_op, verify
@@ -137,7 +139,8 @@ def _index_op(op, program):
 
 
 def _line_op(op, program):
-    """``cumsum``, ``argsort``: the one-thread-per-line kernels of
+    """``cumsum``, ``cumprod``, ``logcumsumexp``, ``cumargmax``/``cumargmin``, ``argsort``,
+    ``searchsorted``: the one-thread-per-line (or per-value) kernels of
     :mod:`minaot.kernels.scan_sort_cuda`."""
     from .kernels import scan_sort_cuda
     fn = getattr(scan_sort_cuda, op.opname)
@@ -194,11 +197,12 @@ def _random(op, program):
 VIEWS = ("reshape", "transpose", "permute", "expand", "unsqueeze", "squeeze", "slice", "select",
          "detach")
 LIBRARY = {"matmul": _matmul, "gather": _index_op, "scatter_add": _index_op,
-           "argmax": _index_op, "argmin": _index_op, "cumsum": _line_op, "argsort": _line_op,
+           "argmax": _index_op, "argmin": _index_op,
            "cat": _cat,
            "slice_scatter": _scatter_into, "select_scatter": _scatter_into,
            "constant": _made_once, "arange": _made_once, "rand": _random, "randn": _random}
 LIBRARY.update({name: _view for name in VIEWS})
+LIBRARY.update({name: _line_op for name in LINE_OPS})
 
 
 # --------------------------------------------------------------------------- the program

@@ -25,7 +25,8 @@ device arrays:
 * ``matmul``: the tiled shared-memory kernel of :mod:`minaot.kernels.matmul_cuda`;
 * ``gather``, ``scatter_add``, ``argmax``, ``argmin``: the hand-written
   kernels of :mod:`minaot.kernels.index_cuda`;
-* ``cumsum``, ``argsort``: the one-thread-per-line kernels of
+* ``cumsum``, ``cumprod``, ``logcumsumexp``, ``cumargmax``, ``cumargmin``,
+  ``argsort``, ``searchsorted``: the one-thread-per-line (or per-value) kernels of
   :mod:`minaot.kernels.scan_sort_cuda`;
 * ``cat``, ``slice_scatter``, ``select_scatter``: device copies into regions
   of a new array;
@@ -69,6 +70,9 @@ class _Caches:
 _CACHES = _Caches()
 register_cache(_CACHES)
 
+#: the one-thread-per-line (and per-value) kernels of :mod:`minaot.kernels.scan_sort_cuda`
+LINE_OPS = ("cumsum", "cumprod", "logcumsumexp", "cumargmax", "cumargmin", "argsort",
+            "searchsorted")
 VIEW_OPS = ("reshape", "expand", "transpose", "permute", "unsqueeze", "squeeze", "slice",
             "select", "detach")
 
@@ -365,7 +369,7 @@ def _library_step(op, eager_name):
         from .kernels import index_cuda
         fn = getattr(index_cuda, name)
         return (lambda ins: [fn(*ins, **attrs)]), "call"
-    if name in ("cumsum", "argsort"):
+    if name in LINE_OPS:
         from .kernels import scan_sort_cuda
         fn = getattr(scan_sort_cuda, name)
         return (lambda ins: [fn(*ins, **attrs)]), "call"

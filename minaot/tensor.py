@@ -441,7 +441,9 @@ def _install_methods():
         "sum", "prod", "mean", "amax", "amin", "max", "min", "var", "std", "argmax", "argmin",
         "softmax", "log_softmax", "logsumexp", "all", "any", "norm",
         # scans and sorting
-        "cumsum", "sort", "argsort", "topk",
+        "cumsum", "sort", "argsort", "topk", "cumprod", "cummax", "cummin", "logcumsumexp",
+        "median", "nanmedian", "kthvalue", "mode", "quantile", "nanquantile",
+        "unique", "unique_consecutive", "bincount", "histc",
         # views and shapes
         "view", "reshape", "transpose", "t", "permute", "expand", "expand_as", "unsqueeze",
         "squeeze", "flatten", "split", "chunk", "gather", "index_select", "contiguous", "clone",
@@ -450,7 +452,7 @@ def _install_methods():
         # in-place
         "add_", "sub_", "mul_", "div_", "copy_", "zero_", "fill_", "clamp_", "relu_",
         "t_", "transpose_", "unsqueeze_", "squeeze_", "neg_", "exp_", "pow_", "masked_fill_",
-        "index_put_", "cumsum_",
+        "index_put_", "cumsum_", "cumprod_",
         # more in-place
         "sigmoid_", "tanh_", "sqrt_", "abs_", "log_", "reciprocal_", "clip_", "clamp_min_",
         "clamp_max_", "log1p_", "expm1_", "exp2_", "log2_", "log10_", "ceil_", "trunc_", "round_",

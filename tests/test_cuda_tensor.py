@@ -509,6 +509,56 @@ class TestOps:
         same(grads[2], grads[0], rtol=1e-6, atol=1e-6)
         same(grads[3], grads[0], rtol=1e-6, atol=1e-6)
 
+    def test_more_line_kernels_on_strided_inputs(self):
+        """cumprod, logcumsumexp, cumargmax/cumargmin (behind cummax/cummin) and
+        searchsorted on transposed, sliced, 0-d and empty inputs, with ties, zeros, NaN and
+        infinities, equal the CPU; the compositions on them (median, mode, quantile, histc)
+        eagerly and compiled, with gradients; unique and bincount run on the host and come
+        back to the device."""
+        a = R.integers(-2, 3, (4, 3, 5)).astype(np.float32)
+        a[1, 2, 3] = a[3, 0, 0] = np.nan
+        a[2, 1, 1] = np.inf
+        x, g = minaot.tensor(a), minaot.tensor(a, device="cuda")
+        ints = lambda t: minaot.where(t.isfinite(), t, 0.0).long()     # noqa: E731
+        for fn in (lambda t: t.cumprod(0), lambda t: t.transpose(0, 2).cumprod(1),
+                   lambda t: ints(t).cumprod(2), lambda t: t[1, 2, 3].cumprod(0),
+                   lambda t: t[:, :0].cumprod(1), lambda t: t.logcumsumexp(2),
+                   lambda t: t[:, 1::2].logcumsumexp(0), lambda t: t.cummax(0),
+                   lambda t: t.transpose(0, 1).cummin(2), lambda t: ints(t).cummax(1),
+                   lambda t: (t > 0).cummin(0), lambda t: t[2, 2, 2].cummax(0),
+                   lambda t: minaot.searchsorted(minaot.sort(t[0], 1).values, t[1:].transpose(
+                       0, 1).reshape(3, -1), right=True),
+                   lambda t: minaot.searchsorted(t[0, 0].sort().values, t),
+                   lambda t: minaot.bucketize(t[:, 1::2], t[0, 0].sort().values)):
+            outs, wants = fn(g), fn(x)
+            for got, want in zip(*((outs, wants) if isinstance(outs, tuple) else
+                                   ((outs,), (wants,)))):
+                same(got, want, rtol=1e-6, atol=0)
+        b = np.nan_to_num(a, nan=1.0, posinf=2.0)
+        x, g = minaot.tensor(b), minaot.tensor(b, device="cuda")
+        w = minaot.tensor(R.standard_normal((4, 3)).astype(np.float32))
+        grads = []
+        for t, ww in ((x, w), (g, w.cuda())):
+            def f(t, ww):
+                return ((t.cumprod(2).sum(2) * ww).sum() + t.median(2).values.sum()
+                        + (t.mode(0).values * ww[0, :, None]).sum() + t.quantile(0.3, 1).sum()
+                        + t.cummax(1).values.sum() + t.logcumsumexp(0).sum() + t.median())
+            for run in (f, minaot.compile(f)):
+                leaf = t.detach().requires_grad_()
+                out = run(leaf, ww)
+                out.backward()
+                grads.append((out, leaf.grad))
+        for out, grad in grads[1:]:                   # CPU compiled, CUDA eager and compiled
+            assert_close(out.detach().cpu(), grads[0][0].detach(), rtol=1e-5)
+            assert_close(grad.cpu(), grads[0][1], rtol=1e-5, atol=1e-5)
+        assert grads[2][1].device == grads[3][1].device == "cuda"
+        same(minaot.compile(lambda t: t.histc(5, -2, 2))(g), x.histc(5, -2, 2))
+        u, inv, counts = minaot.unique(g, return_inverse=True, return_counts=True)
+        for got, want in zip((u, inv, counts), minaot.unique(x, return_inverse=True,
+                                                             return_counts=True)):
+            same(got, want)
+        same(minaot.bincount(g.long().reshape(-1) + 2), minaot.bincount(x.long().reshape(-1) + 2))
+
     def test_prod_over_rows_columns_and_all_with_the_block_split(self):
         """Products long enough to be split over a block's threads (rows of 33, a full
         product of 165, columns of 40): the parts start from 1 and are multiplied

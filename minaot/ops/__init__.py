@@ -36,7 +36,9 @@ from .other import (  # noqa: F401
     mul_, neg_, pow_, relu_, scatter_add, squeeze_, stack, sub_, sum_to, t_, transpose_,
     unsqueeze_, zero_,
 )
-from .scan_sort import argsort, cumsum, cumsum_, sort, topk  # noqa: F401
+from .scan_sort import (  # noqa: F401
+    argsort, cummax, cummin, cumprod, cumprod_, cumsum, cumsum_, logcumsumexp, sort, topk,
+)
 from .other import (  # noqa: F401  (more in-place)
     abs_, acos_, acosh_, addcdiv_, addcmul_, arctan2_, asin_, asinh_, atan2_, atan_, atanh_,
     ceil_, clamp_max_, clamp_min_, clip_, cosh_, exp2_, expm1_, fmod_, frac_, hypot_, lerp_,
@@ -53,6 +55,12 @@ from .linalg import addmm, baddbmm, dot, kron, mv, outer, tensordot  # noqa: F40
 from .other import (  # noqa: F401
     allclose, argwhere, equal, index_add, index_add_, isclose, masked_select, nonzero, scatter,
     scatter_,
+)
+from .order_stats import (  # noqa: F401
+    kthvalue, median, mode, nanmedian, nanquantile, quantile,
+)
+from .search_count import (  # noqa: F401
+    bincount, bucketize, histc, searchsorted, unique, unique_consecutive,
 )
 from .einsum import einsum  # noqa: F401
 from .nn import cross_entropy, dropout, layer_norm, linear, mse_loss, nll_loss  # noqa: F401
