@@ -34,6 +34,23 @@ def compiled(fn):
 
 
 RUNS = {"eager": lambda fn: fn, "compiled": compiled}
+# (run, dtype) pairs: compiled in float64, and in float32 for some convolutions only, to
+# keep Numba's first compilations (one per program and dtype) few
+MODES = [("eager", "float64"), ("eager", "float32"), ("compiled", "float64")]
+
+
+def cases(n, compiled=None, float32=(), unbatched=False):
+    """Parameters ``(i, [unbatched,] run, dtype)`` for ``n`` cases: every case eagerly in
+    both dtypes, the cases ``compiled`` (all by default; never unbatched) compiled in
+    float64, and those in ``float32`` compiled in float32 too."""
+    out = []
+    for i in range(n):
+        for u in ((False, True) if unbatched else (None,)):
+            for run, dtype in MODES + ([("compiled", "float32")] if i in float32 else []):
+                if run == "compiled" and (u or (compiled is not None and i not in compiled)):
+                    continue
+                out.append((i, run, dtype) if u is None else (i, u, run, dtype))
+    return out
 
 
 def _torch():
@@ -101,11 +118,10 @@ PAD_CASES = [
 ]
 
 
-@pytest.mark.parametrize("run", sorted(RUNS))
-@pytest.mark.parametrize("dtype", sorted(DTYPES))
-@pytest.mark.parametrize("pad,mode,value", PAD_CASES, ids=[f"{m}{p}" for p, m, v in PAD_CASES])
-def test_pad_matches_torch(pad, mode, value, dtype, run):
+@pytest.mark.parametrize("i,run,dtype", cases(len(PAD_CASES), compiled=(1, 2, 4, 6, 9, 12, 13)))
+def test_pad_matches_torch(i, run, dtype):
     torch = _torch()
+    pad, mode, value = PAD_CASES[i]
     x = arr(2, 3, 4, 5)
     if mode != "constant" and len(pad) == 2:
         x = x[0]                              # (C, H, W): 1-d padding of a 3-d input
@@ -199,9 +215,7 @@ def _conv_arrays(case, xshape):
     return arrays
 
 
-@pytest.mark.parametrize("run", sorted(RUNS))
-@pytest.mark.parametrize("dtype", sorted(DTYPES))
-@pytest.mark.parametrize("i", range(len(CONV2D)))
+@pytest.mark.parametrize("i,run,dtype", cases(len(CONV2D), float32=(1, 3, 6)))
 def test_conv2d_matches_torch(i, dtype, run):
     torch = _torch()
     case = dict(CONV2D[i])
@@ -222,9 +236,7 @@ CONV1D = [
 ]
 
 
-@pytest.mark.parametrize("run", sorted(RUNS))
-@pytest.mark.parametrize("dtype", sorted(DTYPES))
-@pytest.mark.parametrize("i", range(len(CONV1D)))
+@pytest.mark.parametrize("i,run,dtype", cases(len(CONV1D)))
 def test_conv1d_matches_torch(i, dtype, run):
     torch = _torch()
     case = dict(CONV1D[i])
@@ -319,11 +331,8 @@ MAXPOOL2D = [
 ]
 
 
-@pytest.mark.parametrize("run", sorted(RUNS))
-@pytest.mark.parametrize("dtype", sorted(DTYPES))
-@pytest.mark.parametrize("unbatched", [False, True])
-@pytest.mark.parametrize("i", range(len(MAXPOOL2D)))
-def test_max_pool2d_matches_torch(i, unbatched, dtype, run):
+@pytest.mark.parametrize("i,unbatched,run,dtype", cases(len(MAXPOOL2D), unbatched=True))
+def test_max_pool2d_matches_torch(i, unbatched, run, dtype):
     torch = _torch()
     kw = MAXPOOL2D[i]
     x = arr(3, 7, 8) if unbatched else arr(2, 3, 7, 8)
@@ -388,11 +397,8 @@ AVGPOOL2D = [
 ]
 
 
-@pytest.mark.parametrize("run", sorted(RUNS))
-@pytest.mark.parametrize("dtype", sorted(DTYPES))
-@pytest.mark.parametrize("unbatched", [False, True])
-@pytest.mark.parametrize("i", range(len(AVGPOOL2D)))
-def test_avg_pool2d_matches_torch(i, unbatched, dtype, run):
+@pytest.mark.parametrize("i,unbatched,run,dtype", cases(len(AVGPOOL2D), unbatched=True))
+def test_avg_pool2d_matches_torch(i, unbatched, run, dtype):
     torch = _torch()
     kw = AVGPOOL2D[i]
     x = arr(3, 7, 8) if unbatched else arr(2, 3, 7, 8)
@@ -413,12 +419,11 @@ def test_avg_pool1d_matches_torch(args, run):
 ADAPTIVE = [1, 3, (2, 4), (None, 3), (5, 7), (4, None), 8]
 
 
-@pytest.mark.parametrize("run", sorted(RUNS))
-@pytest.mark.parametrize("dtype", sorted(DTYPES))
-@pytest.mark.parametrize("out", ADAPTIVE, ids=str)
-def test_adaptive_pools_2d_match_torch(out, dtype, run):
+@pytest.mark.parametrize("i,run,dtype", cases(len(ADAPTIVE), compiled=(0, 2, 4, 5)))
+def test_adaptive_pools_2d_match_torch(i, run, dtype):
     torch = _torch()
-    for x in (arr(2, 3, 7, 6), arr(3, 5, 7)):
+    out = ADAPTIVE[i]
+    for x in (arr(2, 3, 7, 6), arr(3, 5, 7))[:1 if run == "compiled" else 2]:
         check_against_torch(lambda t: F.adaptive_avg_pool2d(t, out),
                             lambda t: torch.nn.functional.adaptive_avg_pool2d(t, out), [x], dtype,
                             run)
@@ -431,7 +436,7 @@ def test_adaptive_pools_2d_match_torch(out, dtype, run):
 @pytest.mark.parametrize("out", [1, 3, 4, 11, 13])
 def test_adaptive_pools_1d_match_torch(out, run):
     torch = _torch()
-    for x in (arr(2, 3, 11), arr(3, 11)):
+    for x in (arr(2, 3, 11), arr(3, 11))[:1 if run == "compiled" else 2]:
         check_against_torch(lambda t: F.adaptive_avg_pool1d(t, out),
                             lambda t: torch.nn.functional.adaptive_avg_pool1d(t, out), [x],
                             "float64", run)
