@@ -364,6 +364,27 @@ def test_max_pool_ties_send_the_gradient_to_the_first_maximum(run):
                             [a], "float64", run)
 
 
+@pytest.mark.parametrize("run", sorted(RUNS))
+def test_max_pool_nan_and_infinite_windows_pick_as_torch(run):
+    """A NaN wins (the last one in the window); a window of ``-inf`` that reads padding
+    picks its first input element, never a padding position."""
+    torch = _torch()
+    c = np.full((1, 2, 5, 5), -np.inf)
+    c[0, 0, 2, 3] = c[0, 0, 2, 1] = np.nan
+    c[0, 1] = arr(5, 5)
+    c[0, 1, 0, 0] = -np.inf
+    for kw in (dict(kernel_size=3, stride=1, padding=1), dict(kernel_size=2, ceil_mode=True),
+               dict(kernel_size=3, stride=2, padding=1, dilation=2)):
+        got = RUNS[run](lambda t: F.max_pool2d(t, return_indices=True, **kw))(minaot.tensor(c))
+        want = torch.nn.functional.max_pool2d(torch.tensor(c), return_indices=True, **kw)
+        _same(got, want, dict(rtol=0, atol=0, equal_nan=True))
+    a = np.array([[[1.0, np.nan, 3.0, np.nan, 2.0, np.nan, 4.0]]])
+    for out in (2, 3):
+        got = RUNS[run](lambda t: F.adaptive_max_pool1d(t, out, True))(minaot.tensor(a))
+        _same(got, torch.nn.functional.adaptive_max_pool1d(torch.tensor(a), out, True),
+              dict(rtol=0, atol=0, equal_nan=True))
+
+
 def test_max_pool_integers():
     torch = _torch()
     a = RNG.integers(-50, 50, (2, 3, 6, 5))

@@ -285,7 +285,8 @@ def _np_pad(x, *, pad, mode, value):
         n = x.shape[d]
         if mode in ("reflect", "replicate"):
             j = np.arange(-left, n + right)
-            idx = (n - 1) - np.abs((n - 1) - np.abs(j)) if mode == "reflect" else np.clip(j, 0, n - 1)
+            idx = ((n - 1) - np.abs((n - 1) - np.abs(j)) if mode == "reflect"
+                   else np.clip(j, 0, n - 1))
             x = np.take(x, idx, axis=d)
             continue
         lo, hi = max(-left, 0), n - max(-right, 0)

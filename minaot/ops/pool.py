@@ -84,9 +84,10 @@ def _pool_meta_shape(op, x, kernel_size, stride, padding, dilation, ceil_mode):
     outs = tuple(pool_output_size(n, k, s, p, d, ceil_mode)
                  for n, k, s, p, d in zip(sizes, kernel_size, stride, padding, dilation))
     if any(o < 1 for o in outs):
-        raise op_error(ShapeError, op, f"Given input size: ({'x'.join(map(str, x.shape[-nd - 1:]))})"
-                       f". Calculated output size: ({'x'.join(map(str, x.shape[-nd - 1:-nd] + outs))})"
-                       ". Output size is too small")
+        given = "x".join(map(str, x.shape[-nd - 1:]))
+        calculated = "x".join(map(str, tuple(x.shape[-nd - 1:-nd]) + outs))
+        raise op_error(ShapeError, op, f"Given input size: ({given}). Calculated output size: "
+                       f"({calculated}). Output size is too small")
     return tuple(x.shape[:x.ndim - nd]) + outs, outs
 
 
@@ -103,18 +104,50 @@ def _padded_windows(x, kernel_size, stride, padding, dilation, outs, value):
     return windows(x, x.ndim - nd, kernel_size, stride, dilation, outs)
 
 
-def _pick_max(win, at, count):
-    """The maximum over dim ``at`` (of size ``count``) of ``win``, the first of equal ones,
-    and its position there: ``argmax``, then the value through a one-hot mask (its
-    gradient reaches that element only)."""
+def _pick_max(win, at, count, valid=None):
+    """The maximum over dim ``at`` (of size ``count``) of ``win`` and a one-hot mask of where
+    it is, chosen as PyTorch's kernels choose it: the first of equal maxima, but the last
+    NaN if there is one, and never a padding position (``valid``, broadcast to ``win``:
+    False where the window reads padding; a padding ``-inf`` ties with an input ``-inf``).
+    ``argmax`` finds it; the value is read back through the mask, so its gradient reaches
+    that one element."""
     from .creation import arange
-    from .pointwise import eq, where
-    from .reductions import argmax, sum
-    j = argmax(win, at, keepdim=True)
+    from .pointwise import eq, isnan, logical_and, where
+    from .reductions import any, argmax, sum
     positions = arange(count, device=win.device).reshape((count,) + (1,) * (win.ndim - at - 1))
-    hot = eq(positions, j)
     zero = 0.0 if win.dtype.is_floating_point else 0
+    j = argmax(win, at, keepdim=True)
+    if valid is not None:           # the first input element equal to the maximum
+        best = sum(where(eq(positions, j), win, zero), at, keepdim=True)
+        j = argmax(logical_and(valid, eq(win, best)).long(), at, keepdim=True)
+    if win.dtype.is_floating_point:     # a NaN wins, the last one (PyTorch: val > max || nan)
+        nan = isnan(win)
+        last = argmax(where(nan, positions, -1), at, keepdim=True)
+        j = where(any(nan, at, keepdim=True), last, j)
+    hot = eq(positions, j)
     return sum(where(hot, win, zero), at), hot
+
+
+def _valid_positions(sizes, kernel_size, stride, padding, dilation, outs, device):
+    """Which window elements read the input (not padding), as a bool tensor
+    ``(k0 * k1 * ..., o0, o1, ...)``, or None when no window reads padding."""
+    from .creation import arange
+    from .pointwise import ge, logical_and, lt
+    reads_pad = any(p > 0 or (o - 1) * s + d * (k - 1) + 1 - p > n for n, k, s, p, d, o in
+                    zip(sizes, kernel_size, stride, padding, dilation, outs))
+    if not reads_pad:
+        return None
+    nd = len(sizes)
+    valid = None
+    for i, (n, k, s, p, d, o) in enumerate(zip(sizes, kernel_size, stride, padding, dilation,
+                                               outs)):
+        q = arange(k, device=device).reshape(k, 1) * d + (arange(o, device=device) * s - p)
+        ok = logical_and(ge(q, 0), lt(q, n))                       # (k_i, o_i)
+        shape = [1] * (2 * nd)
+        shape[i], shape[nd + i] = k, o
+        ok = ok.reshape(tuple(shape))
+        valid = ok if valid is None else logical_and(valid, ok)
+    return valid.reshape((math.prod(kernel_size),) + tuple(outs))
 
 
 def _flat_offsets(sizes, kernel_size, dilation, device):
@@ -201,7 +234,8 @@ def _max_pool_decomp(x, *, kernel_size, stride, padding, dilation, ceil_mode):
     win = _padded_windows(x, kernel_size, stride, padding, dilation, outs, _lowest(x.dtype))
     count = math.prod(kernel_size)
     win = reshape(win, tuple(x.shape[:lead]) + (count,) + outs)
-    values, hot = _pick_max(win, lead, count)
+    valid = _valid_positions(sizes, kernel_size, stride, padding, dilation, outs, x.device)
+    values, hot = _pick_max(win, lead, count, valid)
     offsets = _flat_offsets(sizes, kernel_size, dilation, x.device)
     offsets = offsets.reshape((count,) + (1,) * nd)
     indices = sum(where(hot, offsets, 0), lead) + _window_starts(sizes, outs, stride, padding,
@@ -211,7 +245,7 @@ def _max_pool_decomp(x, *, kernel_size, stride, padding, dilation, ceil_mode):
 
 def _np_max_pool(x, *, kernel_size, stride, padding, dilation, ceil_mode):
     """The reference: a loop over output positions, PyTorch's kernel (the first maximum,
-    scanning the window row by row, a NaN wins)."""
+    scanning the window row by row, the last NaN)."""
     nd = len(kernel_size)
     lead, sizes = x.shape[:-nd], x.shape[-nd:]
     outs = tuple(pool_output_size(n, k, s, p, d, ceil_mode)
@@ -228,7 +262,7 @@ def _np_max_pool(x, *, kernel_size, stride, padding, dilation, ceil_mode):
                 if any(q < 0 or q >= n for q, n in zip(pos, sizes)):
                     continue
                 v = flat[(b,) + pos]
-                if best is None or v > best or (np.isnan(v) and not np.isnan(best)):
+                if best is None or v > best or np.isnan(v):
                     best, at = v, int(np.ravel_multi_index(pos, sizes))
             vals[(b,) + o], idx[(b,) + o] = best, at
     return vals.reshape(lead + outs), idx.reshape(lead + outs)
@@ -611,7 +645,7 @@ def _np_adaptive_max(x, *, output_size):
             best, at = None, None
             for pos in itertools.product(*ranges):
                 v = flat[(b,) + pos]
-                if best is None or v > best or (np.isnan(v) and not np.isnan(best)):
+                if best is None or v > best or np.isnan(v):
                     best, at = v, int(np.ravel_multi_index(pos, sizes))
             vals[(b,) + o], idx[(b,) + o] = best, at
     return vals.reshape(lead + tuple(output_size)), idx.reshape(lead + tuple(output_size))
