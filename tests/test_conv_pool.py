@@ -626,6 +626,20 @@ def test_pool_modules_match_torch():
         _same(m(minaot.tensor(x1)), tm(torch.tensor(x1)), TOL["float64"])
 
 
+def test_padding_modules_match_torch():
+    torch = _torch()
+    x = arr(2, 3, 4, 5)
+    for name, args in [("ZeroPad1d", (2,)), ("ZeroPad2d", ((1, 2, 0, 3),)),
+                       ("ConstantPad1d", ((1, 0), 3.5)), ("ConstantPad2d", (1, -1.0)),
+                       ("ReflectionPad1d", (2,)), ("ReflectionPad2d", ((1, 0, 2, 1),)),
+                       ("ReplicationPad1d", ((3, 1),)), ("ReplicationPad2d", (2,)),
+                       ("CircularPad1d", (1,)), ("CircularPad2d", ((1, 2, 3, 0),))]:
+        m, tm = getattr(nn, name)(*args), getattr(torch.nn, name)(*args)
+        assert repr(m) == repr(tm) and m.padding == tm.padding
+        a = x[0] if name.endswith("1d") else x
+        _same(m(minaot.tensor(a)), tm(torch.tensor(a)), TOL["float64"])
+
+
 def _copy_params(m, tm):
     import torch
     with torch.no_grad():

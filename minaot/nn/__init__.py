@@ -20,7 +20,9 @@ from .layers_extra import __all__ as _extra_all
 __all__ += _extra_all
 from .layers_conv import (  # noqa: F401
     AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d,
-    AvgPool2d, Conv1d, Conv2d, MaxPool1d, MaxPool2d,
+    AvgPool2d, CircularPad1d, CircularPad2d, ConstantPad1d, ConstantPad2d, Conv1d, Conv2d,
+    MaxPool1d, MaxPool2d, ReflectionPad1d, ReflectionPad2d, ReplicationPad1d, ReplicationPad2d,
+    ZeroPad1d, ZeroPad2d,
 )
 from .layers_conv import __all__ as _conv_all
 

@@ -1,4 +1,5 @@
-"""Convolution and pooling layers (PyTorch's names): ``Conv1d``, ``Conv2d``, the pools.
+"""Convolution, pooling and padding layers (PyTorch's names): ``Conv1d``, ``Conv2d``, the
+pools, the pads.
 
 Each calls one function of :mod:`minaot.nn.functional` (:mod:`minaot.ops.conv`,
 :mod:`minaot.ops.pool`), so eager mode, tracing and ``aot_module`` run the same code.
@@ -243,5 +244,100 @@ class AdaptiveMaxPool2d(_AdaptiveMaxPool):
     _fn = staticmethod(F.adaptive_max_pool2d)
 
 
+# ---------------------------------------------------------------- padding
+class _PadNd(Module):
+    """``F.pad(input, padding, mode)``: ``padding`` an int (every side) or PyTorch's tuple,
+    ``(left, right)`` for 1-d, ``(left, right, top, bottom)`` for 2-d."""
+
+    _nd, _mode = 0, "constant"
+
+    def __init__(self, padding):
+        super().__init__()
+        if isinstance(padding, int):
+            padding = (padding,) * (2 * self._nd)
+        self.padding = tuple(padding)
+
+    def forward(self, input):
+        return F.pad(input, self.padding, self._mode)
+
+    def extra_repr(self):
+        return f"{self.padding}"
+
+
+class _ConstantPadNd(_PadNd):
+    def __init__(self, padding, value):
+        super().__init__(padding)
+        self.value = value
+
+    def forward(self, input):
+        return F.pad(input, self.padding, "constant", self.value)
+
+    def extra_repr(self):
+        return f"padding={self.padding}, value={self.value}"
+
+
+class ConstantPad1d(_ConstantPadNd):
+    """Pads the last dim with ``value`` (``F.pad(x, padding, value=value)``)."""
+    _nd = 1
+
+
+class ConstantPad2d(_ConstantPadNd):
+    """Pads the last two dims with ``value`` (``F.pad(x, padding, value=value)``)."""
+    _nd = 2
+
+
+class ZeroPad1d(ConstantPad1d):
+    """Pads the last dim with zeros."""
+
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self):
+        return f"{self.padding}"
+
+
+class ZeroPad2d(ConstantPad2d):
+    """Pads the last two dims with zeros."""
+
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self):
+        return f"{self.padding}"
+
+
+class ReflectionPad1d(_PadNd):
+    """Pads the last dim with its reflection (``mode="reflect"``)."""
+    _nd, _mode = 1, "reflect"
+
+
+class ReflectionPad2d(_PadNd):
+    """Pads the last two dims with their reflection (``mode="reflect"``)."""
+    _nd, _mode = 2, "reflect"
+
+
+class ReplicationPad1d(_PadNd):
+    """Pads the last dim with copies of its edge values (``mode="replicate"``)."""
+    _nd, _mode = 1, "replicate"
+
+
+class ReplicationPad2d(_PadNd):
+    """Pads the last two dims with copies of their edge values (``mode="replicate"``)."""
+    _nd, _mode = 2, "replicate"
+
+
+class CircularPad1d(_PadNd):
+    """Pads the last dim with its values wrapped around (``mode="circular"``)."""
+    _nd, _mode = 1, "circular"
+
+
+class CircularPad2d(_PadNd):
+    """Pads the last two dims with their values wrapped around (``mode="circular"``)."""
+    _nd, _mode = 2, "circular"
+
+
 __all__ = ["Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
-           "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"]
+           "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
+           "ConstantPad1d", "ConstantPad2d", "ZeroPad1d", "ZeroPad2d", "ReflectionPad1d",
+           "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "CircularPad1d",
+           "CircularPad2d"]
