@@ -553,6 +553,8 @@ def test_dropout2d_zeroes_whole_channels():
     assert (z.reshape(4, 30).min(1) == z.reshape(4, 30).max(1)).all()    # (N, C, L): per N
     with pytest.raises(ValueError):
         F.dropout2d(x, 1.5)
+    with pytest.raises(RuntimeError):
+        F.dropout2d(minaot.ones(2, 3, 4, 4, dtype=minaot.int64), 0.5)
     m = nn.Dropout2d(0.3)
     assert repr(m) == "Dropout2d(p=0.3, inplace=False)"
     m.eval()

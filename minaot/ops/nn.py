@@ -459,6 +459,9 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
                       "using dropout1d instead.", stacklevel=2)
     if not training or p == 0.0:
         return input
+    if not input.dtype.is_floating_point:
+        raise op_error(DTypeError, "dropout2d", f"result type Float can't be cast to the "
+                       f"desired output type {input.dtype.name}")
     # PyTorch's feature dropout on input (4-d) or input.unsqueeze(0): one draw per plane
     shape = tuple(input.shape[:2]) if input.ndim == 4 else tuple(input.shape[:1])
     mask_shape = shape + (1,) * (input.ndim - len(shape))
