@@ -538,6 +538,61 @@ def test_training_an_mlp_on_the_device_matches_cpu_eager(optimizer):
                                    atol=1e-5, err_msg=name)
 
 
+class TinyCNN(minaot.nn.Module):
+    """Convolution, BatchNorm2d (running statistics written back on the device), pools and
+    padding: the composite ops of minaot/ops/conv.py and pool.py on the device."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = minaot.nn.Conv2d(2, 4, 3, padding=1, groups=2)
+        self.bn = minaot.nn.BatchNorm2d(4)
+        self.conv1d = minaot.nn.Conv1d(4, 3, 2, stride=2, padding_mode="circular", padding=1)
+        self.fc = minaot.nn.Linear(3, 2)
+
+    def forward(self, x, y):
+        h = F.max_pool2d(F.relu(self.bn(self.conv(x))), 2, ceil_mode=True)      # (N, 4, 3, 2)
+        h = F.avg_pool2d(F.pad(h, (1, 0, 0, 1), mode="reflect"), 2, 1, count_include_pad=False)
+        h = self.conv1d(h.flatten(2))                                            # (N, 3, L)
+        h = F.adaptive_avg_pool1d(h, 1).flatten(1) + F.adaptive_max_pool1d(h, 1).flatten(1)
+        return F.cross_entropy(self.fc(h), y)
+
+
+def test_training_a_small_cnn_on_the_device_matches_cpu_eager():
+    """aot_module of a CNN on the GPU: loss, gradients and BatchNorm's running statistics
+    equal CPU eager's for a few SGD steps."""
+    minaot.manual_seed(0)
+    eager, model = TinyCNN(), TinyCNN()
+    model.load_state_dict(eager.state_dict())
+    model.cuda()
+    compiled = minaot.aot_module(model)
+    opt_e = minaot.optim.SGD(eager.parameters(), lr=0.1)
+    opt_c = minaot.optim.SGD(compiled.parameters(), lr=0.1)
+    rng = np.random.default_rng(2)
+    for step in range(2):
+        x = minaot.tensor(rng.standard_normal((2, 2, 5, 4)), dtype=minaot.float32)
+        y = minaot.tensor(rng.integers(0, 2, 2))
+        for opt in (opt_e, opt_c):
+            opt.zero_grad()
+        loss_e = eager(x, y)
+        loss_e.backward()
+        loss_c = compiled(x.cuda(), y.cuda())
+        assert loss_c.is_cuda
+        loss_c.backward()
+        np.testing.assert_allclose(loss_c.item(), loss_e.item(), rtol=1e-5, err_msg=f"step {step}")
+        for (name, pe), pc in zip(eager.named_parameters(), model.parameters()):
+            assert pc.grad.is_cuda
+            np.testing.assert_allclose(pc.grad.cpu().numpy(), pe.grad.numpy(), rtol=1e-4,
+                                       atol=1e-5, err_msg=f"{name} at step {step}")
+        opt_e.step()
+        opt_c.step()
+    for name in ("running_mean", "running_var"):
+        got = getattr(model.bn, name)
+        assert got.is_cuda
+        np.testing.assert_allclose(got.cpu().numpy(), getattr(eager.bn, name).numpy(), rtol=1e-5,
+                                   atol=1e-6, err_msg=name)
+    assert int(model.bn.num_batches_tracked.cpu().item()) == 2
+
+
 # ---------------------------------------------------------------- 5. random programs on CUDA tensors
 def cuda_inputs(prog, dtype):
     """The program's inputs on the GPU, laid out as on the CPU: each base moved, then the

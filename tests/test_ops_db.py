@@ -51,9 +51,11 @@ def test_eager_matches_numpy(op, i, sample):
     assert_close(out, np.asarray(ref), check_dtype=False)
     tensors = sample_to_tensors(sample)
     if all(isinstance(t, minaot.Tensor) for t in tensors):
-        meta = op.meta(*_promote(op, tensors), **sample.kwargs)    # uint8 with int8: int16
-        assert out.shape == tuple(meta.shape)
-        assert out.dtype is meta.dtype
+        metas = op.meta(*_promote(op, tensors), **sample.kwargs)    # uint8 with int8: int16
+        outs, metas = (out, metas) if op.num_outputs > 1 else ((out,), (metas,))
+        for o, meta in zip(outs, metas):
+            assert o.shape == tuple(meta.shape)
+            assert o.dtype is meta.dtype
 
 
 DIFF = [(op, i, s) for op, i, s in CASES if (op.vjp is not None or op.composite) and op.kind != "random"]
@@ -71,11 +73,14 @@ def test_float32_matches_float64(op, i, sample):
         pytest.skip("no floating point inputs, or the dtype is fixed by an attribute")
     out64 = _run(op, sample_to_tensors(sample, minaot.float64), sample.kwargs)
     out32 = _run(op, sample_to_tensors(sample, minaot.float32), sample.kwargs)
-    if out64.dtype is minaot.float64:
-        assert out32.dtype is minaot.float32, f"{op.name} did not keep float32"
-        assert_close(out32.double(), out64, rtol=1e-4, atol=1e-5)
-    else:
-        assert_close(out32, out64, check_dtype=False)
+    if op.num_outputs == 1:
+        out64, out32 = (out64,), (out32,)
+    for o64, o32 in zip(out64, out32):
+        if o64.dtype is minaot.float64:
+            assert o32.dtype is minaot.float32, f"{op.name} did not keep float32"
+            assert_close(o32.double(), o64, rtol=1e-4, atol=1e-5)
+        else:
+            assert_close(o32, o64, check_dtype=False)
 
 
 def test_every_op_has_a_record_and_samples():

@@ -10,3 +10,9 @@ from ..ops import (  # noqa: F401
     logsigmoid, mish, normalize, one_hot, pairwise_distance, relu6, selu, silu, smooth_l1_loss,
     softmin, softplus, softsign,
 )
+from ..ops.conv import conv1d, conv2d, pad  # noqa: F401
+from ..ops.nn import dropout2d  # noqa: F401
+from ..ops.pool import (  # noqa: F401
+    adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d, adaptive_max_pool2d,
+    avg_pool1d, avg_pool2d, max_pool1d, max_pool2d,
+)

@@ -6,12 +6,12 @@ Each layer owns its parameters and buffers and calls one op (or a few) from
 drawn from minaot's default generator, so ``minaot.manual_seed`` makes a
 network reproducible.
 
-``BatchNorm1d`` is the one layer with state that changes in the forward: in
-training it normalises with the batch's mean and *biased* variance and then
-updates its ``running_mean``/``running_var`` buffers in place,
+``BatchNorm1d`` and ``BatchNorm2d`` are the layers with state that changes in the
+forward: in training they normalise with the batch's mean and *biased* variance
+and then update their ``running_mean``/``running_var`` buffers in place,
 ``running = (1 - momentum) * running + momentum * batch_stat``, using the
-*unbiased* variance, and counts ``num_batches_tracked``; in eval mode it
-normalises with the running statistics.
+*unbiased* variance, and count ``num_batches_tracked``; in eval mode they
+normalise with the running statistics.
 """
 
 from __future__ import annotations
@@ -111,18 +111,20 @@ class LayerNorm(Module):
                 f"elementwise_affine={self.elementwise_affine}")
 
 
-class BatchNorm1d(Module):
-    """Batch normalisation over ``(N, C)`` or ``(N, C, L)`` inputs, per channel ``C``.
+class _BatchNorm(Module):
+    """Batch normalisation per channel (dim 1); subclasses say which input ranks they take.
 
     ``momentum`` must be a number (PyTorch's ``momentum=None``, a cumulative
     average, needs the counter's value in Python and is not supported)."""
+
+    _ranks = ()
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
                  affine: bool = True, track_running_stats: bool = True, dtype=None):
         super().__init__()
         if momentum is None:
-            raise NotImplementedError("BatchNorm1d: momentum=None (cumulative average) is not "
-                                      "supported; pass a number")
+            raise NotImplementedError(f"{type(self).__name__}: momentum=None (cumulative "
+                                      "average) is not supported; pass a number")
         self.num_features, self.eps, self.momentum = num_features, eps, float(momentum)
         self.affine, self.track_running_stats = affine, track_running_stats
         dtype = dt.to_dtype(dtype) if dtype is not None else dt.default_float
@@ -141,18 +143,19 @@ class BatchNorm1d(Module):
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
 
+    def _check_input(self, input):
+        raise NotImplementedError
+
     def forward(self, input):
-        if input.ndim not in (2, 3) or input.shape[1] != self.num_features:
-            raise ValueError(f"BatchNorm1d({self.num_features}): expected input of shape (N, "
-                             f"{self.num_features}) or (N, {self.num_features}, L), got "
-                             f"{tuple(input.shape)}")
-        dims = (0,) if input.ndim == 2 else (0, 2)
+        self._check_input(input)
+        dims = (0,) + tuple(range(2, input.ndim))
         shape = (1, self.num_features) + (1,) * (input.ndim - 2)     # broadcast per channel
         if self.training or not self.track_running_stats:
             n = input.numel() // self.num_features
             if n <= 1:
-                raise ValueError(f"BatchNorm1d: expected more than 1 value per channel when "
-                                 f"training, got input of shape {tuple(input.shape)}")
+                raise ValueError(f"{type(self).__name__}: expected more than 1 value per "
+                                 f"channel when training, got input of shape "
+                                 f"{tuple(input.shape)}")
             mean = input.mean(dims, keepdim=True)
             var = input.var(dims, correction=0, keepdim=True)
             if self.training and self.track_running_stats:
@@ -173,6 +176,51 @@ class BatchNorm1d(Module):
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
                 f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation over ``(N, C)`` or ``(N, C, L)`` inputs, per channel ``C``.
+
+    ``momentum`` must be a number (PyTorch's ``momentum=None``, a cumulative
+    average, needs the counter's value in Python and is not supported)."""
+
+    def _check_input(self, input):
+        if input.ndim not in (2, 3) or input.shape[1] != self.num_features:
+            raise ValueError(f"BatchNorm1d({self.num_features}): expected input of shape (N, "
+                             f"{self.num_features}) or (N, {self.num_features}, L), got "
+                             f"{tuple(input.shape)}")
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation over ``(N, C, H, W)`` inputs, per channel ``C`` (statistics over
+    ``N``, ``H`` and ``W``), as ``torch.nn.BatchNorm2d``: in training the batch's mean and
+    biased variance, and the running statistics updated in place with the unbiased
+    variance; in eval mode the running statistics.  ``momentum`` must be a number."""
+
+    def _check_input(self, input):
+        if input.ndim != 4:
+            raise ValueError(f"expected 4D input (got {input.ndim}D input)")
+        if input.shape[1] != self.num_features:
+            raise ValueError(f"BatchNorm2d({self.num_features}): expected input of shape (N, "
+                             f"{self.num_features}, H, W), got {tuple(input.shape)}")
+
+
+class Dropout2d(Module):
+    """Zeroes whole channels (each ``(n, c)`` plane) with probability ``p`` in training,
+    scaling the rest by ``1/(1-p)`` (:func:`minaot.nn.functional.dropout2d`); the identity
+    in eval mode."""
+
+    def __init__(self, p: float = 0.5, inplace: bool = False):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p, self.inplace = p, inplace
+
+    def forward(self, input):
+        return F.dropout2d(input, self.p, self.training, self.inplace)
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 class Dropout(Module):

@@ -70,6 +70,8 @@ from .nn_extra import (  # noqa: F401
     logsigmoid, mish, normalize, one_hot, pairwise_distance, relu6, selu, silu, smooth_l1_loss,
     softmin, softplus, softsign,
 )
+from .conv import conv1d, conv2d  # noqa: F401
+from .pool import adaptive_avg_pool1d, avg_pool1d, max_pool1d, max_pool2d  # noqa: F401
 from .more import (  # noqa: F401  (more parity: compositions of the ops above)
     aminmax, atleast_1d, atleast_2d, atleast_3d, block_diag, column_stack, count_nonzero, cross,
     detach, diff, dist, dstack, get_default_dtype, is_floating_point, is_tensor, nanmean, nansum,

@@ -429,3 +429,47 @@ def _np_dropout(x, p):
 register(OpDef("dropout", "random", lambda x, *, p: Meta(x.shape, x.dtype, device_of(x)),
                _np_dropout, decomp=_dropout_decomp, composite=True,
                samples=lambda rng: [SampleInput((rng.standard_normal((4, 5)),), {"p": 0.3})]))
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels: each ``(n, c)`` plane of an ``(N, C, H, W)`` input with
+    probability ``p``, the rest scaled by ``1 / (1 - p)``, as
+    ``torch.nn.functional.dropout2d``.  Like PyTorch, a 3-d input is taken as ``(N, C, L)``
+    (each ``input[n]`` dropped whole) with a warning, and other ranks warn too (each
+    ``input[i]`` dropped whole).  The mask comes from the default generator;
+    ``training=False`` or ``p=0`` return ``input``."""
+    import warnings
+
+    from .creation import rand
+    from .pointwise import mul, where
+    if not 0.0 <= p <= 1.0:
+        raise op_error(ValueError, "dropout2d", f"dropout probability has to be between 0 and 1, "
+                       f"but got {p}")
+    if input.ndim not in (3, 4):
+        warnings.warn(f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is "
+                      "deprecated and will result in an error in a future release. To retain "
+                      "the behavior and silence this warning, please use dropout instead. Note "
+                      "that dropout2d exists to provide channel-wise dropout on inputs with 2 "
+                      "spatial dimensions, a channel dimension, and an optional batch dimension "
+                      "(i.e. 3D or 4D inputs).", stacklevel=2)
+    elif input.ndim == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
+                      "1D dropout behavior is desired - input is interpreted as shape (N, C, L), "
+                      "where C is the channel dim. This behavior will change in a future release "
+                      "to interpret the input as one without a batch dimension, i.e. shape (C, H, "
+                      "W). To maintain the 1D channel-wise dropout behavior, please switch to "
+                      "using dropout1d instead.", stacklevel=2)
+    if not training or p == 0.0:
+        return input
+    if not input.dtype.is_floating_point:
+        raise op_error(DTypeError, "dropout2d", f"result type Float can't be cast to the "
+                       f"desired output type {input.dtype.name}")
+    # PyTorch's feature dropout on input (4-d) or input.unsqueeze(0): one draw per plane
+    shape = tuple(input.shape[:2]) if input.ndim == 4 else tuple(input.shape[:1])
+    mask_shape = shape + (1,) * (input.ndim - len(shape))
+    keep = rand(mask_shape, dtype=input.dtype, device=input.device) >= p
+    out = where(keep, mul(input, 1.0 / (1.0 - p)) if p < 1.0 else mul(input, 0.0), 0.0)
+    if inplace:
+        input.copy_(out)
+        return input
+    return out

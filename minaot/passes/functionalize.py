@@ -96,7 +96,7 @@ def emit_name(opname: str) -> str:
 
 def _result_types(opdef, values, attrs):
     m = opdef.meta(*[meta_of_type(v.type) for v in values], **attrs)
-    return [type_of_meta(m)]
+    return [type_of_meta(x) for x in (m if opdef.num_outputs > 1 else (m,))]
 
 
 class _Functionalizer:
