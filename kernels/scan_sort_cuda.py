@@ -75,19 +75,27 @@ def _lines(shape, dim):
     return shape[:dim] + (1,) + shape[dim + 1:]
 
 
-def _scan(x, dim, reverse, product):
+def _along_lines(kernel, x, dim, out_dtype, *extra):
+    """``(out, root)``: ``kernel`` run one thread per line of device array ``x`` along
+    ``dim``, writing a new C-contiguous array of ``x``'s shape and ``out_dtype``; the
+    kernel's arguments are ``out`` and ``x`` (flat, with their strides), the line length,
+    the lines' shape, then ``extra``."""
     from minaot.cuda import empty
-    out, root = empty(tuple(x.shape), x.dtype)
+    out, root = empty(tuple(x.shape), out_dtype)
     if out.size:
         fx, xst, xshape = flat(x)
         fo, ost, _ = flat(out)
         dim = dim if x.ndim else 0
         lines = _lines(xshape, dim)
-        # a float line runs in float64; an integer one in its own type (wrapping around)
-        start = (np.float64 if x.dtype.kind == "f" else x.dtype.type)(1 if product else 0)
-        launch_1d(cumsum_lines, math.prod(lines), fo, ost, ost[dim], fx, xst, xst[dim],
-                  xshape[dim], lines, bool(reverse), bool(product), start)
+        launch_1d(kernel, math.prod(lines), fo, ost, ost[dim], fx, xst, xst[dim], xshape[dim],
+                  lines, *extra)
     return out, root
+
+
+def _scan(x, dim, reverse, product):
+    # a float line runs in float64; an integer one in its own type (wrapping around)
+    start = (np.float64 if x.dtype.kind == "f" else x.dtype.type)(1 if product else 0)
+    return _along_lines(cumsum_lines, x, dim, x.dtype, bool(reverse), bool(product), start)
 
 
 def cumsum(x, dim, reverse):
@@ -131,16 +139,7 @@ def logcumsumexp_lines(out, out_st, out_dim_st, x, x_st, x_dim_st, size, shape, 
 def logcumsumexp(x, dim, reverse):
     """``(out, root)``: the cumulative log-sum-exp of float device array ``x`` along ``dim``
     (from the end of each line if ``reverse``)."""
-    from minaot.cuda import empty
-    out, root = empty(tuple(x.shape), x.dtype)
-    if out.size:
-        fx, xst, xshape = flat(x)
-        fo, ost, _ = flat(out)
-        dim = dim if x.ndim else 0
-        lines = _lines(xshape, dim)
-        launch_1d(logcumsumexp_lines, math.prod(lines), fo, ost, ost[dim], fx, xst, xst[dim],
-                  xshape[dim], lines, bool(reverse))
-    return out, root
+    return _along_lines(logcumsumexp_lines, x, dim, x.dtype, bool(reverse))
 
 
 @cuda.jit(cache=True)
@@ -164,16 +163,7 @@ def cumarg_lines(out, out_st, out_dim_st, x, x_st, x_dim_st, size, shape, larges
 
 
 def _cumarg(x, dim, largest):
-    from minaot.cuda import empty
-    out, root = empty(tuple(x.shape), np.int64)
-    if out.size:
-        fx, xst, xshape = flat(x)
-        fo, ost, _ = flat(out)
-        dim = dim if x.ndim else 0
-        lines = _lines(xshape, dim)
-        launch_1d(cumarg_lines, math.prod(lines), fo, ost, ost[dim], fx, xst, xst[dim],
-                  xshape[dim], lines, bool(largest))
-    return out, root
+    return _along_lines(cumarg_lines, x, dim, np.int64, bool(largest))
 
 
 def cumargmax(x, dim):
