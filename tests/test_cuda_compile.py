@@ -53,13 +53,19 @@ def test_keep_order_strides_match_numpy():
             (a.shape, a.strides)
 
 
-def test_gpu_benchmark_runs_and_checks_its_results_under_the_simulator():
-    """benchmarks/cuda_kernels.py --sim: tiny sizes, every column's result checked."""
+def _benchmark_under_the_simulator(script):
+    """The output of ``benchmarks/<script> --sim`` (a new process), which must succeed."""
     proc = subprocess.run([sys.executable, os.path.join(os.path.dirname(HERE), "benchmarks",
-                                                        "cuda_kernels.py"), "--sim"],
+                                                        script), "--sim"],
                           capture_output=True, text=True, timeout=600)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
+    return out
+
+
+def test_gpu_benchmark_runs_and_checks_its_results_under_the_simulator():
+    """benchmarks/cuda_kernels.py --sim: tiny sizes, every column's result checked."""
+    out = _benchmark_under_the_simulator("cuda_kernels.py")
     for workload in ("(1) gelu", "(2) softmax", "(3) layer_norm", "(4) MLP train step"):
         assert f"| {workload}" in out, out
     assert "_k0 " in out and "of copy-bound" in out, out
@@ -67,10 +73,6 @@ def test_gpu_benchmark_runs_and_checks_its_results_under_the_simulator():
 
 def test_gpu_train_step_benchmark_runs_under_the_simulator():
     """benchmarks/cuda_train_step.py --sim: the step's loss checked, every column measured."""
-    proc = subprocess.run([sys.executable, os.path.join(os.path.dirname(HERE), "benchmarks",
-                                                        "cuda_train_step.py"), "--sim"],
-                          capture_output=True, text=True, timeout=600)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-5000:]
+    out = _benchmark_under_the_simulator("cuda_train_step.py")
     assert "(4) MLP train step" in out and "| minaot cuda" in out, out
     assert "back-to-back per step" in out and "host, GPU busy" in out, out
