@@ -80,6 +80,28 @@ def test_min_cut_saves_an_input_rather_than_a_value_written_only_to_be_saved():
 
 
 @pytest.mark.task_6_2
+def test_min_cut_saves_a_views_base_not_the_view():
+    """A linear layer's weight gradient reads ``x.T``; the min cut saves ``x`` (a graph
+    input, no bytes written) and remakes the transpose in the backward, rather than
+    saving the transpose (same bytes, but a view of an input that a runtime giving each
+    saved value its own memory would copy).  Likewise ``h.T`` of a hidden activation."""
+    x = minaot.randn(16, 8, requires_grad=True)
+    w1, w2 = minaot.randn(12, 8, requires_grad=True), minaot.randn(4, 12, requires_grad=True)
+    mlp = lambda x, w1, w2: F.gelu(x @ w1.t(), approximate="tanh") @ w2.t()     # noqa: E731
+    fw, bw = graphs_of(mlp, x, w1, w2, partition_fn=MINCUT)
+    saved = list(fw.results)[1:]
+    assert not [v for v in saved if not v.is_block_arg and v.owner.opname == "transpose"]
+    assert any(v is fw.args[0] for v in saved)              # x itself
+    assert [op.opname for op in bw.ops].count("transpose") >= 2
+    got = [t.grad.numpy().copy() for t in (x, w1, w2)]
+    for t in (x, w1, w2):
+        t.grad = None
+    graphs_of(mlp, x, w1, w2, partition_fn=minaot.default_partition)
+    for g, t in zip(got, (x, w1, w2)):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.task_6_2
 def test_matmul_relu_backward_holds_exactly_two_gradient_matmuls():
     a = minaot.randn(10, 10, requires_grad=True)
     b = minaot.randn(10, 10, requires_grad=True)

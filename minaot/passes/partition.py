@@ -18,7 +18,11 @@ gradients.  What differs is the choice of saved values:
   max-flow) is the cheapest set of values to save; everything on the sink side
   is recomputed in the backward.  Pointwise and view ops are cheap to
   recompute once fused.  Ties go to the cut closer to the backward, i.e. to
-  fewer recomputed ops (the capacity is ``bytes * 10**6 + distance``).
+  fewer recomputed ops (the capacity is ``bytes * 10**6 + distance``), except
+  between a view and its base: of equal bytes the base is saved and the view
+  remade in the backward (a view costs nothing to remake, while a saved view
+  of a graph input is copied by a runtime that gives each saved value its own
+  memory).
 
 ``memory_budget`` (1.0 by default) trades recomputation for memory: at 1.0 a
 value the forward computes that feeds a backward matmul directly is saved, not
@@ -41,6 +45,8 @@ RECOMPUTABLE_KINDS = ("pointwise", "view", "creation")
 #: ops a fused kernel can read a value in without it ever being written to memory
 FUSIBLE_KINDS = ("pointwise", "view", "creation", "reduction", "random")
 INF = float("inf")
+#: added to a view's capacity: of a view and its base, of equal bytes, the base is saved
+VIEW_TIE = 101
 
 
 @dataclass
@@ -206,7 +212,7 @@ def _solve(joint, num_fwd_outputs, soft_banned):
     depend on the tangents).
 
     Each candidate ``v`` is an edge ``("in", id(v)) -> ("out", id(v))`` of capacity
-    ``v.type.nbytes * 10**6 + distance`` (``distance``: 1 for a value a backward op
+    ``v.type.nbytes * 10**6 + distance`` (plus ``VIEW_TIE`` for a view's result; ``distance``: 1 for a value a backward op
     reads, one more per step further from the backward, at most 100), with the bytes
     counted twice for a value that is not materialized (:func:`_materialized`): layer
     norm's ``x - mean`` costs as many bytes as ``x`` but would be written only to be
@@ -238,8 +244,11 @@ def _solve(joint, num_fwd_outputs, soft_banned):
     for v in candidates:
         vid = id(v)
         weight = v.type.nbytes * (1 if _materialized(v) else 2)
-        g.add_edge(("in", vid), ("out", vid), capacity=weight * 10**6 + min(dist[v], 100))
         op = None if v.is_block_arg else v.owner
+        # a view costs what its base costs, plus a tie-breaker: save the base, remake the view
+        view = op is not None and get_op(op.opname).kind == "view"
+        g.add_edge(("in", vid), ("out", vid),
+                   capacity=weight * 10**6 + min(dist[v], 100) + (VIEW_TIE if view else 0))
         banned = op is None or (v in fw_values and (not _recomputable(op) or v in soft_banned))
         if banned:
             g.add_edge("source", ("in", vid), capacity=INF)
