@@ -19,7 +19,8 @@ order), so :func:`conform` copies a result into the right layout when they do.
 The common case, all operands C-contiguous, is checked first and costs nothing.
 The tracer lays out its fake results with the same rule, so a compiled function
 sees the strides eager sees (and its runtime gives its results those strides:
-:func:`dense_layout`).  On CUDA every result is C-contiguous.
+:func:`dense_layout`).  CUDA tensors follow the same rule for pointwise ops and
+``clone()`` (the memory order of the first operand of the result's shape).
 """
 
 from __future__ import annotations

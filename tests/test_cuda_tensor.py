@@ -291,6 +291,21 @@ class TestViews:
             vg.mul_(10)
             np.testing.assert_array_equal(g.cpu().numpy(), x.numpy())
 
+    @pytest.mark.parametrize("name,fn", VIEWS, ids=[v[0] for v in VIEWS])
+    def test_clone_keeps_the_memory_order_and_contiguous_makes_c_order(self, name, fn):
+        """``clone()`` is PyTorch's ``preserve_format``: the copy of ``x.t()`` is
+        column-major, as on the CPU; ``contiguous()`` copies into C order."""
+        x, g = cpu_and_cuda(4, 5)
+        assert fn(g).clone()._storage is not g._storage
+        for a, b in ((fn(x).clone(), fn(g).clone()), (fn(x).contiguous(), fn(g).contiguous())):
+            assert b.stride() == a.stride()
+            np.testing.assert_array_equal(b.cpu().numpy(), a.numpy())
+        x3, g3 = cpu_and_cuda(3, 4, 5)
+        for perm in ((1, 0, 2), (2, 1, 0), (0, 2, 1), (2, 0, 1)):
+            a, b = x3.permute(*perm).clone(), g3.permute(*perm).clone()
+            assert b.stride() == a.stride()
+            np.testing.assert_array_equal(b.cpu().numpy(), a.numpy())
+
     def test_setitem_and_version(self):
         x, g = cpu_and_cuda(3, 4)
         v = g._version
