@@ -372,9 +372,8 @@ def _make_blocked(dtype: np.dtype, blocking: Blocking, a_k_fast: bool, b_n_fast:
                     kk, j = b_slot(tid + r * NT)
                     shared_b[buf, kk, j] = next_b[r]
                 cuda.syncthreads()                          # the tiles are complete
-                k0 += BK
-                if k0 < k_hi:                               # in flight during the products
-                    load(a, b, next_a, next_b, z, row0, col0, k0, k_hi, m, n, tid, zero)
+                k0 += BK                                    # in flight during the products
+                load(a, b, next_a, next_b, z, row0, col0, k0, k_hi, m, n, tid, zero)
                 for kk in range(BK):                        # BK outer products
                     outer(kk, shared_a, shared_b, buf, row_t, col_t, acc, col_a, row_b)
                 step += 1
@@ -502,9 +501,10 @@ def _make_vectorized(blocking: Blocking, a_k_fast: bool, b_n_fast: bool):
                             shared_b[buf, kk + q, j] = next_b[4 * r + q]
                 cuda.syncthreads()
                 k0 += BK
-                if k0 < k_hi:
-                    load(a, a0, a_m, a_k, b, b0, b_k, b_n, next_a, next_b, row0, col0, k0, k_hi,
-                         m, n, tid, zero)
+                # no ``if k0 < k_hi`` around it: the loads past the end are masked to zero,
+                # and a branch here let the compiler place the loads after the products
+                load(a, a0, a_m, a_k, b, b0, b_k, b_n, next_a, next_b, row0, col0, k0, k_hi,
+                     m, n, tid, zero)
                 products(shared_a, shared_b, buf, row_t, col_t, acc, col_a, row_b)
                 step += 1
             store(out, zs, acc, row0, col0, row_t, col_t, m, n)
