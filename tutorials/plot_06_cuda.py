@@ -289,8 +289,9 @@ for title, fn, shapes in cases:
 # Read the table from the top:
 #
 # * **Pointwise** (``gelu``): one thread per element; the grid is capped at
-#   65,535 blocks of 256 threads, and the grid-stride loop lets those
-#   16.8 million threads cover the 67 million elements, four each.  At
+#   2,048 blocks of 256 threads (``POINTWISE_MAX_BLOCKS``), and the
+#   grid-stride loop lets those 524,288 threads cover the 67 million
+#   elements, 128 each.  At
 #   8 x 16, one block of 128 threads is enough.
 # * **Row reductions** (``softmax``): one block per row, 16,384 blocks of
 #   256 threads for rows of 4,096 (16 elements per thread per loop).  Rows
