@@ -109,7 +109,10 @@ show((fw, bw), constants=False, attributes=False)
 # the backward reads must be available to it.  A minimum cut (networkx max-flow) is the
 # cheapest set of values to save; the cheap pointwise ops between the cut and
 # the backward are *recomputed* there.  Graph inputs and the results of
-# matmuls, reductions and random ops are never recomputed.
+# matmuls, reductions and random ops are never recomputed.  Of a view and its
+# base, of equal bytes, the base is saved: the weight gradient reads ``x.T``,
+# and the forward saves ``x`` itself while the backward remakes the transpose
+# (a view costs nothing to remake).
 
 fw_mc, bw_mc = min_cut_rematerialization_partition(joint, n_out)
 print(fw_mc.partition_report)
