@@ -29,6 +29,17 @@ def graphs_of(fn, *inputs, partition_fn):
     return seen["fw"], seen["bw"]
 
 
+def assert_default_partition_grads(fn, *inputs):
+    """The inputs' ``.grad`` (from a run with another partition) equal those of the
+    default partition."""
+    got = [t.grad.numpy().copy() for t in inputs]
+    for t in inputs:
+        t.grad = None
+    graphs_of(fn, *inputs, partition_fn=minaot.default_partition)
+    for g, t in zip(got, inputs):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
 def ins_outs(g):
     return len(g.args), len(g.results)
 
@@ -70,13 +81,7 @@ def test_min_cut_saves_an_input_rather_than_a_value_written_only_to_be_saved():
     big = [v for v in saved if tuple(v.type.shape) == (64, 32)]
     assert len(big) == 1 and big[0] is fw.args[0]          # x itself, not x - mean
     assert sorted(tuple(v.type.shape) for v in saved if v not in big) == [(32,), (64, 1), (64, 1)]
-    # the gradients are those of the default partition (which saves x - mean)
-    got = [t.grad.numpy().copy() for t in (x, w, b)]
-    for t in (x, w, b):
-        t.grad = None
-    graphs_of(ln, x, w, b, partition_fn=minaot.default_partition)
-    for g, t in zip(got, (x, w, b)):
-        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-5, atol=1e-5)
+    assert_default_partition_grads(ln, x, w, b)     # (which saves x - mean)
 
 
 @pytest.mark.task_6_2
@@ -93,12 +98,7 @@ def test_min_cut_saves_a_views_base_not_the_view():
     assert not [v for v in saved if not v.is_block_arg and v.owner.opname == "transpose"]
     assert any(v is fw.args[0] for v in saved)              # x itself
     assert [op.opname for op in bw.ops].count("transpose") >= 2
-    got = [t.grad.numpy().copy() for t in (x, w1, w2)]
-    for t in (x, w1, w2):
-        t.grad = None
-    graphs_of(mlp, x, w1, w2, partition_fn=minaot.default_partition)
-    for g, t in zip(got, (x, w1, w2)):
-        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-5, atol=1e-5)
+    assert_default_partition_grads(mlp, x, w1, w2)
 
 
 @pytest.mark.task_6_2
