@@ -19,6 +19,7 @@ import minaot.nn as nn
 import minaot.nn.functional as F
 from minaot.ops.registry import get_op
 from minaot.testing import assert_close, gradcheck
+from runs import RUNS
 
 RNG = np.random.default_rng(0)
 DTYPES = {"float64": minaot.float64, "float32": minaot.float32}
@@ -29,11 +30,6 @@ def arr(*shape):
     return RNG.standard_normal(shape)
 
 
-def compiled(fn):
-    return minaot.compile(fn, backend="numba")
-
-
-RUNS = {"eager": lambda fn: fn, "compiled": compiled}
 # (run, dtype) pairs: compiled in float64, and in float32 for some convolutions only, to
 # keep Numba's first compilations (one per program and dtype) few
 MODES = [("eager", "float64"), ("eager", "float32"), ("compiled", "float64")]

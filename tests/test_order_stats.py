@@ -9,18 +9,12 @@ import pytest
 import minaot
 from minaot._errors import DTypeError
 from minaot.testing import assert_close, gradcheck
+from runs import RUNS, compiled
 
 T = minaot.tensor
 R = np.random.default_rng(0)
 nan = np.nan
 pytestmark = pytest.mark.tensor
-
-
-def compiled(fn):
-    return minaot.compile(fn, backend="numba")
-
-
-RUNS = {"eager": lambda fn: fn, "compiled": compiled}
 
 
 def _stable_kth(a, k, axis):

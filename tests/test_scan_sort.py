@@ -9,17 +9,11 @@ import pytest
 
 import minaot
 from minaot.testing import assert_close, gradcheck
+from runs import RUNS, compiled
 
 T = minaot.tensor
 R = np.random.default_rng(0)
 pytestmark = pytest.mark.tensor
-
-
-def compiled(fn):
-    return minaot.compile(fn, backend="numba")
-
-
-RUNS = {"eager": lambda fn: fn, "compiled": compiled}
 
 
 # ------------------------------------------------------------------ cumsum
