@@ -491,6 +491,28 @@ class MLP(minaot.nn.Module):
         return F.cross_entropy(self.l2(F.gelu(self.l1(x))), y)
 
 
+def train_alongside(eager, compiled, model, opt_e, opt_c, batches):
+    """Optimizer steps of a CPU ``eager`` model and of ``compiled`` (``aot_module`` of
+    ``model``, on the GPU) on the same ``(x, y)`` batches: at each step the loss is a CUDA
+    tensor that requires grad and equals eager's, and every parameter of ``model`` and its
+    gradient are CUDA tensors, the gradients equal to eager's."""
+    for step, (x, y) in enumerate(batches):
+        for opt in (opt_e, opt_c):
+            opt.zero_grad()
+        loss_e = eager(x, y)
+        loss_e.backward()
+        loss_c = compiled(x.cuda(), y.cuda())
+        assert loss_c.is_cuda and loss_c.requires_grad
+        loss_c.backward()
+        np.testing.assert_allclose(loss_c.item(), loss_e.item(), rtol=1e-5, err_msg=f"step {step}")
+        for (name, pe), pc in zip(eager.named_parameters(), model.parameters()):
+            assert pc.is_cuda and pc.grad.is_cuda
+            np.testing.assert_allclose(pc.grad.cpu().numpy(), pe.grad.numpy(), rtol=1e-4,
+                                       atol=1e-5, err_msg=f"{name} at step {step}")
+        opt_e.step()
+        opt_c.step()
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "adam-fused", "adam-fused-decay",
                                        "adamw-fused"])
 def test_training_an_mlp_on_the_device_matches_cpu_eager(optimizer):
@@ -514,21 +536,9 @@ def test_training_an_mlp_on_the_device_matches_cpu_eager(optimizer):
                                                             fused=f)}[optimizer]
     opt_e, opt_c = make(eager.parameters(), False), make(compiled.parameters(), True)
     rng = np.random.default_rng(1)
-    for step in range(3):
-        x = minaot.tensor(rng.standard_normal((8, 6)), dtype=minaot.float32)
-        y = minaot.tensor(rng.integers(0, 3, 8))
-        for opt in (opt_e, opt_c):
-            opt.zero_grad()
-        loss_e = eager(x, y)
-        loss_e.backward()
-        loss_c = compiled(x.cuda(), y.cuda())
-        assert loss_c.is_cuda and loss_c.requires_grad
-        loss_c.backward()
-        np.testing.assert_allclose(loss_c.item(), loss_e.item(), rtol=1e-5, err_msg=f"step {step}")
-        for p in model.parameters():
-            assert p.is_cuda and p.grad.is_cuda
-        opt_e.step()
-        opt_c.step()
+    batches = [(minaot.tensor(rng.standard_normal((8, 6)), dtype=minaot.float32),
+                minaot.tensor(rng.integers(0, 3, 8))) for _ in range(3)]
+    train_alongside(eager, compiled, model, opt_e, opt_c, batches)
     assert [id(p) for p in model.parameters()] == [id(p) for p in params]
     if optimizer.endswith("fused"):             # one compiled entry, one call per step
         assert len(opt_c._compiled_device.cache) == 1
@@ -568,23 +578,9 @@ def test_training_a_small_cnn_on_the_device_matches_cpu_eager():
     opt_e = minaot.optim.SGD(eager.parameters(), lr=0.1)
     opt_c = minaot.optim.SGD(compiled.parameters(), lr=0.1)
     rng = np.random.default_rng(2)
-    for step in range(2):
-        x = minaot.tensor(rng.standard_normal((2, 2, 5, 4)), dtype=minaot.float32)
-        y = minaot.tensor(rng.integers(0, 2, 2))
-        for opt in (opt_e, opt_c):
-            opt.zero_grad()
-        loss_e = eager(x, y)
-        loss_e.backward()
-        loss_c = compiled(x.cuda(), y.cuda())
-        assert loss_c.is_cuda
-        loss_c.backward()
-        np.testing.assert_allclose(loss_c.item(), loss_e.item(), rtol=1e-5, err_msg=f"step {step}")
-        for (name, pe), pc in zip(eager.named_parameters(), model.parameters()):
-            assert pc.grad.is_cuda
-            np.testing.assert_allclose(pc.grad.cpu().numpy(), pe.grad.numpy(), rtol=1e-4,
-                                       atol=1e-5, err_msg=f"{name} at step {step}")
-        opt_e.step()
-        opt_c.step()
+    batches = [(minaot.tensor(rng.standard_normal((2, 2, 5, 4)), dtype=minaot.float32),
+                minaot.tensor(rng.integers(0, 2, 2))) for _ in range(2)]
+    train_alongside(eager, compiled, model, opt_e, opt_c, batches)
     for name in ("running_mean", "running_var"):
         got = getattr(model.bn, name)
         assert got.is_cuda
