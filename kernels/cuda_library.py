@@ -27,10 +27,6 @@ import math
 import numpy as np
 from numba import config, cuda
 
-if config.ENABLE_CUDASIM:
-    from minaot.codegen.cuda_simulator import install
-    install()                           # shared arrays allocated under a lock
-
 THREADS = 32 if config.ENABLE_CUDASIM else 256     # the simulator runs one OS thread per thread
 MAX_BLOCKS = 4 if config.ENABLE_CUDASIM else 1024
 

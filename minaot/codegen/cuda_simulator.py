@@ -19,8 +19,11 @@ all the block's threads make the call together, which is how the generated
 kernels call it (a reduction is run by every thread of the block).
 
 :func:`install` puts both in place.  Every module that ``emit-numba-cuda``
-generates calls it under the simulator, and so do the hand-written library
-kernels; on a GPU nothing changes.
+generates calls it under the simulator, and so does the package of hand-written
+kernels, ``minaot.kernels``, when it is imported.  (It used to be only
+``cuda_library``, so the blocked matmul's tests, which import ``matmul_cuda``
+alone, ran without the lock and failed now and then: one thread of a block
+computed with an A tile of its own.)  On a GPU nothing changes.
 """
 
 from __future__ import annotations
