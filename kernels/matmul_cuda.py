@@ -134,9 +134,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import cuda, from_dtype   # a global: the simulator swaps in its own ``cuda``
+from numba import cuda, from_dtype, types   # a global: the simulator swaps in its own ``cuda``
 
-from .vector_cuda import load4, load4_flat
+from .vector_cuda import load4, load4_flat, store4
 
 #: the side of a tile of the tiled kernel: a block has TILE x TILE threads
 TILE = 16
@@ -393,15 +393,30 @@ def vectorizable(blocking: Blocking) -> bool:
     (``bk`` a multiple of 4) that divide evenly among the threads, patches in groups of 4."""
     n4 = 4 * blocking.threads
     return (blocking.vec == 4 and blocking.bk % 4 == 0 and (blocking.bm * blocking.bk) % n4 == 0
-            and (blocking.bk * blocking.bn) % n4 == 0)
+            and (blocking.bk * blocking.bn) % n4 == 0
+            and (blocking.bm + blocking.pad) % 4 == 0 and (blocking.bn + blocking.pad) % 4 == 0)
 
 
-def _make_vectorized(blocking: Blocking, a_k_fast: bool, b_n_fast: bool):
+def _make_vectorized(blocking: Blocking, a_k_fast: bool, b_n_fast: bool, k_exact: bool):
     """The register-blocked float32 kernel with 16-byte global loads, for operands whose
     fast axis is contiguous (see :func:`vector_layout`).  A and B come in as flat 1-d
     arrays and element strides, so that an element's address is one multiply-add per
     axis on plain integers (no per-index wraparound), and each thread loads its share of
-    a tile as groups of 4 neighbours along the operand's fast axis with ``load4_flat``."""
+    a tile as groups of 4 neighbours along the operand's fast axis with ``load4_flat``.
+
+    What a tile step costs besides its multiply-adds is kept small:
+
+    - A thread's groups sit at the same rows of A and columns of B at every step, so
+      where each starts is worked out once (``a_at``, ``b_at``), less the step's
+      ``k``: a step adds ``k * a_k``.  Rows past A's end are *clamped* to its last
+      rows instead of masked: they only feed rows of C past its end, which are never
+      stored (columns of B likewise).
+    - ``k_exact`` (K a multiple of BK, so every split is whole tile steps): no step
+      reads past K, and the loads carry no mask at all; the prefetch after the last
+      step reloads that step's tile instead of reading past the split.  Otherwise the
+      groups past the split's end are zeros.
+    - A group that lies along the shared tile's rows (A with M fast, B with N fast)
+      goes into it with one 16-byte store (``store4``), not four."""
     element = from_dtype(np.float32)
     BM, BN, BK, TM, TN = blocking.bm, blocking.bn, blocking.bk, blocking.tm, blocking.tn  # noqa: N806
     TX, TY = blocking.block                                 # noqa: N806
@@ -428,26 +443,60 @@ def _make_vectorized(blocking: Blocking, a_k_fast: bool, b_n_fast: bool):
         return (g % KG) * 4, g // KG
 
     @cuda.jit(device=True)
-    def load(a, a0, a_m, a_k, b, b0, b_k, b_n, next_a, next_b, row0, col0, k0, k_hi, m, n,
-             tid, zero):
-        """The next step's groups of A's and B's tiles into this thread's registers (``a0``,
-        ``b0``: where the batch's matrices start in the flat arrays)."""
+    def starts(a_at, b_at, a_k_of, b_k_of, tid, row0, col0, m, n, a_m, a_k, b_k, b_n):
+        """Where each of this thread's groups starts in A and B at k = 0 (clamped rows and
+        columns; the fast axis has stride 1), and its k inside the tile."""
         for r in range(GA):
             i, kk = a_group(tid + r * NT)
-            row, k = row0 + i, k0 + kk
-            if row < m and k < k_hi:        # the whole group (the fast axis's length is 4 n)
-                v = load4_flat(a, a0 + row * a_m + k * a_k)
+            a_k_of[r] = kk
+            if a_k_fast:
+                a_at[r] = min(row0 + i, m - 1) * a_m + kk
+            else:                           # (M a multiple of 4 here)
+                a_at[r] = min(row0 + i, m - 4) + kk * a_k
+        for r in range(GB):
+            kk, j = b_group(tid + r * NT)
+            b_k_of[r] = kk
+            if b_n_fast:
+                b_at[r] = kk * b_k + min(col0 + j, n - 4)
+            else:
+                b_at[r] = min(col0 + j, n - 1) * b_n + kk
+
+    @cuda.jit(device=True)
+    def load(a, a_off, b, b_off, next_a, next_b, a_at, b_at, a_k_of, b_k_of, k0, k_hi, zero):
+        """The groups of the step at ``k0`` into this thread's registers (``a_off``: the
+        batch's start in A plus ``k0``'s offset; ``b_off`` likewise)."""
+        for r in range(GA):
+            if k_exact or k0 + a_k_of[r] < k_hi:
+                v = load4_flat(a, a_off + a_at[r])
             else:
                 v = (zero, zero, zero, zero)
             next_a[4 * r], next_a[4 * r + 1], next_a[4 * r + 2], next_a[4 * r + 3] = v
         for r in range(GB):
-            kk, j = b_group(tid + r * NT)
-            k, col = k0 + kk, col0 + j
-            if k < k_hi and col < n:
-                v = load4_flat(b, b0 + k * b_k + col * b_n)
+            if k_exact or k0 + b_k_of[r] < k_hi:
+                v = load4_flat(b, b_off + b_at[r])
             else:
                 v = (zero, zero, zero, zero)
             next_b[4 * r], next_b[4 * r + 1], next_b[4 * r + 2], next_b[4 * r + 3] = v
+
+    @cuda.jit(device=True)
+    def to_shared(shared_a, shared_b, buf, next_a, next_b, tid):
+        """This thread's groups from its registers into the tiles of buffer ``buf``."""
+        for r in range(GA):
+            i, kk = a_group(tid + r * NT)
+            if a_k_fast:                    # a group along k: four rows of the [k, row] tile
+                for q in range(4):
+                    shared_a[buf, kk + q, i] = next_a[4 * r + q]
+            else:
+                store4(shared_a, buf, kk, i, next_a[4 * r], next_a[4 * r + 1],
+                       next_a[4 * r + 2], next_a[4 * r + 3])
+        for r in range(GB):
+            kk, j = b_group(tid + r * NT)
+            if b_n_fast:
+                store4(shared_b, buf, kk, j, next_b[4 * r], next_b[4 * r + 1],
+                       next_b[4 * r + 2], next_b[4 * r + 3])
+            else:
+                for q in range(4):
+                    shared_b[buf, kk + q, j] = next_b[4 * r + q]
 
     # outer(0, ...); ...; outer(BK - 1, ...), the steps of a tile written out
     products = _unrolled(_outer_product(blocking, True), BK, 8)
@@ -471,44 +520,39 @@ def _make_vectorized(blocking: Blocking, a_k_fast: bool, b_n_fast: bool):
         row_b = cuda.local.array(TN, element)
         next_a = cuda.local.array(NA, element)
         next_b = cuda.local.array(NB, element)
+        a_at = cuda.local.array(GA, types.int64)
+        b_at = cuda.local.array(GB, types.int64)
+        a_k_of = cuda.local.array(GA, types.int64)
+        b_k_of = cuda.local.array(GB, types.int64)
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
         tid = ty * TX + tx
         row_t, col_t = ty * 4, tx * 4
         row0 = cuda.blockIdx.y * BM
         col0 = cuda.blockIdx.x * BN
+        starts(a_at, b_at, a_k_of, b_k_of, tid, row0, col0, m, n, a_m, a_k, b_k, b_n)
         for zs in range(cuda.blockIdx.z, out.shape[0], cuda.gridDim.z):
             z = zs // splits
-            a0, b0 = z * a_z, z * b_z
             k0 = (zs % splits) * k_split
             k_hi = min(kdim, k0 + k_split)
+            a_off, b_off = z * a_z + k0 * a_k, z * b_z + k0 * b_k
+            a_step, b_step = BK * a_k, BK * b_k
             for i in range(PATCH):
                 acc[i] = zero
-            load(a, a0, a_m, a_k, b, b0, b_k, b_n, next_a, next_b, row0, col0, k0, k_hi, m, n,
-                 tid, zero)
+            load(a, a_off, b, b_off, next_a, next_b, a_at, b_at, a_k_of, b_k_of, k0, k_hi, zero)
             step = 0
             while k0 < k_hi:
                 buf = step % 2
-                for r in range(GA):                         # registers -> shared tile
-                    i, kk = a_group(tid + r * NT)
-                    for q in range(4):
-                        if a_k_fast:
-                            shared_a[buf, kk + q, i] = next_a[4 * r + q]
-                        else:
-                            shared_a[buf, kk, i + q] = next_a[4 * r + q]
-                for r in range(GB):
-                    kk, j = b_group(tid + r * NT)
-                    for q in range(4):
-                        if b_n_fast:
-                            shared_b[buf, kk, j + q] = next_b[4 * r + q]
-                        else:
-                            shared_b[buf, kk + q, j] = next_b[4 * r + q]
+                to_shared(shared_a, shared_b, buf, next_a, next_b, tid)
                 cuda.syncthreads()
                 k0 += BK
-                # no ``if k0 < k_hi`` around it: the loads past the end are masked to zero,
-                # and a branch here let the compiler place the loads after the products
-                load(a, a0, a_m, a_k, b, b0, b_k, b_n, next_a, next_b, row0, col0, k0, k_hi,
-                     m, n, tid, zero)
+                if not k_exact or k0 < k_hi:    # k_exact, last step: reload it (no branch:
+                    a_off += a_step             # the compiler makes these selects)
+                    b_off += b_step
+                # no ``if k0 < k_hi`` around the loads: a branch here let the compiler
+                # place them after the products
+                load(a, a_off, b, b_off, next_a, next_b, a_at, b_at, a_k_of, b_k_of, k0, k_hi,
+                     zero)
                 products(shared_a, shared_b, buf, row_t, col_t, acc, col_a, row_b)
                 step += 1
             store(out, zs, acc, row0, col0, row_t, col_t, m, n)
@@ -612,8 +656,8 @@ def blocked_kernel(dtype, blocking: Blocking, a_k_fast: bool, b_n_fast: bool):
     return _KERNELS[key]
 
 
-def vectorized_kernel(blocking: Blocking, a_k_fast: bool, b_n_fast: bool):
-    key = ("vectorized", blocking, bool(a_k_fast), bool(b_n_fast))
+def vectorized_kernel(blocking: Blocking, a_k_fast: bool, b_n_fast: bool, k_exact: bool = False):
+    key = ("vectorized", blocking, bool(a_k_fast), bool(b_n_fast), bool(k_exact))
     if key not in _KERNELS:
         _KERNELS[key] = _make_vectorized(*key[1:])
     return _KERNELS[key]
@@ -765,7 +809,8 @@ def matmul_3d(a, b, c, tile: int | None = None, *, blocking: Blocking | None = N
                                 threads) if splits > 1 else None)
         vector = None
         if c.dtype == np.float32 and vectorizable(blocking):
-            vector = _launcher(vectorized_kernel(blocking, a_k_fast, b_n_fast), grid,
+            k_exact = k % blocking.bk == 0      # every split whole tile steps
+            vector = _launcher(vectorized_kernel(blocking, a_k_fast, b_n_fast, k_exact), grid,
                                blocking.block)
         chosen = (_launcher(kernel, grid, blocking.block), splits, k_split, sum_launch, vector)
         if auto:

@@ -41,9 +41,15 @@ def _py_load4_flat(arr, i):
     return arr[i], arr[i + 1], arr[i + 2], arr[i + 3]
 
 
+def _py_store4(arr, i, j, k, v0, v1, v2, v3):
+    """``arr[i, j, k : k + 4] = v0, v1, v2, v3`` (Python, for the simulator)."""
+    arr[i, j, k], arr[i, j, k + 1], arr[i, j, k + 2], arr[i, j, k + 3] = v0, v1, v2, v3
+
+
 if config.ENABLE_CUDASIM:
     load4 = _py_load4
     load4_flat = _py_load4_flat
+    store4 = _py_store4
 else:
     from llvmlite import ir
     from numba import types
@@ -94,4 +100,30 @@ else:
         return result(arr, i), _codegen(result)
 
 
-__all__ = ["load4", "load4_flat"]
+    @intrinsic
+    def store4(typingctx, arr, i, j, k, v0, v1, v2, v3):
+        """``arr[i, j, k : k + 4] = v0, v1, v2, v3`` in one 16-byte store (the same alignment
+        rules as :func:`load4`)."""
+        _check("store4", arr, 3, (i, j, k))
+        for v in (v0, v1, v2, v3):
+            if v != arr.dtype:
+                raise TypingError(f"store4 stores {arr.dtype} values, got {v}")
+
+        def codegen(context, builder, signature, args):
+            aryty = signature.args[0]
+            ary = context.make_array(aryty)(context, builder, args[0])
+            inds = [context.cast(builder, v, t, types.intp)
+                    for v, t in zip(args[1:4], signature.args[1:4])]
+            ptr = cgutils.get_item_pointer(context, builder, aryty, ary, inds, wraparound=False)
+            element = context.get_value_type(aryty.dtype)
+            vec = ir.Constant(ir.VectorType(element, 4), ir.Undefined)
+            for n, v in enumerate(args[4:]):
+                vec = builder.insert_element(vec, v, ir.Constant(ir.IntType(32), n))
+            vec_ptr = builder.bitcast(ptr, ir.VectorType(element, 4).as_pointer(
+                ptr.type.addrspace))
+            builder.store(vec, vec_ptr, align=16)
+            return context.get_dummy_value()
+        return types.void(arr, i, j, k, v0, v1, v2, v3), codegen
+
+
+__all__ = ["load4", "load4_flat", "store4"]

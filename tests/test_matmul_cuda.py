@@ -157,7 +157,8 @@ class TestBlocked:
     @pytest.mark.parametrize("layout", ["nn", "nt", "tn", "tt"])
     def test_vectorized_kernel_runs_where_the_operands_allow_it(self, layout, monkeypatch):
         # fast axes of a multiple of 4 take the 16-byte-load kernel (edges, K splits, a
-        # batch); a length that is not, or a misaligned start, takes the blocked kernel
+        # batch; K a multiple of the tile's BK or not); a length that is not, or a
+        # misaligned start, takes the blocked kernel
         from minaot.kernels import matmul_cuda as mc
         taken = []
 
@@ -168,7 +169,8 @@ class TestBlocked:
         monkeypatch.setattr(mc, "vector_layout", spy)
         wide = mc.blockings(np.float32)[0]
         assert mc.vectorizable(wide)
-        sizes = [(260, 132, 136), (4, 1032, 128)] if TARGET == "gpu" else [(9, 12, 8), (4, 16, 5)]
+        sizes = ([(260, 132, 136), (4, 1032, 128)] if TARGET == "gpu"
+                 else [(9, 12, 8), (4, 16, 5), (8, 14, 12)])
         for m, k, n in sizes:
             for split_k in (None, 2):
                 a = R.standard_normal((m, k)).astype(np.float32)
