@@ -235,19 +235,24 @@ class TestChoices:
     def test_narrow_products_take_the_narrow_blocking(self, monkeypatch):
         from minaot.kernels import matmul_cuda as mc
         monkeypatch.setattr(mc, "_simulator", lambda: False)
-        wide, narrow = mc.BLOCKINGS_F32
+        wide, narrow, tall, flat = mc.BLOCKINGS_F32
         assert mc.choose_blocking(np.float32, 4096, 1024) == wide
         assert mc.choose_blocking(np.float32, 1024, 784) == wide
-        assert mc.choose_blocking(np.float32, 4096, 10) == narrow
+        assert mc.choose_blocking(np.float32, 4096, 10) == tall
+        assert mc.choose_blocking(np.float32, 10, 1024) == flat
+        assert mc.choose_blocking(np.float32, 256, 256) == wide
+        assert mc.choose_blocking(np.float32, 64, 64) == narrow
         assert mc.choose_blocking(np.float64, 4096, 1024) == mc.BLOCKINGS_WIDE[0]
 
     def test_plans_fill_the_gpu(self, monkeypatch):
         from minaot.kernels import matmul_cuda as mc
         monkeypatch.setattr(mc, "_target_blocks", lambda: 264)
         monkeypatch.setattr(mc, "_simulator", lambda: False)
-        wide, narrow = mc.BLOCKINGS_F32
+        wide, narrow, tall, flat = mc.BLOCKINGS_F32
         assert mc.plan(np.float32, 1, 4096, 1024, 1024) == (wide, 1, 1024)
         assert mc.plan(np.float32, 1, 1024, 4096, 784) == (wide, 4, 1024)      # split K
         assert mc.plan(np.float32, 16, 256, 256, 256) == (narrow, 1, 256)      # K too short
-        assert mc.plan(np.float32, 1, 4096, 1024, 10) == (narrow, 4, 256)
+        assert mc.plan(np.float32, 1, 4096, 1024, 10) == (tall, 4, 256)
+        assert mc.plan(np.float32, 1, 10, 4096, 1024) == (flat, 16, 256)       # no narrower
+        assert mc.vectorizable(tall) and not mc.vectorizable(flat)
         assert mc.plan(np.float32, 1, 256, 256, 256, blocking=wide) == (wide, 1, 256)
