@@ -617,8 +617,11 @@ def vector_layout(arr, fast: int):
     return strided(arr, 0, (span,), (4,)), strides
 
 
-#: rows of C a grid of ``sum_splits`` covers at once (its threads walk the rest)
+#: rows of C a grid of ``sum_splits`` covers at once (its threads walk the rest), for
+#: blocks of 256 threads (a narrow C's blocks have fewer threads and the grid more rows)
 SUM_ROWS = 128
+#: blocks of ``sum_splits4``'s grid at most (its threads walk the rest)
+SUM_MAX_BLOCKS = 2048
 
 
 def _make_sum(splits: int):
@@ -645,10 +648,41 @@ def _make_sum(splits: int):
     return sum_splits
 
 
-def sum_kernel(splits: int):
-    key = ("sum", int(splits))
+def _make_sum4(splits: int):
+    """The kernel ``sum_splits4(parts, c)``: :func:`_make_sum`'s sums, in the same order,
+    for float32 C-ordered ``parts`` and ``c`` (16-byte aligned, N a multiple of 4): a
+    thread takes 4 neighbouring columns at a time, with 16-byte loads and stores, and
+    the threads of the grid walk C's groups of 4 in memory order (on the H100 the step's
+    three sums 29 -> 17 us)."""
+    SPLITS = splits     # noqa: N806  (a constant for Numba)
+
+    @cuda.jit
+    def sum_splits4(parts, c):
+        zs, m, n = c.shape
+        groups = n // 4
+        total = zs * m * groups
+        e = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+        while e < total:
+            row = e // groups
+            j = (e - row * groups) * 4
+            z = row // m
+            i = row - z * m
+            v0, v1, v2, v3 = load4(parts, z * SPLITS, i, j)
+            for s in range(1, SPLITS):
+                w0, w1, w2, w3 = load4(parts, z * SPLITS + s, i, j)
+                v0 += w0
+                v1 += w1
+                v2 += w2
+                v3 += w3
+            store4(c, z, i, j, v0, v1, v2, v3)
+            e += cuda.gridDim.x * cuda.blockDim.x
+    return sum_splits4
+
+
+def sum_kernel(splits: int, vec: bool = False):
+    key = ("sum4" if vec else "sum", int(splits))
     if key not in _KERNELS:
-        _KERNELS[key] = _make_sum(*key[1:])
+        _KERNELS[key] = (_make_sum4 if vec else _make_sum)(*key[1:])
     return _KERNELS[key]
 
 
@@ -833,9 +867,16 @@ def matmul_3d(a, b, c, tile: int | None = None, *, blocking: Blocking | None = N
         c_vec = c_vec if splits > 1 else c_ok
         kernel = blocked_kernel(c.dtype, blocking, a_k_fast, b_n_fast, c_vec)
         grid = (-(-n // blocking.bn), -(-m // blocking.bm), min(z * splits, MAX_GRID_Z))
-        threads = 32 if _simulator() else min(256, max(32, 1 << (n - 1).bit_length()))
-        sum_launch = (_launcher(sum_kernel(splits), (-(-n // threads), min(m, SUM_ROWS)),
-                                threads) if splits > 1 else None)
+        sum_launch = None
+        if splits > 1 and c_ok:                 # 4 columns a thread, 16-byte loads and stores
+            threads = 32 if _simulator() else 256
+            blocks = min(-(-(z * m * n // 4) // threads), 4 if _simulator() else SUM_MAX_BLOCKS)
+            sum_launch = _launcher(sum_kernel(splits, True), blocks, threads)
+        elif splits > 1:
+            threads = 32 if _simulator() else min(256, max(32, 1 << (n - 1).bit_length()))
+            rows = SUM_ROWS if _simulator() else SUM_ROWS * 256 // threads     # narrow C: more
+            sum_launch = _launcher(sum_kernel(splits), (-(-n // threads), min(m, rows)),
+                                   threads)
         vector = None
         if c.dtype == np.float32 and vectorizable(blocking):
             k_exact = k % blocking.bk == 0      # every split whole tile steps

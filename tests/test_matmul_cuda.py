@@ -191,6 +191,17 @@ class TestBlocked:
         check(host(c), a[:, 1:] @ b, np.float32, 12)
         assert taken == [False]
 
+    @pytest.mark.parametrize("n", [12, 5])
+    def test_split_sums_of_batches(self, n):
+        # N a multiple of 4 (float32, C in C order): the 16-byte sum kernel; otherwise the
+        # scalar one; both add the partial products in split order
+        from minaot.kernels import matmul_cuda as mc
+        a = R.standard_normal((3, 8, 40)).astype(np.float32)
+        b = R.standard_normal((3, 40, n)).astype(np.float32)
+        c, _ = mc.matmul(device(a), device(b), split_k=3)
+        check(host(c), a @ b, np.float32, 40)
+        assert ("sum4" if n % 4 == 0 else "sum", 3) in mc._KERNELS
+
     def test_vectorized_kernel_on_a_broadcast_batch(self):
         from minaot.kernels import matmul_cuda as mc
         wide = mc.blockings(np.float32)[0]
