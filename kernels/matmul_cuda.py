@@ -131,7 +131,7 @@ batches, layouts, splits, float64) as the GPU does at real sizes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numba import cuda, from_dtype, types   # a global: the simulator swaps in its own ``cuda``
@@ -160,6 +160,12 @@ class Blocking:
     pad: int
     vec: int = 1
     regs: int = 0       # registers per thread the compiler may use (0: its own choice)
+    fallback_bk: int = 0    # the blocked kernel's bk, where the vectorized one cannot run (0: bk)
+
+    def blocked(self) -> "Blocking":
+        """This blocking as the blocked kernel runs it (with ``fallback_bk`` as its K step:
+        that kernel holds a step's elements in scalar registers and spills at a longer one)."""
+        return replace(self, bk=self.fallback_bk, fallback_bk=0) if self.fallback_bk else self
 
     @property
     def block(self):
@@ -179,11 +185,13 @@ class Blocking:
 
 
 #: float32 on a GPU: 128 x 128 tiles (256 threads, 8 x 8 each, at most 128 registers: two
-#: blocks an SM), 64 x 64 (4 x 4 each) for narrow C, and for C with a dimension of a
+#: blocks an SM) in K steps of 16 (the vectorized kernel; the blocked one, which spills at
+#: 16, steps by 8; on the H100 the train step's five large products 1027 -> 996 us with
+#: 16 instead of 8), 64 x 64 (4 x 4 each) for narrow C, and for C with a dimension of a
 #: few elements (the train step's 10 classes) 64 x 16 tiles (64 threads; the vectorized
 #: kernel can take them) and 16 x 128 (128 threads).  On the H100, for the step's three
 #: products with a 10: h @ W3.T 45 -> 24 us with 64 x 16, dy.T @ h 39 -> 29 us with 16 x 128.
-BLOCKINGS_F32 = (Blocking(128, 128, 8, 8, 8, 4, vec=4, regs=128),
+BLOCKINGS_F32 = (Blocking(128, 128, 16, 8, 8, 4, vec=4, regs=128, fallback_bk=8),
                  Blocking(64, 64, 8, 4, 4, 4, vec=4),
                  Blocking(64, 16, 16, 4, 4, 4, vec=4),
                  Blocking(16, 128, 16, 4, 4, 4, vec=4))
@@ -865,7 +873,7 @@ def matmul_3d(a, b, c, tile: int | None = None, *, blocking: Blocking | None = N
     if chosen is None:      # the blocking, split and grids depend only on the key: made once
         blocking, splits, k_split = plan(c.dtype, z, m, k, n, blocking, split_k)
         c_vec = c_vec if splits > 1 else c_ok
-        kernel = blocked_kernel(c.dtype, blocking, a_k_fast, b_n_fast, c_vec)
+        kernel = blocked_kernel(c.dtype, blocking.blocked(), a_k_fast, b_n_fast, c_vec)
         grid = (-(-n // blocking.bn), -(-m // blocking.bm), min(z * splits, MAX_GRID_Z))
         sum_launch = None
         if splits > 1 and c_ok:                 # 4 columns a thread, 16-byte loads and stores
