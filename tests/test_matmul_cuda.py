@@ -267,3 +267,33 @@ class TestChoices:
         assert mc.plan(np.float32, 1, 10, 4096, 1024) == (flat, 16, 256)       # no narrower
         assert mc.vectorizable(tall) and not mc.vectorizable(flat)
         assert mc.plan(np.float32, 1, 256, 256, 256, blocking=wide) == (wide, 1, 256)
+
+
+# ------------------------------------------------------------------ benchmarks/matmul_sass.py
+SASS = """
+        /*0000*/                   MOV R1, c[0x0][0x28] ;
+.L_x_1:
+        /*0010*/                   LDS.128 R4, [R2] ;
+        /*0020*/                   FFMA R8, R4, R5, R8 ;
+        /*0030*/                   FFMA R9, R4, R6, R9 ;
+        /*0040*/              @!P0 LDG.E.128 R12, desc[UR4][R10.64] ;
+        /*0050*/              @!P1 BRA `(.L_x_1) ;
+        /*0060*/                   BRA `(.L_x_2) ;
+.L_x_2:
+        /*0070*/                   EXIT ;
+"""
+
+
+def test_matmul_sass_finds_the_tile_loop():
+    # the offline SASS report's parser (the compile step needs a CUDA toolchain): one
+    # backward branch makes one loop; a forward branch none
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "benchmarks"))
+    try:
+        import matmul_sass
+    finally:
+        sys.path.pop(0)
+    (loop,) = matmul_sass.loops(SASS)
+    start, end, body = loop
+    assert (start, end) == (0x10, 0x50)
+    assert body == {"LDS": 1, "FFMA": 2, "LDG": 1, "BRA": 1}
+    assert "5 instructions, 2 FFMA, 2.500 per FFMA" in matmul_sass.report(SASS)
