@@ -186,7 +186,7 @@ class Blocking:
 
 #: float32 on a GPU: 128 x 128 tiles (256 threads, 8 x 8 each, at most 128 registers: two
 #: blocks an SM) in K steps of 16 (the vectorized kernel; the blocked one, which spills at
-#: 16, steps by 8; on the H100 the train step's five large products 1027 -> 996 us with
+#: 16, steps by 8; on the H100 the train step's five large products 1027 -> 998 us with
 #: 16 instead of 8), 64 x 64 (4 x 4 each) for narrow C, and for C with a dimension of a
 #: few elements (the train step's 10 classes) 64 x 16 tiles (64 threads; the vectorized
 #: kernel can take them) and 16 x 128 (128 threads).  On the H100, for the step's three
@@ -661,7 +661,7 @@ def _make_sum4(splits: int):
     for float32 C-ordered ``parts`` and ``c`` (16-byte aligned, N a multiple of 4): a
     thread takes 4 neighbouring columns at a time, with 16-byte loads and stores, and
     the threads of the grid walk C's groups of 4 in memory order (on the H100 the step's
-    three sums 29 -> 17 us)."""
+    three sums 29 -> 16 us)."""
     SPLITS = splits     # noqa: N806  (a constant for Numba)
 
     @cuda.jit
