@@ -1,4 +1,4 @@
-"""Four neighbouring elements of a shared array in one load: ``load4``.
+"""Four neighbouring elements of an array in one load or store: ``load4``, ``store4``.
 
 The register-blocked matmul (:mod:`minaot.kernels.matmul_cuda`) reads, at each
 step of its inner loop, 8 values of A's shared tile and 8 of B's, and does 64
@@ -21,8 +21,14 @@ are a multiple of 16 bytes and ``k`` a multiple of 4; a misaligned vector load
 is a fault on the GPU, not a slow path.  Elements of 4 bytes only (float32,
 int32): 16 bytes is the widest load a thread has.
 
-Under Numba's CUDA simulator kernels run as Python, and ``load4`` is a plain
-Python function with the same meaning (any dtype, no alignment needed), so the
+``store4(arr, i, j, k, v0, v1, v2, v3)`` is the same for a 16-byte store
+(``st.shared.v4.f32`` or ``st.global.v4.f32``): the vectorized matmul puts a
+group of 4 values into its shared tile with one, and a thread's patch of C
+goes out in them where C allows it.  ``load4_flat(arr, i)`` loads from a 1-d
+array (the vectorized matmul's flat operands).
+
+Under Numba's CUDA simulator kernels run as Python, and these are plain
+Python functions with the same meaning (any dtype, no alignment needed), so the
 simulator suites run the same kernel code.
 """
 
