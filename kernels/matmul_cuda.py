@@ -887,7 +887,8 @@ def matmul_3d(a, b, c, tile: int | None = None, *, blocking: Blocking | None = N
                                    threads)
         vector = None
         if c.dtype == np.float32 and vectorizable(blocking):
-            k_exact = k % blocking.bk == 0      # every split whole tile steps
+            k_exact = k > 0 and k % blocking.bk == 0    # every split whole tile steps (K = 0:
+            # the masked variant, which loads nothing)
             vector = _launcher(vectorized_kernel(blocking, a_k_fast, b_n_fast, k_exact, c_vec),
                                grid, blocking.block)
         chosen = (_launcher(kernel, grid, blocking.block), splits, k_split, sum_launch, vector)
