@@ -224,6 +224,7 @@ def train_step_workload(rng):
         loss.backward()
         opt.step()
         return loss
+    step_minaot.parts = (opt, compiled, mx, my)     # for cuda_train_step.py's phases
     fns = {"minaot cuda": step_minaot}
     if torch is not None:
         def torch_model():

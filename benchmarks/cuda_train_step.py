@@ -13,6 +13,10 @@ only the step (the MLP 784 -> 1024 -> 1024 -> 10 at batch 4096, Adam with ``fuse
 * **GPU**: CUDA events around one step queued behind the busy GPU: the GPU's time alone.
 
 Each is the median of several samples (``--quick``: fewer), for minaot and PyTorch eager.
+A second table splits minaot's host time by phase of the step (``zero_grad``, the
+compiled forward, ``backward``, the fused Adam step), each the median over 20 steps in a
+row, and says how much of it the kernel launches take (``cuda_replay``'s replay of a
+compiled call: launching a kernel costs several microseconds of driver time).
 
     python benchmarks/cuda_train_step.py            # on a GPU (numba-cuda, PyTorch)
     python benchmarks/cuda_train_step.py --sim      # tiny, under Numba's simulator: runs, no timings
@@ -82,6 +86,42 @@ def measure(step, spin, samples):
     return [1e3 * statistics.median(x) for x in (b2b, host, gpu)]
 
 
+def host_phases(parts, steps):
+    """``({phase: host us}, launch us)`` for minaot's step, medians over ``steps`` steps in a
+    row (the GPU is not waited for; the launch queue holds more than ``steps`` steps)."""
+    from minaot import cuda_replay
+    opt, compiled, x, y = parts
+    launches = [0.0]
+    replay = cuda_replay.Recording.replay
+
+    def timed_replay(self, *args):
+        t = time.perf_counter()
+        try:
+            return replay(self, *args)
+        finally:
+            launches[0] += time.perf_counter() - t
+    cuda().synchronize()
+    phases = {"zero_grad": [], "forward": [], "backward": [], "opt.step": []}
+    cuda_replay.Recording.replay = timed_replay
+    try:
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            opt.zero_grad()
+            t1 = time.perf_counter()
+            loss = compiled(x, y)
+            t2 = time.perf_counter()
+            loss.backward()
+            t3 = time.perf_counter()
+            opt.step()
+            t4 = time.perf_counter()
+            for k, dt in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                phases[k].append(dt)
+    finally:
+        cuda_replay.Recording.replay = replay
+    cuda().synchronize()
+    return {k: 1e6 * statistics.median(v) for k, v in phases.items()}, 1e6 * launches[0] / steps
+
+
 def main():
     name, fns, _, check = cuda_kernels.train_step_workload(np.random.default_rng(0))
     spin = busy_gpu()
@@ -101,6 +141,13 @@ def main():
     widths = [max(len(str(r[k])) for r in rows + [head]) for k in range(len(head))]
     for k, r in enumerate([head, ["-" * w for w in widths]] + rows):
         print("| " + " | ".join(str(x).ljust(w) for x, w in zip(r, widths)) + " |")
+    phases, launches = host_phases(fns["minaot cuda"].parts, 2 if SIM else 20)
+    print(f"\nminaot's host time by phase (medians of {2 if SIM else 20} steps in a row)")
+    print("| phase | host us |\n| --- | --- |")
+    for k, v in phases.items():
+        print(f"| {k} | {v:.1f} |")
+    print(f"| all | {sum(phases.values()):.1f} |")
+    print(f"| of which kernel launches (replayed calls) | {launches:.1f} |")
     if SIM:
         print("(simulator: the numbers are no timings)")
 
