@@ -14,8 +14,8 @@ the same pipeline a compiled function goes through, on one op::
 
 so ``softmax`` on the GPU is the same fused row kernel that a compiled
 ``softmax`` gets.  The program is a list of steps: a kernel launch (outputs
-allocated first: C order, or for a pointwise op the memory order of its first
-full-shape input, as numpy and the tracer lay it out), or a library call on
+allocated first: C order, or for a pointwise op the memory order of its
+operands, by the rule the CPU and the tracer apply), or a library call on
 device arrays:
 
 * view ops (``reshape``, ``transpose``, ``slice``, ...): a strided device
@@ -277,20 +277,17 @@ def run(op, inputs, attrs, meta):
 
 
 def _result_strides(op, inputs, meta, attrs):
-    """Element strides for a result, numpy's rule as the tracer applies it: a pointwise
-    result, and ``clone()`` (PyTorch's ``preserve_format``), takes the memory order of its
-    first full-shape input (``x.t() * 2`` is column-major); everything else is C order
-    (None)."""
-    from .layout import follows_operands
+    """Element strides for a result, the rule the CPU and the tracer apply
+    (:func:`minaot.layout.result_strides`, TensorIterator's): a pointwise result, and
+    ``clone()`` (PyTorch's ``preserve_format``), takes the memory order of its operands,
+    broadcast ones included (``x.t() * 2`` is column-major, and so is
+    ``x.expand(3, 4) + y.t()``); everything else is C order (None)."""
+    from .layout import follows_operands, result_strides
     if not follows_operands(op, attrs):
         return None
-    for t in inputs:
-        if t.shape == tuple(meta.shape):
-            if t.is_contiguous():
-                return None
-            like = np.empty_like(_cuda.geometry(t._data), dtype=meta.dtype.np)   # never touched
-            return tuple(s // like.itemsize for s in like.strides)
-    return None
+    item = np.dtype(meta.dtype.np).itemsize
+    strides = result_strides(meta.shape, item, [_cuda.geometry(t._data) for t in inputs])
+    return None if strides is None else tuple(s // item for s in strides)
 
 
 class Program:

@@ -85,19 +85,48 @@ def replay_metadata_mutations(meta, args):
 
 def match_eager_layouts(meta, outs, layouts):
     """Give each fresh result the dense layout its eager version had (``layouts``:
-    :attr:`minaot.tracing.TraceInfo.out_layouts`, from :func:`minaot.layout.dense_layout`), keeping the tensor object, and so its
-    ``grad_fn``.  CPU tensors only: on CUDA eager ops write C order too."""
+    :attr:`minaot.tracing.TraceInfo.out_layouts`, from :func:`minaot.layout.dense_layout`),
+    keeping the tensor object, and so its ``grad_fn``: ``x.t() * 2`` compiled is
+    column-major, as eager and ``torch.compile`` give it.  On a GPU too (CUDA eager
+    follows the same rule): a copy kernel into new memory of that layout."""
     for o, want in zip(meta.outputs, layouts):
         if want is None or o.kind != "non_alias":
             continue
         t = outs[o.index]
         a = t._data
         strides = None if want == "C" else want        # layout.py's None is C order
-        if not isinstance(a, np.ndarray) or same_layout(a, strides):
+        if not isinstance(a, np.ndarray):
+            if t.is_cuda and not _cuda_same_layout(a, strides):
+                _cuda_relayout(t, strides)
+            continue
+        if same_layout(a, strides):
             continue
         new = empty_with(a.shape, a.dtype, strides)
         new[...] = a
         t._data, t._storage = new, Storage(new)
+
+
+def _cuda_same_layout(a, strides) -> bool:
+    """Does device array ``a`` have byte ``strides`` (None: C order)?  Sizes of 1 and 0
+    elements are laid out every way."""
+    if a.size <= 1:
+        return True
+    if strides is None:
+        from .cuda import c_strides
+        strides = tuple(s * a.dtype.itemsize for s in c_strides(a.shape))
+    return all(n == 1 or s == w for n, s, w in zip(a.shape, a.strides, strides))
+
+
+def _cuda_relayout(t, strides) -> None:
+    """``t``'s values in new device memory with byte ``strides`` (None: C order)."""
+    from .cuda_eager import copy_into, empty
+    from .storage import CudaStorage
+    a = t._data
+    item = a.dtype.itemsize
+    new, root = empty(a.shape, a.dtype, None if strides is None else
+                      tuple(s // item for s in strides))
+    copy_into(new, a)
+    t._data, t._storage = new, CudaStorage(root)
 
 
 def epilogue(meta, args, outs, layouts=None):

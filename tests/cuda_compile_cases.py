@@ -343,6 +343,26 @@ def test_input_mutation_views_and_metadata_on_the_device():
     assert got[2]._storage is not cy._storage
 
 
+def test_compiled_results_keep_the_eager_layout():
+    """As ``torch.compile``: a compiled result has the strides its eager version has
+    (``x.t() * 2`` column-major), with gradients through it; C-ordered results untouched."""
+    def f(x, b):
+        return x.t() * 2, (b.expand(3, 4) + x.t()).exp(), (x * 3).sum(1)
+
+    ex, eb = minaot.randn(4, 3), minaot.randn(3, 1)
+    cx = ex.cuda().requires_grad_()
+    ex.requires_grad_()
+    compiled = minaot.compile(f, backend="cuda")
+    for call in range(2):                   # the second call is replayed on a GPU
+        want, got = f(ex, eb), compiled(cx, eb.cuda())
+        for k, (g, w) in enumerate(zip(got, want)):
+            assert g.stride() == w.stride(), (call, k, g.stride(), w.stride())
+            assert_same(g, w, f"call {call} output {k}")
+    sum(t.sum() for t in got).backward()
+    sum(t.sum() for t in want).backward()
+    np.testing.assert_allclose(cx.grad.cpu().numpy(), ex.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
 def _reinplace_cases():
     from minaot.optim.adam import _adam_step, _adam_step_on_device, _adam_steps_on_device
 

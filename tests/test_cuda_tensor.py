@@ -306,6 +306,20 @@ class TestViews:
             assert b.stride() == a.stride()
             np.testing.assert_array_equal(b.cpu().numpy(), a.numpy())
 
+    def test_pointwise_results_take_all_operands_memory_order(self):
+        """TensorIterator's rule over every operand (the CPU's, ``minaot.layout``), not the
+        first full-shape one's: a broadcast first operand leaves the order to the others."""
+        x, g = cpu_and_cuda(3, 1)
+        y, h = cpu_and_cuda(4, 3)
+        z, k = cpu_and_cuda(3, 8)
+        cases = [lambda a, b, c: a.expand(3, 4) + b.t(), lambda a, b, c: b.t() + a,
+                 lambda a, b, c: c[:, ::2] + b.t(), lambda a, b, c: b.t() * 2,
+                 lambda a, b, c: (a * b.t()).exp(), lambda a, b, c: b.t()[::2].clone()]
+        for n, f in enumerate(cases):
+            want, got = f(x, y, z), f(g, h, k)
+            assert got.stride() == want.stride(), n
+            np.testing.assert_allclose(got.cpu().numpy(), want.numpy(), rtol=1e-6)
+
     def test_setitem_and_version(self):
         x, g = cpu_and_cuda(3, 4)
         v = g._version
