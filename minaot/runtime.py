@@ -96,7 +96,8 @@ def match_eager_layouts(meta, outs, layouts):
         a = t._data
         strides = None if want == "C" else want        # layout.py's None is C order
         if not isinstance(a, np.ndarray):
-            if t.is_cuda and not _cuda_same_layout(a, strides):
+            from .cuda import geometry      # a numpy stand-in with the device array's strides
+            if t.is_cuda and not same_layout(geometry(a), strides):
                 _cuda_relayout(t, strides)
             continue
         if same_layout(a, strides):
@@ -104,17 +105,6 @@ def match_eager_layouts(meta, outs, layouts):
         new = empty_with(a.shape, a.dtype, strides)
         new[...] = a
         t._data, t._storage = new, Storage(new)
-
-
-def _cuda_same_layout(a, strides) -> bool:
-    """Does device array ``a`` have byte ``strides`` (None: C order)?  Sizes of 1 and 0
-    elements are laid out every way."""
-    if a.size <= 1:
-        return True
-    if strides is None:
-        from .cuda import c_strides
-        strides = tuple(s * a.dtype.itemsize for s in c_strides(a.shape))
-    return all(n == 1 or s == w for n, s, w in zip(a.shape, a.strides, strides))
 
 
 def _cuda_relayout(t, strides) -> None:
