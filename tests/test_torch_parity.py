@@ -535,6 +535,36 @@ def test_floor_divide_and_remainder_match_pytorch():
     assert T([3, -3]).floor().tolist() == [3, -3]
 
 
+def test_float_floor_divide_and_remainder_go_through_fmod_as_pytorch():
+    """``1.0 // 0.1`` is 9.0 in PyTorch (and numpy, and Python): 0.1 is a little above one
+    tenth, and the quotient is worked out from ``fmod``, not by rounding ``1.0 / 0.1`` to
+    10.0 first; ``1.0 % 0.1`` is 0.09999999999999995.  The values below are torch 2.13's,
+    eager and compiled, float64 and float32; then numpy's on random operands."""
+    a = [1.0, 1.0, -1.0, 0.3, 7.0, 2.5, -0.0, 1.0, -1.0, 0.0, -5.5, math.inf]
+    b = [0.1, 0.2, 0.1, 0.1, 0.7, -0.5, 3.0, math.inf, math.inf, -2.0, 2.0, 2.0]
+    q64 = [9.0, 4.0, -10.0, 2.0, 10.0, -5.0, -0.0, 0.0, -1.0, -0.0, -3.0, math.nan]
+    q32 = [9.0, 4.0, -10.0, 3.0, 10.0, -5.0, -0.0, 0.0, -1.0, -0.0, -3.0, math.nan]
+    r64 = [0.09999999999999995, 0.19999999999999996, 5.551115123125783e-17,
+           0.09999999999999998, 4.440892098500626e-16, 0.0, -0.0, 1.0, math.inf, 0.0, 0.5,
+           math.nan]
+    for f in ((lambda fn: fn), compiled):
+        for dtype, want_q in ((minaot.float64, q64), (minaot.float32, q32)):
+            q, r = f(lambda x, y: (x // y, x % y))(T(a, dtype=dtype), T(b, dtype=dtype))
+            got = q.numpy()
+            np.testing.assert_array_equal(got, np.array(want_q, dtype.np))
+            assert list(np.signbit(got[:-1])) == list(np.signbit(np.array(want_q[:-1])))
+            if dtype is minaot.float64:
+                np.testing.assert_array_equal(r.numpy(), np.array(r64))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(2000) * 10 ** rng.uniform(-3, 3, 2000)
+    y = rng.standard_normal(2000) * 10 ** rng.uniform(-3, 3, 2000)
+    for dtype in (np.float64, np.float32):
+        xs, ys = x.astype(dtype), y.astype(dtype)
+        q, r = T(xs) // T(ys), T(xs) % T(ys)
+        np.testing.assert_array_equal(q.numpy(), np.floor_divide(xs, ys))
+        np.testing.assert_array_equal(r.numpy(), np.remainder(xs, ys))
+
+
 def test_integer_division_by_zero_raises_like_pytorch():
     for op in (lambda a, b: a // b, lambda a, b: a % b):
         with pytest.raises(RuntimeError, match="integer division by zero") as info:

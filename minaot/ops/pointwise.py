@@ -110,19 +110,35 @@ def _integral(x) -> builtins.bool:
 
 def floor_divide(input, other):
     """``input // other``: the quotient rounded down, as Python and PyTorch do (``-5 // 2``
-    is ``-3``); its gradient is zero.  Floats: ``floor(input / other)``.  Integers: an
-    integer result, computed in float64 (exact while the operands stay below 2^53 in
-    magnitude); dividing an integer by 0 raises eagerly on the CPU, as in PyTorch (compiled
-    code cannot raise: it gives an undefined value there).
+    is ``-3``); its gradient is zero.  Integers: an integer result, computed in float64
+    (exact while the operands stay below 2^53 in magnitude); dividing an integer by 0
+    raises eagerly on the CPU, as in PyTorch (compiled code cannot raise: it gives an
+    undefined value there).
 
-    Not PyTorch's formula for floats, which goes through ``fmod``: the same values while
-    ``|input / other|`` stays below 2^24 in float32 (2^53 in float64), but ``inf // 2`` is
-    ``inf`` here, ``nan`` in PyTorch."""
+    Floats: PyTorch's (and numpy's and Python's) formula through :func:`fmod`, not
+    ``floor(input / other)``, whose division rounds first: ``1.0 // 0.1`` is ``9.0``
+    (``0.1`` is a little above one tenth), ``floor(1.0 / 0.1)`` is ``10.0``.  With ``mod =
+    fmod(input, other)``, ``(input - mod) / other`` is a whole number up to rounding,
+    lowered by one where ``mod`` and ``other`` differ in sign, then rounded to the nearest
+    whole number; a zero quotient takes the sign of ``input / other``; ``x // 0`` is
+    ``x / 0`` (``inf``, ``-inf`` or ``nan``) and ``inf // y`` is ``nan``.  Every value
+    goes through ``floor``, whose gradient is zero."""
     if _integral(input) and _integral(other):
         input, other = _wrapped_ints(input, other)
         _check_int_divisor("floor_divide", other)
         return _int_floor_quotient(input, other)
-    return floor(div(input, other))
+    from ..tensor import Tensor
+    if not isinstance(input, Tensor):               # a number // a tensor
+        input = full_like_scalar(input, other)
+    mod = fmod(input, other)
+    quotient = div(sub(input, mod), other)
+    borrow = logical_and(ne(mod, 0), ne(lt(other, 0), lt(mod, 0)))
+    quotient = where(borrow, sub(quotient, 1), quotient)
+    whole = floor(quotient)
+    whole = where(gt(sub(quotient, whole), 0.5), add(whole, 1), whole)
+    plain = floor(div(input, other))                # x // 0, and the sign of a zero quotient
+    whole = where(eq(quotient, 0), mul(plain, 0), whole)
+    return where(eq(other, 0), plain, whole)
 
 
 def _wrapped_ints(input, other):
@@ -150,15 +166,31 @@ def _int_result(quotient, input, other):
 
 def remainder(input, other):
     """``input % other``: the remainder with the sign of the divisor, as Python and PyTorch
-    do (``-5 % 3`` is ``1``): ``input - other * (input // other)``.  Its gradient is 1 for
-    ``input`` and ``-(input // other)`` for ``other``.  For floats the value is exact while
-    ``|input / other|`` stays below 2^24 in float32 (2^53 in float64); beyond, PyTorch's
-    ``fmod``-based remainder stays exact and this one does not."""
+    do (``-5 % 3`` is ``1``).  Floats: PyTorch's formula, ``mod = fmod(input, other)``
+    plus ``other`` where ``mod`` is not zero and its sign differs from ``other``'s (exact:
+    ``1.0 % 0.1`` is ``0.09999999999999995``, not the ``0.0`` of ``1.0 - 0.1 * (1.0 //
+    0.1)`` rounded); ``x % 0`` is ``nan``.  Its gradient is 1 for ``input`` and ``-(input
+    // other)`` for ``other``, through :func:`fmod`'s (``-trunc(input / other)``, plus one
+    where ``other`` was added): where ``input / other`` rounds onto a whole number that
+    the exact quotient does not reach (``1.0 / 0.1``) it is one off PyTorch's.  Integers:
+    ``input - other * (input // other)``."""
     if _integral(input) and _integral(other):
         input, other = _wrapped_ints(input, other)
         _check_int_divisor("remainder", other)
         return sub(input, mul(other, _int_floor_quotient(input, other)))
-    return sub(input, mul(other, floor(div(input, other))))
+    from ..tensor import Tensor
+    if not isinstance(input, Tensor):               # a number % a tensor
+        input = full_like_scalar(input, other)
+    mod = fmod(input, other)
+    wrap = logical_and(ne(mod, 0), ne(lt(other, 0), lt(mod, 0)))
+    return where(wrap, add(mod, other), mod)
+
+
+def full_like_scalar(value, like):
+    """The Python number ``value`` as a 0-d tensor of the dtype it takes against ``like``
+    (a tensor), on ``like``'s device: the first operand of a number // a tensor."""
+    from .creation import tensor
+    return tensor(value, dtype=dt.result_type(value, like), device=like.device)
 
 
 def _double(x):
