@@ -20,7 +20,7 @@ The common case, all operands C-contiguous, is checked first and costs nothing.
 The tracer lays out its fake results with the same rule, so a compiled function
 sees the strides eager sees (and its runtime gives its results those strides:
 :func:`dense_layout`).  CUDA tensors follow the same rule for pointwise ops and
-``clone()`` (the memory order of the first operand of the result's shape).
+``clone()`` (:func:`result_strides` on their numpy stand-ins).
 """
 
 from __future__ import annotations

@@ -127,9 +127,6 @@ def floor_divide(input, other):
         input, other = _wrapped_ints(input, other)
         _check_int_divisor("floor_divide", other)
         return _int_floor_quotient(input, other)
-    from ..tensor import Tensor
-    if not isinstance(input, Tensor):               # a number // a tensor
-        input = full_like_scalar(input, other)
     mod = fmod(input, other)
     quotient = div(sub(input, mod), other)
     borrow = logical_and(ne(mod, 0), ne(lt(other, 0), lt(mod, 0)))
@@ -178,19 +175,9 @@ def remainder(input, other):
         input, other = _wrapped_ints(input, other)
         _check_int_divisor("remainder", other)
         return sub(input, mul(other, _int_floor_quotient(input, other)))
-    from ..tensor import Tensor
-    if not isinstance(input, Tensor):               # a number % a tensor
-        input = full_like_scalar(input, other)
     mod = fmod(input, other)
     wrap = logical_and(ne(mod, 0), ne(lt(other, 0), lt(mod, 0)))
     return where(wrap, add(mod, other), mod)
-
-
-def full_like_scalar(value, like):
-    """The Python number ``value`` as a 0-d tensor of the dtype it takes against ``like``
-    (a tensor), on ``like``'s device: the first operand of a number // a tensor."""
-    from .creation import tensor
-    return tensor(value, dtype=dt.result_type(value, like), device=like.device)
 
 
 def _double(x):

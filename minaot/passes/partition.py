@@ -212,9 +212,10 @@ def _solve(joint, num_fwd_outputs, soft_banned):
     depend on the tangents).
 
     Each candidate ``v`` is an edge ``("in", id(v)) -> ("out", id(v))`` of capacity
-    ``v.type.nbytes * 10**6 + distance`` (plus ``VIEW_TIE`` for a view's result; ``distance``: 1 for a value a backward op
-    reads, one more per step further from the backward, at most 100), with the bytes
-    counted twice for a value that is not materialized (:func:`_materialized`): layer
+    ``v.type.nbytes * 10**6 + distance`` (plus ``VIEW_TIE`` for a view's result;
+    ``distance``: 1 for a value a backward op reads, one more per step further from the
+    backward, at most 100), with the bytes counted twice for a value that is not
+    materialized (:func:`_materialized`): layer
     norm's ``x - mean`` costs as many bytes as ``x`` but would be written only to be
     saved, so ``x`` (an input, in memory anyway) and the small ``mean`` are saved.
     Primals, and forward values whose op may not be recomputed (``_recomputable``) or that are in
