@@ -11,6 +11,7 @@ import minaot
 from minaot.testing import assert_close, check_compiled, gradcheck
 from minaot._errors import DTypeError, ShapeError
 from minaot.tracing import TraceError
+from runs import compiled
 
 RNG = np.random.default_rng(0)
 
@@ -26,10 +27,6 @@ def T(a, requires_grad=False):
 
 def torch_or_skip():
     return pytest.importorskip("torch")
-
-
-def compiled(fn):
-    return minaot.compile(fn, backend="numba")
 
 
 # ------------------------------------------------------------------ values against numpy

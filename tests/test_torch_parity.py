@@ -9,12 +9,9 @@ import pytest
 
 import minaot
 from minaot.testing import assert_close
+from runs import compiled
 
 T = minaot.tensor
-
-
-def compiled(fn):
-    return minaot.compile(fn, backend="numba")
 
 
 # ------------------------------------------------------------------ operands and methods
