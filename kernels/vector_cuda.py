@@ -76,17 +76,21 @@ else:
                 raise TypingError(f"{name} takes integer indices, got {ind}")
         return types.UniTuple(arr.dtype, 4)
 
+    def _vector_pointer(context, builder, signature, args, n_indices):
+        """A pointer to ``<4 x element>`` at ``arr[indices]`` (the call's first argument and
+        the ``n_indices`` after it), no negative-index wraparound."""
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        inds = [context.cast(builder, v, t, types.intp)
+                for v, t in zip(args[1:1 + n_indices], signature.args[1:1 + n_indices])]
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, inds, wraparound=False)
+        element = context.get_value_type(aryty.dtype)
+        return builder.bitcast(ptr, ir.VectorType(element, 4).as_pointer(ptr.type.addrspace))
+
     def _codegen(result):
         """The code of a 16-byte load of the element at the given indices and its 3 neighbours."""
         def codegen(context, builder, signature, args):
-            aryty = signature.args[0]
-            ary = context.make_array(aryty)(context, builder, args[0])
-            inds = [context.cast(builder, v, t, types.intp)
-                    for v, t in zip(args[1:], signature.args[1:])]
-            ptr = cgutils.get_item_pointer(context, builder, aryty, ary, inds, wraparound=False)
-            element = context.get_value_type(aryty.dtype)
-            vec_ptr = builder.bitcast(ptr, ir.VectorType(element, 4).as_pointer(
-                ptr.type.addrspace))
+            vec_ptr = _vector_pointer(context, builder, signature, args, len(args) - 1)
             vec = builder.load(vec_ptr, align=16)
             values = [builder.extract_element(vec, ir.Constant(ir.IntType(32), n))
                       for n in range(4)]
@@ -105,7 +109,6 @@ else:
         result = _check("load4_flat", arr, 1, (i,))
         return result(arr, i), _codegen(result)
 
-
     @intrinsic
     def store4(typingctx, arr, i, j, k, v0, v1, v2, v3):
         """``arr[i, j, k : k + 4] = v0, v1, v2, v3`` in one 16-byte store (the same alignment
@@ -116,17 +119,10 @@ else:
                 raise TypingError(f"store4 stores {arr.dtype} values, got {v}")
 
         def codegen(context, builder, signature, args):
-            aryty = signature.args[0]
-            ary = context.make_array(aryty)(context, builder, args[0])
-            inds = [context.cast(builder, v, t, types.intp)
-                    for v, t in zip(args[1:4], signature.args[1:4])]
-            ptr = cgutils.get_item_pointer(context, builder, aryty, ary, inds, wraparound=False)
-            element = context.get_value_type(aryty.dtype)
-            vec = ir.Constant(ir.VectorType(element, 4), ir.Undefined)
+            vec_ptr = _vector_pointer(context, builder, signature, args, 3)
+            vec = ir.Constant(vec_ptr.type.pointee, ir.Undefined)
             for n, v in enumerate(args[4:]):
                 vec = builder.insert_element(vec, v, ir.Constant(ir.IntType(32), n))
-            vec_ptr = builder.bitcast(ptr, ir.VectorType(element, 4).as_pointer(
-                ptr.type.addrspace))
             builder.store(vec, vec_ptr, align=16)
             return context.get_dummy_value()
         return types.void(arr, i, j, k, v0, v1, v2, v3), codegen
