@@ -36,6 +36,7 @@ is missing; :func:`is_available` answers without raising.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import weakref
 
@@ -137,12 +138,20 @@ class CachingAllocator:
 
     ``new_block(size)`` makes a block of ``size`` bytes (device memory on a GPU, a
     host byte array under the simulator); the pool owns every block it made.  ``take``
-    returns a free block of the request's rounded size, or a new one; ``give`` puts a
+    returns the free block of the request's rounded size with the lowest address (as
+    PyTorch's allocator chooses among blocks of one size), or a new one; ``give`` puts a
     block back (called by the finalizer of the array that used it, when that array is
     garbage).  Blocks are reused only at exactly their rounded size, so a pool of many
     sizes holds memory that the driver could give to others: :meth:`release` drops the
     free blocks (the driver frees them), and an allocation that fails for lack of
     memory releases the free blocks and tries once more.
+
+    Lowest address first, rather than the block given back last: which blocks are free at
+    a point of a training step repeats from step to step, but the order in which they were
+    given back does not (it follows when Python drops the arrays), so only this choice
+    hands a step's intermediates the same addresses at every step, and a replayed call
+    the same table of addresses, for which its CUDA graph is launched as it is
+    (:mod:`minaot.cuda_graph`).
 
     ``give`` may run inside a garbage collection that interrupts ``take`` in the same
     thread, hence the reentrant lock."""
@@ -155,6 +164,7 @@ class CachingAllocator:
         self.allocated = 0              # bytes of the blocks in use
         self.reserved = 0               # bytes of every block the pool holds
         self.hits = self.misses = 0
+        self.releases = 0               # calls of release() that dropped blocks (cuda_replay)
 
     def take(self, nbytes: int):
         """``(block, size)``: a block of at least ``nbytes`` bytes, ``size`` its real size."""
@@ -164,7 +174,7 @@ class CachingAllocator:
             if blocks:
                 self.hits += 1
                 self.allocated += size
-                return blocks.pop(), size
+                return heapq.heappop(blocks)[1], size
         try:
             block = self.new_block(size)
         except Exception as exc:        # out of memory: give the free blocks back, once
@@ -187,8 +197,9 @@ class CachingAllocator:
         rec = _replay.ACTIVE
         if rec is not None:
             rec.freed(block)
+        address = self.address(block)
         with self.lock:
-            self.free.setdefault(size, []).append(block)
+            heapq.heappush(self.free.setdefault(size, []), (address, block))
             self.allocated -= size
 
     def release(self) -> int:
@@ -197,6 +208,7 @@ class CachingAllocator:
             freed = sum(size * len(blocks) for size, blocks in self.free.items())
             self.free.clear()
             self.reserved -= freed
+            self.releases += bool(freed)
         return freed
 
 

@@ -53,6 +53,8 @@ from __future__ import annotations
 import os
 import threading
 
+from . import cuda_graph as _graph
+
 #: the Recording being made in this process, or None (the hooks in minaot.cuda,
 #: minaot.codegen.cuda_runtime and minaot.kernels.matmul_cuda read it)
 ACTIVE = None
@@ -168,8 +170,7 @@ class Recording:
                 return
             if source[0] is not FIXED:
                 patches.append((w, *source))
-        self.events.append((LAUNCH, plan.driver_launch, plan.stream, plan.config, plan.handle,
-                            list(words), tuple(patches)))
+        self.events.append((LAUNCH, plan, list(words), tuple(patches)))
 
     def locate(self, pointer):
         """``(source, offset)`` of a data pointer, or None (and the recording fails)."""
@@ -214,34 +215,48 @@ class Recording:
         events = []
         for ev in self.events:
             if ev[0] == LAUNCH:
-                events.append(ev[:6] + (tuple((w, index(s), off) for w, s, off in ev[6]),))
+                events.append(ev[:3] + (tuple((w, index(s), off) for w, s, off in ev[3]),))
             else:
                 events.append(ev)
         self.events = events
         self.table_size = nb + self.n_buffers
         self.blocks = self.roots = self.live = None
+        # a CUDA graph of the launches, made at the first replay (minaot/cuda_graph.py):
+        # None until then, False where graphs are off or a launch was not kept with its
+        # configuration (stand-ins in tests), else the Graph or why none could be built
+        self.n_launches = sum(ev[0] == LAUNCH for ev in events)
+        self.graph = None if (_graph.enabled() and self.n_launches and all(
+            getattr(ev[1], "dims", None) for ev in events if ev[0] == LAUNCH)) else False
         return self
 
     # ------------------------------------------------------------------ replay
     def replay(self, arrays, pool):
         """Run the recorded call on ``arrays`` (same geometry, checked by the caller);
         ``[(array, root)]`` per result, or None where these inputs' memory overlaps."""
-        from .cuda import root_over, strided
         table = [0] * self.table_size
         for i, a in enumerate(arrays):
             table[i] = address(a)
         if not disjoint(table[:self.n_inputs], self.spans):
             return None
+        if self.graph is not False and self.graph.__class__ is not str:
+            taken = self._graph_replay(table, pool)
+            if taken is not None:
+                return self._results(arrays, pool, taken)
+        return self._results(arrays, pool, self._launch_replay(table, pool))
+
+    def _launch_replay(self, table, pool):
+        """Walk the events: take and give blocks, launch each kernel with its words."""
         base = self.n_inputs
         allocs, taken = self.allocs, [None] * len(self.allocs)
         block_address = pool.address
         for ev in self.events:
             kind = ev[0]
             if kind == LAUNCH:
-                words = ev[5].copy()
-                for w, src, off in ev[6]:
+                words = ev[2].copy()
+                for w, src, off in ev[3]:
                     words[w] = table[src] + off
-                ev[1](ev[2], ev[3], ev[4], *words)
+                plan = ev[1]
+                plan.driver_launch(plan.stream, plan.config, plan.handle, *words)
             elif kind == TAKE:
                 j = ev[1]
                 block, size = taken[j] = pool.take(allocs[j][0])
@@ -251,6 +266,53 @@ class Recording:
                 taken[ev[1]] = None
             else:
                 table[base + len(allocs) + ev[1]] = address(ev[2]())
+        return taken
+
+    def _graph_replay(self, table, pool):
+        """The pool's takes and gives and the buffer requests first (they fill the table),
+        then the launches as one CUDA graph, built at the first replay; the blocks taken,
+        or None where the launches must go one by one (the pool gave memory back to the
+        driver meanwhile, which a block the graph would use may be part of, or the graph
+        cannot be built or launched)."""
+        base = self.n_inputs
+        allocs, taken = self.allocs, [None] * len(self.allocs)
+        block_address = pool.address
+        releases = getattr(pool, "releases", 0)
+        for ev in self.events:
+            kind = ev[0]
+            if kind == TAKE:
+                j = ev[1]
+                block, size = taken[j] = pool.take(allocs[j][0])
+                table[base + j] = block_address(block)
+            elif kind == GIVE:
+                pool.give(*taken[ev[1]])
+                taken[ev[1]] = None
+            elif kind == BUFFER:
+                table[base + len(allocs) + ev[1]] = address(ev[2]())
+        graph = self.graph
+        if getattr(pool, "releases", 0) == releases:
+            try:
+                if graph is None:
+                    graph = self.graph = _graph.build(
+                        [ev[1:] for ev in self.events if ev[0] == LAUNCH], table)
+                    if graph.__class__ is str:
+                        return self._give_back(pool, taken)
+                if graph.launch(table):
+                    return taken
+            except _graph.GraphError as exc:
+                self.graph = str(exc)
+        return self._give_back(pool, taken)
+
+    @staticmethod
+    def _give_back(pool, taken):
+        for t in taken:
+            if t is not None:
+                pool.give(*t)
+        return None
+
+    def _results(self, arrays, pool, taken):
+        from .cuda import root_over, strided
+        allocs = self.allocs
         out, roots = [], {}
         for res in self.results:
             if res[0] == "input":

@@ -220,19 +220,22 @@ def test_an_index_error_found_late_is_raised_at_the_next_read_or_call(monkeypatc
 
 def test_replayed_calls_match_eager():
     """From the third call with a geometry a program replays its recorded launches on a GPU
-    (minaot/cuda_replay.py); new values, new memory, a new geometry and overlapping inputs
-    must all give eager's results.  Under the simulator nothing is recorded."""
+    (minaot/cuda_replay.py), as one CUDA graph (minaot/cuda_graph.py); new values, new
+    memory, a new geometry and overlapping inputs must all give eager's results.  Under the
+    simulator nothing is recorded."""
     def fn(x, w, b):
         h = F.gelu(x @ w + b, approximate="tanh")
         return F.layer_norm(h, (h.shape[-1],)), h.sum(0)
 
     f = minaot.compile(fn)
     rng = np.random.default_rng(0)
+    kept = []                               # every call's inputs in memory of their own
     for shape in [(6, 5), (6, 5), (6, 5), (7, 5), (6, 5), (7, 5), (7, 5)]:
         x = rng.standard_normal(shape).astype(np.float32)
         w = rng.standard_normal((5, 3)).astype(np.float32)
         b = rng.standard_normal(3).astype(np.float32)
-        got = f(*[minaot.tensor(a).cuda() for a in (x, w, b)])
+        kept.append([minaot.tensor(a).cuda() for a in (x, w, b)])
+        got = f(*kept[-1])
         want = fn(*[minaot.tensor(a) for a in (x, w, b)])
         for g, e in zip(got, want):
             np.testing.assert_allclose(g.cpu().numpy(), e.numpy(), rtol=1e-5, atol=1e-5)
@@ -244,6 +247,12 @@ def test_replayed_calls_match_eager():
         from minaot.cuda_replay import checking
         assert sorted(p.replays for p in programs) == ([3, 4] if checking() else [1, 2]), \
             [p.recording_failures for p in programs]
+        from minaot import cuda_graph
+        if cuda_graph.enabled():            # each replay launched its program's graph
+            graphs = [r.graph for p in programs for r in p.recordings.values()]
+            assert all(isinstance(g, cuda_graph.Graph) for g in graphs), graphs
+            assert sorted(g.launches for g in graphs) == sorted(p.replays for p in programs)
+            assert all(len(g.execs) == g.launches for g in graphs)   # new memory each time
         before = sorted(p.replays for p in programs)
         buf = minaot.randn(60).cuda()           # inputs that share memory: the ordinary path
         x, w, b = buf[:30].view(6, 5), buf[15:30].view(5, 3), buf[27:30]

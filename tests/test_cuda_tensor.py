@@ -248,12 +248,16 @@ class TestCachingAllocator:
         from minaot.cuda import CachingAllocator
         made, fail = [], [False]
 
+        class Block:                    # device memory's stand-in: an address
+            def __init__(self, size):
+                self.device_pointer = 4096 * (1 + len(made))
+
         def new_block(size):
             if fail[0]:
                 fail[0] = False
                 raise RuntimeError("cuMemAlloc results in CUDA_ERROR_OUT_OF_MEMORY")
             made.append(size)
-            return bytearray(size)
+            return Block(size)
         pool = CachingAllocator(new_block)
         blk, size = pool.take(100)
         pool.give(blk, size)

@@ -261,6 +261,8 @@ def _make_plan(kernel, configured, args):
         plan = _Plan(nd.launch, configured.stream, config, cufunc.kernel, words, pointers,
                      scalars, overload._prepare_args)
         plan.name = getattr(getattr(kernel, "py_func", None), "__name__", "a kernel")
+        # grid, block and dynamic shared memory, for a CUDA graph's node (minaot.cuda_graph)
+        plan.dims = (configured.griddim, configured.blockdim, configured.sharedmem)
         return plan
     except Exception:                   # Numba's internals differ: the ordinary call it is
         return None
