@@ -171,8 +171,9 @@ simulate("""
 # On a GPU a program walks its steps in Python only twice per input
 # geometry: the second call is *recorded* (each allocation, each launch and
 # where each of its pointers lies) and later calls *replay* the launches
-# with the new addresses put in, a CUDA graph made by hand
-# (``minaot/cuda_replay.py``; :doc:`/concepts/cuda`, "Replaying calls").
+# with the new addresses put in, as one CUDA graph the driver launches with a
+# single call (``minaot/cuda_replay.py``, ``minaot/cuda_graph.py``;
+# :doc:`/concepts/cuda`, "Replaying calls").
 # Under the simulator every call takes the ordinary path.
 
 simulate("""
