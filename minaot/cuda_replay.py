@@ -50,6 +50,7 @@ off; ``MINAOT_CUDA_REPLAY=check`` replays every program's first call (for tests,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 
@@ -273,35 +274,42 @@ class Recording:
         then the launches as one CUDA graph, built at the first replay; the blocks taken,
         or None where the launches must go one by one (the pool gave memory back to the
         driver meanwhile, which a block the graph would use may be part of, or the graph
-        cannot be built or launched)."""
-        base = self.n_inputs
-        allocs, taken = self.allocs, [None] * len(self.allocs)
-        block_address = pool.address
-        releases = getattr(pool, "releases", 0)
-        for ev in self.events:
-            kind = ev[0]
-            if kind == TAKE:
-                j = ev[1]
-                block, size = taken[j] = pool.take(allocs[j][0])
-                table[base + j] = block_address(block)
-            elif kind == GIVE:
-                pool.give(*taken[ev[1]])
-                taken[ev[1]] = None
-            elif kind == BUFFER:
-                table[base + len(allocs) + ev[1]] = address(ev[2]())
-        graph = self.graph
-        if getattr(pool, "releases", 0) == releases:
-            try:
-                if graph is None:
-                    graph = self.graph = _graph.build(
-                        [ev[1:] for ev in self.events if ev[0] == LAUNCH], table)
-                    if graph.__class__ is str:
-                        return self._give_back(pool, taken)
-                if graph.launch(table):
-                    return taken
-            except _graph.GraphError as exc:
-                self.graph = str(exc)
-        return self._give_back(pool, taken)
+        cannot be built or launched).
+
+        The pool's lock is held from the first take to the launch: the blocks of
+        intermediates are given back before the kernels that use them are queued, and
+        another thread must not take one and queue its own work on it in between (in a
+        replay launched one by one, or in the ordinary path, a block goes back only after
+        its kernels are queued)."""
+        with getattr(pool, "lock", None) or contextlib.nullcontext():
+            base = self.n_inputs
+            allocs, taken = self.allocs, [None] * len(self.allocs)
+            block_address = pool.address
+            releases = getattr(pool, "releases", 0)
+            for ev in self.events:
+                kind = ev[0]
+                if kind == TAKE:
+                    j = ev[1]
+                    block, size = taken[j] = pool.take(allocs[j][0])
+                    table[base + j] = block_address(block)
+                elif kind == GIVE:
+                    pool.give(*taken[ev[1]])
+                    taken[ev[1]] = None
+                elif kind == BUFFER:
+                    table[base + len(allocs) + ev[1]] = address(ev[2]())
+            graph = self.graph
+            if getattr(pool, "releases", 0) == releases:
+                try:
+                    if graph is None:
+                        graph = self.graph = _graph.build(
+                            [ev[1:] for ev in self.events if ev[0] == LAUNCH], table)
+                        if graph.__class__ is str:
+                            return self._give_back(pool, taken)
+                    if graph.launch(table):
+                        return taken
+                except _graph.GraphError as exc:
+                    self.graph = str(exc)
+            return self._give_back(pool, taken)
 
     @staticmethod
     def _give_back(pool, taken):

@@ -338,6 +338,39 @@ def test_a_replay_takes_its_blocks_then_launches_the_graph(stand_in_roots, fake_
     assert len(made) == 1 and log[-1] == ("launch", 1) and graph.updates == 0
 
 
+def test_the_pool_stays_locked_from_the_first_take_to_the_graph_launch(stand_in_roots,
+                                                                      fake_graphs):
+    """The intermediates' blocks go back to the pool before the graph that uses them is
+    queued: no other thread may take one in between."""
+    made, log = fake_graphs
+    rec, _ = record_two_graph_kernels(Arr(1000, (9,)), Arr(5000, (4,)))
+
+    class Lock:
+        held = False
+
+        def __enter__(self):
+            self.held = True
+
+        def __exit__(self, *exc):
+            self.held = False
+
+    class LockedPool(Pool):
+        lock = Lock()
+
+        def take(self, nbytes):
+            self.log.append(("locked", self.lock.held))
+            return super().take(nbytes)
+    pool = LockedPool([20000])
+    original = FakeGraph._launch
+    FakeGraph._launch = lambda self, exe: log.append(("launch locked", pool.lock.held))
+    try:
+        rec.replay([Arr(3000, (9,)), Arr(7000, (4,))], pool)
+    finally:
+        FakeGraph._launch = original
+    assert ("locked", False) not in pool.log and ("launch locked", True) in log
+    assert not pool.lock.held
+
+
 def test_a_replay_launches_one_by_one_where_the_pool_gave_memory_back(stand_in_roots,
                                                                       fake_graphs):
     """Blocks taken and given back during the bookkeeping may be freed by the driver when
