@@ -243,21 +243,23 @@ class Recording:
             taken = self._graph_replay(table, pool)
             if taken is not None:
                 return self._results(arrays, pool, taken)
-        return self._results(arrays, pool, self._launch_replay(table, pool))
+        return self._results(arrays, pool, self._walk(table, pool, True))
 
-    def _launch_replay(self, table, pool):
-        """Walk the events: take and give blocks, launch each kernel with its words."""
+    def _walk(self, table, pool, launching: bool):
+        """Walk the events: take and give blocks (filling the table), and where
+        ``launching``, launch each kernel with its words; the blocks taken."""
         base = self.n_inputs
         allocs, taken = self.allocs, [None] * len(self.allocs)
         block_address = pool.address
         for ev in self.events:
             kind = ev[0]
             if kind == LAUNCH:
-                words = ev[2].copy()
-                for w, src, off in ev[3]:
-                    words[w] = table[src] + off
-                plan = ev[1]
-                plan.driver_launch(plan.stream, plan.config, plan.handle, *words)
+                if launching:
+                    words = ev[2].copy()
+                    for w, src, off in ev[3]:
+                        words[w] = table[src] + off
+                    plan = ev[1]
+                    plan.driver_launch(plan.stream, plan.config, plan.handle, *words)
             elif kind == TAKE:
                 j = ev[1]
                 block, size = taken[j] = pool.take(allocs[j][0])
@@ -282,21 +284,8 @@ class Recording:
         replay launched one by one, or in the ordinary path, a block goes back only after
         its kernels are queued)."""
         with getattr(pool, "lock", None) or contextlib.nullcontext():
-            base = self.n_inputs
-            allocs, taken = self.allocs, [None] * len(self.allocs)
-            block_address = pool.address
             releases = getattr(pool, "releases", 0)
-            for ev in self.events:
-                kind = ev[0]
-                if kind == TAKE:
-                    j = ev[1]
-                    block, size = taken[j] = pool.take(allocs[j][0])
-                    table[base + j] = block_address(block)
-                elif kind == GIVE:
-                    pool.give(*taken[ev[1]])
-                    taken[ev[1]] = None
-                elif kind == BUFFER:
-                    table[base + len(allocs) + ev[1]] = address(ev[2]())
+            taken = self._walk(table, pool, False)
             graph = self.graph
             if getattr(pool, "releases", 0) == releases:
                 try:
