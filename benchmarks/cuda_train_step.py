@@ -15,8 +15,8 @@ only the step (the MLP 784 -> 1024 -> 1024 -> 10 at batch 4096, Adam with ``fuse
 Each is the median of several samples (``--quick``: fewer), for minaot and PyTorch eager.
 A second table splits minaot's host time by phase of the step (``zero_grad``, the
 compiled forward, ``backward``, the fused Adam step), each the median over 20 steps in a
-row, and says how much of it the kernel launches take (``cuda_replay``'s replay of a
-compiled call: launching a kernel costs several microseconds of driver time).
+row, and says how much of it the replayed compiled calls take (``cuda_replay``'s
+replay: the pool's bookkeeping, one CUDA graph launch, the result arrays).
 
     python benchmarks/cuda_train_step.py            # on a GPU (numba-cuda, PyTorch)
     python benchmarks/cuda_train_step.py --sim      # tiny, under Numba's simulator: runs, no timings
@@ -87,7 +87,7 @@ def measure(step, spin, samples):
 
 
 def host_phases(parts, steps):
-    """``({phase: host us}, launch us)`` for minaot's step, medians over ``steps`` steps in a
+    """``({phase: host us}, replay us)`` for minaot's step, medians over ``steps`` steps in a
     row (the GPU is not waited for; the launch queue holds more than ``steps`` steps)."""
     from minaot import cuda_replay
     opt, compiled, x, y = parts
@@ -147,7 +147,7 @@ def main():
     for k, v in phases.items():
         print(f"| {k} | {v:.1f} |")
     print(f"| all | {sum(phases.values()):.1f} |")
-    print(f"| of which kernel launches (replayed calls) | {launches:.1f} |")
+    print(f"| of which replayed calls (bookkeeping, graph launch, results) | {launches:.1f} |")
     if SIM:
         print("(simulator: the numbers are no timings)")
 

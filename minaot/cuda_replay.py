@@ -223,11 +223,12 @@ class Recording:
         self.table_size = nb + self.n_buffers
         self.blocks = self.roots = self.live = None
         # a CUDA graph of the launches, made at the first replay (minaot/cuda_graph.py):
-        # None until then, False where graphs are off or a launch was not kept with its
-        # configuration (stand-ins in tests), else the Graph or why none could be built
+        # None until then, False where there is none (graphs off, a launch not kept with
+        # its configuration as with stand-ins in tests, or ``no_graph`` says why not)
         self.n_launches = sum(ev[0] == LAUNCH for ev in events)
         self.graph = None if (_graph.enabled() and self.n_launches and all(
             getattr(ev[1], "dims", None) for ev in events if ev[0] == LAUNCH)) else False
+        self.no_graph = None
         return self
 
     # ------------------------------------------------------------------ replay
@@ -239,7 +240,7 @@ class Recording:
             table[i] = address(a)
         if not disjoint(table[:self.n_inputs], self.spans):
             return None
-        if self.graph is not False and self.graph.__class__ is not str:
+        if self.graph is not False:
             taken = self._graph_replay(table, pool)
             if taken is not None:
                 return self._results(arrays, pool, taken)
@@ -290,14 +291,16 @@ class Recording:
             if getattr(pool, "releases", 0) == releases:
                 try:
                     if graph is None:
-                        graph = self.graph = _graph.build(
+                        graph = _graph.build(
                             [ev[1:] for ev in self.events if ev[0] == LAUNCH], table)
                         if graph.__class__ is str:
+                            self.graph, self.no_graph = False, graph
                             return self._give_back(pool, taken)
+                        self.graph = graph
                     if graph.launch(table):
                         return taken
                 except _graph.GraphError as exc:
-                    self.graph = str(exc)
+                    self.graph, self.no_graph = False, str(exc)
             return self._give_back(pool, taken)
 
     @staticmethod

@@ -249,8 +249,10 @@ def test_replayed_calls_match_eager():
             [p.recording_failures for p in programs]
         from minaot import cuda_graph
         if cuda_graph.enabled():            # each replay launched its program's graph
-            graphs = [r.graph for p in programs for r in p.recordings.values()]
-            assert all(isinstance(g, cuda_graph.Graph) for g in graphs), graphs
+            recordings = [r for p in programs for r in p.recordings.values()]
+            graphs = [r.graph for r in recordings]
+            assert all(isinstance(g, cuda_graph.Graph) for g in graphs), \
+                [r.no_graph for r in recordings]
             assert sorted(g.launches for g in graphs) == sorted(p.replays for p in programs)
             assert all(len(g.execs) == g.launches for g in graphs)   # new memory each time
         before = sorted(p.replays for p in programs)

@@ -76,4 +76,4 @@ def test_gpu_train_step_benchmark_runs_under_the_simulator():
     out = _benchmark_under_the_simulator("cuda_train_step.py")
     assert "(4) MLP train step" in out and "| minaot cuda" in out, out
     assert "back-to-back per step" in out and "host, GPU busy" in out, out
-    assert "| forward |" in out and "| of which kernel launches" in out, out
+    assert "| forward |" in out and "| of which replayed calls" in out, out
