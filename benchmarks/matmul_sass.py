@@ -123,6 +123,8 @@ def main(argv=None):
                    help="A and B as stored (n) or transposed views (t)")
     p.add_argument("--blocked", action="store_true", help="the blocked kernel, not vectorized")
     p.add_argument("--masked", action="store_true", help="K not a multiple of the K step")
+    p.add_argument("--no-async", action="store_true",
+                   help="the vectorized kernel without its asynchronous copies (cp.async)")
     args = p.parse_args(argv)
     from dataclasses import replace
     from numba import types
@@ -138,12 +140,14 @@ def main(argv=None):
         kernel = mc.blocked_kernel(mc.np.float32, blocking, a_k_fast, b_n_fast, True)
         sig = (types.Array(f32, 3, "A"), types.Array(f32, 3, "A"), out, f32, i64, i64)
     else:
-        kernel = mc.vectorized_kernel(blocking, a_k_fast, b_n_fast, not args.masked, True)
+        kernel = mc.vectorized_kernel(blocking, a_k_fast, b_n_fast, not args.masked, True,
+                                      not args.no_async)
         flat = types.Array(f32, 1, "C")
         sig = (flat, i64, i64, i64, flat, i64, i64, i64, out, i64, i64, i64, f32, i64, i64)
     info, sass = compile_sass(kernel, sig, blocking.regs)
     print(f"{'blocked' if args.blocked else 'vectorized'} kernel, {blocking}, layout "
-          f"{args.layout}{', K masked' if args.masked else ''}; ptxas (sm_90): {info.strip()}")
+          f"{args.layout}{', K masked' if args.masked else ''}"
+          f"{', no cp.async' if args.no_async else ''}; ptxas (sm_90): {info.strip()}")
     print(report(sass))
 
 

@@ -1,4 +1,4 @@
-"""Four neighbouring elements of an array in one load or store: ``load4``, ``store4``.
+"""Four neighbouring elements in one load, store or copy: ``load4``, ``store4``, ``copy4_async``.
 
 The register-blocked matmul (:mod:`minaot.kernels.matmul_cuda`) reads, at each
 step of its inner loop, 8 values of A's shared tile and 8 of B's, and does 64
@@ -27,9 +27,18 @@ group of 4 values into its shared tile with one, and a thread's patch of C
 goes out in them where C allows it.  ``load4_flat(arr, i)`` loads from a 1-d
 array (the vectorized matmul's flat operands).
 
+``copy4_async(dst, i, j, k, src, at, valid)`` copies ``src[at : at + 4]`` of a
+global array to ``dst[i, j, k : k + 4]`` of a shared one without passing through
+registers (PTX ``cp.async.cg.shared.global``, compute capability 8.0 and later;
+Numba has no name for it, so the intrinsic emits it as inline assembly), and
+``async_wait()`` waits until the thread's copies have landed
+(``cp.async.wait_all``).  The vectorized matmul copies the next step's tile with
+them while it computes on the current one.
+
 Under Numba's CUDA simulator kernels run as Python, and these are plain
-Python functions with the same meaning (any dtype, no alignment needed), so the
-simulator suites run the same kernel code.
+Python functions with the same meaning (any dtype, no alignment needed; the
+copies are done at once, so there is nothing to wait for), so the simulator
+suites run the same kernel code.
 """
 
 from __future__ import annotations
@@ -52,10 +61,27 @@ def _py_store4(arr, i, j, k, v0, v1, v2, v3):
     arr[i, j, k], arr[i, j, k + 1], arr[i, j, k + 2], arr[i, j, k + 3] = v0, v1, v2, v3
 
 
+def _py_copy4_async(dst, i, j, k, src, at, valid):
+    """``dst[i, j, k : k + 4] = src[at : at + 4]``, or zeros where not ``valid`` (Python, for
+    the simulator: the copy is done at once, so ``async_wait`` has nothing to wait for)."""
+    if valid:
+        dst[i, j, k], dst[i, j, k + 1] = src[at], src[at + 1]
+        dst[i, j, k + 2], dst[i, j, k + 3] = src[at + 2], src[at + 3]
+    else:
+        for q in range(4):
+            dst[i, j, k + q] = 0
+
+
+def _py_async_wait():
+    """Nothing to wait for under the simulator (its copies are done when asked for)."""
+
+
 if config.ENABLE_CUDASIM:
     load4 = _py_load4
     load4_flat = _py_load4_flat
     store4 = _py_store4
+    copy4_async = _py_copy4_async
+    async_wait = _py_async_wait
 else:
     from llvmlite import ir
     from numba import types
@@ -127,5 +153,55 @@ else:
             return context.get_dummy_value()
         return types.void(arr, i, j, k, v0, v1, v2, v3), codegen
 
+    def _address(builder, ptr, addrspace, bits):
+        """``ptr`` as an integer address in ``addrspace`` (3: shared, 1: global)."""
+        byte = ir.IntType(8)
+        ptr = builder.bitcast(ptr, byte.as_pointer(ptr.type.addrspace))
+        if ptr.type.addrspace != addrspace:
+            ptr = builder.addrspacecast(ptr, byte.as_pointer(addrspace))
+        return builder.ptrtoint(ptr, ir.IntType(bits))
 
-__all__ = ["load4", "load4_flat", "store4"]
+    @intrinsic
+    def copy4_async(typingctx, dst, i, j, k, src, at, valid):
+        """``dst[i, j, k : k + 4] = src[at : at + 4]`` as one asynchronous 16-byte copy from
+        global to shared memory (PTX ``cp.async.cg.shared.global``, compute capability 8.0
+        or later), or zeros where ``valid`` is false (the copy's source size is then 0:
+        nothing is read).  The copy goes around the thread's registers; it has landed
+        after :func:`async_wait`, and the block's other threads see it after the
+        ``syncthreads()`` that follows.  Both addresses 16-byte aligned."""
+        _check("copy4_async", dst, 3, (i, j, k))
+        _check("copy4_async", src, 1, (at,))
+        if src.dtype != dst.dtype or not isinstance(valid, types.Boolean):
+            raise TypingError(f"copy4_async copies {dst.dtype} to {dst.dtype} if a boolean "
+                              f"says so, got {src.dtype} and {valid}")
+
+        def codegen(context, builder, signature, args):
+            dst_ptr = _vector_pointer(context, builder, signature, args, 3)
+            src_ptr = _vector_pointer(context, builder, types.none(*signature.args[4:6]),
+                                      args[4:6], 1)
+            i32 = ir.IntType(32)
+            size = builder.select(context.cast(builder, args[6], signature.args[6],
+                                               types.boolean),
+                                  ir.Constant(i32, 16), ir.Constant(i32, 0))
+            # ``~{memory}``: the compiler may not move shared loads and stores across it
+            copy = ir.InlineAsm(ir.FunctionType(ir.VoidType(), [i32, ir.IntType(64), i32]),
+                                "cp.async.cg.shared.global [$0], [$1], 16, $2;",
+                                "r,l,r,~{memory}", side_effect=True)
+            builder.call(copy, [_address(builder, dst_ptr, 3, 32),
+                                _address(builder, src_ptr, 1, 64), size])
+            return context.get_dummy_value()
+        return types.void(dst, i, j, k, src, at, valid), codegen
+
+    @intrinsic
+    def async_wait(typingctx):
+        """Wait until this thread's :func:`copy4_async` copies have landed (PTX
+        ``cp.async.wait_all``)."""
+        def codegen(context, builder, signature, args):
+            wait = ir.InlineAsm(ir.FunctionType(ir.VoidType(), []), "cp.async.wait_all;",
+                                "~{memory}", side_effect=True)
+            builder.call(wait, [])
+            return context.get_dummy_value()
+        return types.void(), codegen
+
+
+__all__ = ["load4", "load4_flat", "store4", "copy4_async", "async_wait"]

@@ -202,6 +202,36 @@ class TestBlocked:
         check(host(c), a @ b, np.float32, 40)
         assert ("sum4" if n % 4 == 0 else "sum", 3) in mc._KERNELS
 
+    @pytest.mark.parametrize("layout", ["nn", "nt", "tn", "tt"])
+    def test_async_copies_give_the_register_loads_products_bit_for_bit(self, layout,
+                                                                        monkeypatch):
+        # A with M fast and B with N fast go to the shared tiles by cp.async (the simulator:
+        # a Python copy); the sums are added in the same order either way, so the products
+        # are equal to the last bit, with K a multiple of the K step or not, split or not
+        from minaot.kernels import matmul_cuda as mc
+        if TARGET == "gpu" and not mc.async_copies():
+            pytest.fail("a GPU without cp.async (compute capability < 8.0): check the "
+                        "register path only")
+        wide = mc.blockings(np.float32)[0]
+        sizes = ([(260, 160, 136), (132, 1032, 128), (4, 36, 8)] if TARGET == "gpu"
+                 else [(9, 12, 8), (8, 14, 12), (4, 16, 4)])
+        for m, k, n in sizes:
+            a = R.standard_normal((2, m, k)).astype(np.float32)
+            b = R.standard_normal((2, k, n)).astype(np.float32)
+            da, db = device(a, layout[0] == "t"), device(b, layout[1] == "t")
+            for split_k in (None, 2):
+                got = {}
+                for on in (True, False):
+                    monkeypatch.setattr(mc, "ASYNC_COPY", on)
+                    c, _ = mc.matmul(da, db, blocking=wide, split_k=split_k)
+                    got[on] = host(c)
+                check(got[True], a @ b, np.float32, k)
+                np.testing.assert_array_equal(got[True], got[False])
+        kernels = {key[1:] for key in mc._KERNELS if key[0] == "vectorized"}
+        a_k_fast, b_n_fast = layout[0] == "n", layout[1] == "n"
+        assert any(key[:3] == (wide, a_k_fast, b_n_fast) and key[-1] for key in kernels)
+        assert any(key[:3] == (wide, a_k_fast, b_n_fast) and not key[-1] for key in kernels)
+
     def test_vectorized_kernel_on_a_broadcast_batch(self):
         from minaot.kernels import matmul_cuda as mc
         wide = mc.blockings(np.float32)[0]
