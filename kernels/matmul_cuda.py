@@ -113,7 +113,10 @@ frees the registers that held the group (the weight gradients' kernel, both oper
 copied, no longer spills) and the stores that moved it: on the H100 ``dy.T @ h`` 210 ->
 193 us.  A group along K belongs to four rows of the transposed tile; as four 4-byte
 copies it measured slower (four times the L1 requests), so it still goes through
-registers (:data:`ASYNC_COPY` turns the copies off).
+registers (:data:`ASYNC_COPY` turns the copies off).  Those products (both operands
+with K fast: a forward's ``x @ W.T``) gain from bigger tiles instead, where they fill
+the GPU: 256 x 128 per block of 256 threads, 16 x 8 patches (:data:`BIG_F32`; on the
+H100 ``h @ W2.T`` 210 -> 199 us).
 
 **Split-K.**  A product with few output tiles and a long K (the weight
 gradients: 1024 x 784 outputs summed over a batch of 4096) gives too few blocks
@@ -206,6 +209,17 @@ BLOCKINGS_F32 = (Blocking(128, 128, 16, 8, 8, 4, vec=4, regs=128, fallback_bk=8)
                  Blocking(64, 64, 8, 4, 4, 4, vec=4),
                  Blocking(64, 16, 16, 4, 4, 4, vec=4),
                  Blocking(16, 128, 16, 4, 4, 4, vec=4))
+#: float32 on a GPU, large products whose A and B both have K fast (a forward's ``x @
+#: W.T``): 256 x 128 tiles of 256 threads, 16 x 8 patches, one block an SM (no register
+#: cap: 128 sums and 24 operands stay in registers, and a step reads 6 groups of 4 for
+#: 128 multiply-adds instead of 4 for 64).  On the H100, unsplit: ``h @ W2.T`` 210 -> 200
+#: us, ``x @ W1.T`` 162 -> 153.  Measured and left: for ``dy @ W`` (B with N fast) K steps
+#: of 8 were slower (206 -> 216 us) and steps of 16 faster (192) but need 50 KB of shared
+#: memory, over the 48 KB a kernel may declare; for the weight gradients (A with M fast)
+#: no faster.
+BIG_F32 = Blocking(256, 128, 8, 16, 8, 4, vec=4)
+#: ... where its tiles fill at least this fraction of the SMs without a K split
+BIG_FILL = 0.8
 #: float64 (and every other dtype) on a GPU: 64 x 64 tiles (256 threads, 4 x 4 each)
 BLOCKINGS_WIDE = (Blocking(64, 64, 8, 4, 4, 4),)
 #: under the simulator: 4 threads a block of 4 x 4 patches in groups of 4 (the GPU's float32
@@ -213,6 +227,10 @@ BLOCKINGS_WIDE = (Blocking(64, 64, 8, 4, 4, 4),)
 #: neighbours, or of 1 x 1
 SIMULATOR_BLOCKINGS = (Blocking(8, 8, 4, 4, 4, 4, vec=4), Blocking(4, 4, 2, 2, 2, 1, vec=2),
                        Blocking(2, 2, 2, 1, 1, 1))
+#: :data:`BIG_F32`'s shape under the simulator (4 threads of 8 x 4 patches), taken where
+#: its tiles fill :data:`BIG_FILL` of SIMULATOR_SMS
+SIMULATOR_BIG = Blocking(16, 8, 4, 8, 4, 4, vec=4)
+SIMULATOR_SMS = 4
 
 #: split K until the grid has this many blocks per SM (2 blocks of 256 threads fit on one) ...
 BLOCKS_PER_SM = 2
@@ -807,12 +825,20 @@ def choose_blocking(dtype, m: int, n: int) -> Blocking:
 
 
 def plan(dtype, z: int, m: int, k: int, n: int, blocking: Blocking | None = None,
-         split_k: int | None = None):
+         split_k: int | None = None, a_k_fast: bool = False, b_n_fast: bool = False):
     """``(blocking, splits, k_split)`` for a product of ``z`` (m, k) @ (k, n) matrices.
-    The best-ranked blocking with K split to fill the GPU; but when that still gives
-    under half a wave of blocks because K is too short to split (the batched 256 x 256
-    products) a narrower blocking with at least twice as many blocks.  (Where K was split,
-    a narrower blocking with more splits measured slower: (10, 4096) @ (4096, 1024).)"""
+    Float32 with both operands' K axes fast (``a_k_fast``, not ``b_n_fast``), large
+    enough to fill the GPU with :data:`BIG_F32`'s tiles: those, unsplit.  Otherwise the
+    best-ranked blocking with K split to fill the GPU; but when that still gives under
+    half a wave of blocks because K is too short to split (the batched 256 x 256
+    products) a narrower blocking with at least twice as many blocks.  (Where K was
+    split, a narrower blocking with more splits measured slower: (10, 4096) @ (4096,
+    1024).)"""
+    if blocking is None and split_k is None and a_k_fast and not b_n_fast \
+            and np.dtype(dtype) == np.float32:
+        big = SIMULATOR_BIG if _simulator() else BIG_F32
+        if z * -(-m // big.bm) * -(-n // big.bn) >= BIG_FILL * _sm_count():
+            return big, 1, max(k, 1)
     options = [blocking] if blocking is not None else ranked_blockings(dtype, m, n)
     chosen = None
     for bl in options:
@@ -829,12 +855,18 @@ def plan(dtype, z: int, m: int, k: int, n: int, blocking: Blocking | None = None
     return chosen[:3]
 
 
+def _sm_count() -> int:
+    if _simulator():
+        return SIMULATOR_SMS
+    if not _SMS:
+        _SMS.append(int(cuda.get_current_device().MULTIPROCESSOR_COUNT))
+    return _SMS[0]
+
+
 def _target_blocks() -> int:
     if _simulator():
         return SIMULATOR_TARGET_BLOCKS
-    if not _SMS:
-        _SMS.append(int(cuda.get_current_device().MULTIPROCESSOR_COUNT))
-    return BLOCKS_PER_SM * _SMS[0]
+    return BLOCKS_PER_SM * _sm_count()
 
 
 def choose_splits(tiles: int, k: int, bk: int, split_k: int | None = None):
@@ -926,7 +958,8 @@ def matmul_3d(a, b, c, tile: int | None = None, *, blocking: Blocking | None = N
     if len(_PLANS) > 4096:                      # shapes that keep changing: start again
         _PLANS.clear()
     if chosen is None:      # the blocking, split and grids depend only on the key: made once
-        blocking, splits, k_split = plan(c.dtype, z, m, k, n, blocking, split_k)
+        blocking, splits, k_split = plan(c.dtype, z, m, k, n, blocking, split_k, a_k_fast,
+                                         b_n_fast)
         c_vec = c_vec if splits > 1 else c_ok
         kernel = blocked_kernel(c.dtype, blocking.blocked(), a_k_fast, b_n_fast, c_vec)
         grid = (-(-n // blocking.bn), -(-m // blocking.bm), min(z * splits, MAX_GRID_Z))

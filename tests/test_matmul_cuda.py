@@ -232,6 +232,28 @@ class TestBlocked:
         assert any(key[:3] == (wide, a_k_fast, b_n_fast) and key[-1] for key in kernels)
         assert any(key[:3] == (wide, a_k_fast, b_n_fast) and not key[-1] for key in kernels)
 
+    def test_big_tiles_for_large_products_with_k_fast_operands(self, monkeypatch):
+        # x @ W.T products that fill the SMs (here: few) with 256 x 128 tiles (the
+        # simulator's 16 x 8) take them, unsplit; each element is summed in the same order
+        # as by the 128 x 128 tiles, so the products are equal to the last bit; edges
+        # crossed, K a multiple of the K step or not
+        from minaot.kernels import matmul_cuda as mc
+        monkeypatch.setattr(mc, "_sm_count", lambda: 2)
+        monkeypatch.setattr(mc, "_PLANS", {})
+        big = mc.SIMULATOR_BIG if TARGET == "simulator" else mc.BIG_F32
+        sizes = ([(600, 100, 300), (513, 64, 260)] if TARGET == "gpu"
+                 else [(20, 12, 9), (33, 16, 17)])
+        for m, k, n in sizes:
+            a = R.standard_normal((m, k)).astype(np.float32)
+            b = R.standard_normal((k, n)).astype(np.float32)
+            da, db = device(a), device(b, True)
+            c, _ = mc.matmul(da, db)
+            assert any(key[:2] == ("vectorized", big) for key in mc._KERNELS)
+            assert mc.plan(np.float32, 1, m, k, n, None, None, True, False) == (big, 1, k)
+            check(host(c), a @ b, np.float32, k)
+            wide, _ = mc.matmul(da, db, blocking=mc.blockings(np.float32)[0], split_k=1)
+            np.testing.assert_array_equal(host(c), host(wide))
+
     def test_vectorized_kernel_on_a_broadcast_batch(self):
         from minaot.kernels import matmul_cuda as mc
         wide = mc.blockings(np.float32)[0]
@@ -297,6 +319,20 @@ class TestChoices:
         assert mc.plan(np.float32, 1, 10, 4096, 1024) == (flat, 16, 256)       # no narrower
         assert mc.vectorizable(tall) and not mc.vectorizable(flat)
         assert mc.plan(np.float32, 1, 256, 256, 256, blocking=wide) == (wide, 1, 256)
+        # A and B with K fast and tiles of 256 x 128 for 80% of the SMs: those, unsplit
+        monkeypatch.setattr(mc, "_sm_count", lambda: 132)
+        big = mc.BIG_F32
+        assert mc.plan(np.float32, 1, 4096, 1024, 1024, None, None, True, False) == \
+            (big, 1, 1024)                                          # h @ W2.T
+        assert mc.plan(np.float32, 1, 4096, 1024, 784, None, None, True, False) == \
+            (big, 1, 1024)                                          # 16 x 7 tiles: 85%
+        assert mc.plan(np.float32, 1, 1024, 4096, 784, None, None, True, False) == \
+            (wide, 4, 1024)                                         # 4 x 7 tiles: too few
+        assert mc.plan(np.float32, 1, 4096, 1024, 1024, None, None, True, True)[0] == wide
+        assert mc.plan(np.float32, 1, 4096, 1024, 1024, None, None, False, False)[0] == wide
+        assert mc.plan(np.float64, 1, 4096, 1024, 1024, None, None, True, False)[0] == \
+            mc.BLOCKINGS_WIDE[0]
+        assert mc.vectorizable(big)
 
 
 # ------------------------------------------------------------------ benchmarks/matmul_sass.py
