@@ -328,7 +328,9 @@ print(emit_numba_cuda(loop_fn, "(x * x).sum() on 2^20 float32, GPU launch option
 # compiled by the ``cuda`` backend, and ``w.grad`` lands on the GPU.  The
 # matmuls are not fused: they run the register-blocked kernel of
 # ``kernels/matmul_cuda.py`` (with 16-byte loads where the operands allow
-# it), a library call between the generated kernels.
+# it, and on GPUs of compute capability 8.0 or later asynchronous
+# ``cp.async`` copies of the tiles whose groups lie along shared rows), a
+# library call between the generated kernels.
 # The gradients are checked against the same computation in CPU eager mode.
 
 simulate("""
