@@ -172,8 +172,8 @@ else:
         _check("copy4_async", dst, 3, (i, j, k))
         _check("copy4_async", src, 1, (at,))
         if src.dtype != dst.dtype or not isinstance(valid, types.Boolean):
-            raise TypingError(f"copy4_async copies {dst.dtype} to {dst.dtype} if a boolean "
-                              f"says so, got {src.dtype} and {valid}")
+            raise TypingError(f"copy4_async copies between arrays of one dtype where a "
+                              f"boolean says so; got {src.dtype} into {dst.dtype}, {valid}")
 
         def codegen(context, builder, signature, args):
             dst_ptr = _vector_pointer(context, builder, signature, args, 3)

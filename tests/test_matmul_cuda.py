@@ -253,6 +253,12 @@ class TestBlocked:
             check(host(c), a @ b, np.float32, k)
             wide, _ = mc.matmul(da, db, blocking=mc.blockings(np.float32)[0], split_k=1)
             np.testing.assert_array_equal(host(c), host(wide))
+        # an A that starts one element in (not 16-byte aligned): the blocked kernel, same tiles
+        a = R.standard_normal((m, k + 1)).astype(np.float32)
+        shifted = minaot.tensor(a, device="cuda")[:, 1:]
+        c, _ = mc.matmul(shifted._data, db)
+        check(host(c), a[:, 1:] @ b, np.float32, k)
+        assert any(key[:3] == ("blocked", np.float32, big) for key in mc._KERNELS)
 
     def test_vectorized_kernel_on_a_broadcast_batch(self):
         from minaot.kernels import matmul_cuda as mc
