@@ -109,7 +109,9 @@ def compile_sass(kernel, sig, regs: int) -> tuple[str, str]:
             f.write(ptx)
         opts = [f"--maxrregcount={regs}"] if regs else []
         done = subprocess.run([_tool("cuda_nvcc/bin/ptxas"), "-arch=sm_90", "-O3", "-v", *opts,
-                               src, "-o", cubin], capture_output=True, text=True, check=True)
+                               src, "-o", cubin], capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"ptxas failed:\n{done.stderr}")
         sass = subprocess.run([_tool("*/bin/nvdisasm"), "-c", cubin], capture_output=True,
                               text=True, check=True).stdout
     info = [ln for ln in done.stderr.splitlines() if "registers" in ln]
@@ -121,6 +123,8 @@ def main(argv=None):
     p.add_argument("--bk", type=int, default=None, help="K step (default: the wide blocking's)")
     p.add_argument("--layout", default="nn", choices=["nn", "nt", "tn", "tt"],
                    help="A and B as stored (n) or transposed views (t)")
+    p.add_argument("--blocking", default=None,
+                   help="bm,bn,bk,tm,tn,pad[,regs] instead of the wide blocking (groups of 4)")
     p.add_argument("--blocked", action="store_true", help="the blocked kernel, not vectorized")
     p.add_argument("--masked", action="store_true", help="K not a multiple of the K step")
     p.add_argument("--no-async", action="store_true",
@@ -130,6 +134,9 @@ def main(argv=None):
     from numba import types
     from minaot.kernels import matmul_cuda as mc
     blocking = mc.BLOCKINGS_F32[0]
+    if args.blocking:
+        spec = [int(v) for v in args.blocking.split(",")] + [0]
+        blocking = mc.Blocking(*spec[:6], vec=4, regs=spec[6])
     if args.bk:
         blocking = replace(blocking, bk=args.bk, fallback_bk=0)
     a_k_fast, b_n_fast = args.layout[0] == "n", args.layout[1] == "n"
