@@ -119,11 +119,16 @@ print(fw_mc.partition_report)
 print(bw_mc)
 
 # %%
-# The recomputed ops are the first lines of the backward graph: it rebuilds the
-# GELU intermediates from the saved pre-activation instead of loading them.  In
-# the picture they are red: a backward op counts as *recomputed* when it needs
-# no tangent and computes a value the forward computes too
-# (:func:`minaot.viz.recomputed_ops`).  Five saved values instead of ten:
+# The recomputed ops are the first lines of the backward graph: it adds the
+# bias to the saved product ``x @ w1`` again and rebuilds the GELU
+# intermediates from that instead of loading them.  (The product is saved, not
+# the pre-activation ``x @ w1 + b1`` of the same bytes: a matmul writes its
+# result anyway, while the pre-activation lives only in the fused GELU kernel's
+# registers, so saving it would cost the forward one more write.)  In the
+# picture they are red: a backward op counts as *recomputed* when it needs no
+# tangent and computes a value the forward computes too
+# (:func:`minaot.viz.recomputed_ops`).  Seven saved values instead of ten, four
+# of them graph inputs:
 
 show((fw_mc, bw_mc), constants=False, attributes=False)
 

@@ -195,12 +195,15 @@ def _recomputable(op) -> bool:
 
 
 def _materialized(v) -> bool:
-    """Is ``v`` in memory whether or not it is saved?  A graph input is; so is a value
-    returned, or read by an op no kernel fuses (a matmul, a cat).  A value all of whose
-    users are fusible lives only in registers inside a fused kernel: saving it costs an
-    extra write in the forward and an extra read in the backward (PyTorch's
-    ``is_materialized``)."""
-    if v.is_block_arg:
+    """Is ``v`` in memory whether or not it is saved?  A graph input is; so is the result
+    of an op no kernel fuses (a matmul writes its product), and a value returned or read
+    by such an op (a matmul's operand, a cat's).  A value made by a fusible op all of
+    whose users are fusible lives only in registers inside a fused kernel: saving it
+    costs an extra write in the forward and an extra read in the backward (PyTorch's
+    ``is_materialized``, whose ``is_fusible(node, user)`` asks it of both ends).  So of
+    a linear layer's product ``x @ W.T`` and its ``+ bias``, equal in bytes, the product
+    is saved and the backward adds the bias again inside its fused kernel."""
+    if v.is_block_arg or get_op(v.owner.opname).kind not in FUSIBLE_KINDS:
         return True
     return any(u.name == "func.return" or get_op(u.opname).kind not in FUSIBLE_KINDS
                for u in v.users)
