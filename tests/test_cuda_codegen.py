@@ -146,6 +146,14 @@ def test_pointwise_kernel_source():
     assert "i0 = flat // 8" in src and "i1 = flat % 8" in src
     assert "k0_launch = Launcher(k0, 1, 32)" in src and "k0_launch(in0, in1, out0)" in src
     assert "syncthreads" not in src
+    # x and the result have the domain's shape and are read and written at the item's own
+    # indices: by the flat index where contiguous; the broadcast bias by its own index
+    assert "load_at(in0, flat, (i0, i1))" in src and "store_at(out0, flat, (i0, i1), " in src
+    assert "= in1[i1]" in src and "from minaot.kernels.flat_cuda import load_at, store_at" in src
+    # a row kernel's walks, and a 1-d domain, index as before
+    (row,) = loop_fns(softmax, (4, 64))
+    (vec,) = loop_fns(lambda x: x * 2.0, (32,))
+    assert "load_at" not in emit_numba_cuda(row) + emit_numba_cuda(vec)
 
 
 def test_unsupported_forms_raise_naming_the_op(monkeypatch):

@@ -505,6 +505,8 @@ class _CudaEmitter:
         self.rw = loads & stores            # buffers written and read back in the kernel
         self.k = None
         self.promoted = {}                  # buffer -> the variable holding its one element
+        self.flat_items = None              # (flat index, axis indices, trips) of a pointwise item
+        self.flat_used = False              # whether any kernel reads or writes by load_at/store_at
         self.partials = []                  # (name, blocks, dtype): first-pass results of full reductions
         self.finished = {}                  # full reduction -> (its partial buffers, their number)
         # names the kernels' own code uses, kept apart from the values' names
@@ -547,6 +549,8 @@ class _CudaEmitter:
                 expr = self.names[r]
                 self.emit(depth, f"{c.at(i, self.counted)} = {expr}")
                 return
+        elif n == "memref.load" and self.flat_access(op.operands[0], op.operands[1:]):
+            expr = f"load_at({ops[0]}, {self.flat_items[0]}, ({self.index(op.operands[1:])}))"
         elif n == "memref.load":
             expr = f"{ops[0]}[{self.index(op.operands[1:])}]"
         elif n in BINARY:
@@ -571,7 +575,23 @@ class _CudaEmitter:
             return f"{self.promoted[op.operands[1]]} = {v}"
         if op.operands[1] in self.colparts:
             return f"{self.colparts[op.operands[1]].at(self.counted)} = {v}"
+        if self.flat_access(op.operands[1], op.operands[2:]):
+            return f"store_at({buf}, {self.flat_items[0]}, ({self.index(op.operands[2:])}), {v})"
         return f"{buf}[{self.index(op.operands[2:])}] = {v}"
+
+    def flat_access(self, buf, indices) -> bool:
+        """Does a pointwise work item read or write ``buf`` at exactly its own axis indices,
+        over a buffer of the domain's shape (two axes or more)?  Then the element is the
+        item's flat index in a C-contiguous buffer, and the access goes through
+        ``load_at``/``store_at`` (:mod:`minaot.kernels.flat_cuda`), which use it where the
+        buffer is one."""
+        if self.flat_items is None or len(indices) < 2:
+            return False
+        _, ivs, trips = self.flat_items
+        if tuple(buf.type.shape) != trips or tuple(self.names[v] for v in indices) != ivs:
+            return False
+        self.flat_used = True
+        return True
 
     def writes_rw(self, ops):
         return any(o.name == "memref.store" and o.operands[1] in self.rw
@@ -977,6 +997,8 @@ class _CudaEmitter:
             depth = 2
         for line in _unflatten(flat, levels, self.names):
             self.emit(depth, line)
+        if not row and around is None and all(lv.attributes["lower"] == 0 for lv in levels):
+            self.flat_items = (flat, tuple(ivs), tuple(_trip(lv) for lv in levels))
         if row and around is None:
             ops = _body(levels[-1]).ops
             self.row_group = _row_group(ops)
@@ -989,7 +1011,7 @@ class _CudaEmitter:
             self.plan_row_cache(ops)
             self.plan_unroll(ops)
         self.work_item(levels, around, depth, row)
-        self.cached, self.colparts, self.row_group = {}, {}, None
+        self.cached, self.colparts, self.row_group, self.flat_items = {}, {}, None, None
         return k
 
     def grid_walk(self, var, first, stride, work, blocks) -> int:
@@ -1553,6 +1575,8 @@ def emit_numba_cuda(fn: Function, header: str = "", *, max_threads: int = MAX_TH
     runtime = "Launcher, as_vector" if any(a.type.rank == 0 for a in fn.args) else "Launcher"
     lines += ["import math", "", "import numpy as np", "from numba import config, cuda", "",
               f"from minaot.codegen.cuda_runtime import {runtime}"]
+    if e.flat_used:
+        lines.append("from minaot.kernels.flat_cuda import load_at, store_at")
     if any(o.name in ("arith.maximumf", "arith.minimumf") for o in walk(fn.body)):
         lines.append("from minaot.kernels.minmax_cuda import maximumf, minimumf")
     lines += ["",
