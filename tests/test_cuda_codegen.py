@@ -150,7 +150,11 @@ def test_pointwise_kernel_source():
     # indices: by the flat index where contiguous; the broadcast bias by its own index
     assert "load_at(in0, flat, (i0, i1))" in src and "store_at(out0, flat, (i0, i1), " in src
     assert "= in1[i1]" in src and "from minaot.kernels.flat_cuda import load_at, store_at" in src
-    # a row kernel's walks, and a 1-d domain, index as before
+    # a column walk's item reads by the element's C-order offset; a row kernel and a 1-d
+    # buffer index as before
+    (cols,) = loop_fns(lambda x: (x * 2.0).sum(dim=0), (64, 48))
+    assert re.search(r"= load_at\(in0, (\w+) \* 48 \+ (\w+), \(\1, \2\)\)",
+                     emit_numba_cuda(cols))
     (row,) = loop_fns(softmax, (4, 64))
     (vec,) = loop_fns(lambda x: x * 2.0, (32,))
     assert "load_at" not in emit_numba_cuda(row) + emit_numba_cuda(vec)
