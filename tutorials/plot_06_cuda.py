@@ -159,7 +159,11 @@ simulate("""
 # generated CUDA module, and the grid the module launches, and checks the
 # result against numpy.  In the source: the domain's two axes are collapsed
 # into one flat range of ``8 * 16 = 128`` work items (``i0 = flat // 16``,
-# ``i1 = flat % 16``), walked in a *grid-stride loop*; the bias and ``w``
+# ``i1 = flat % 16``), walked in a *grid-stride loop*; ``x`` and the result,
+# of the domain's own shape, are read and written as ``load_at(in0, flat,
+# (i0, i1))``: element ``flat`` of the array's memory where the array is
+# C-contiguous (no index arithmetic at all), ``in0[i0, i1]`` through its
+# strides otherwise (``minaot/kernels/flat_cuda.py``); the bias and ``w``
 # are indexed by ``i1`` alone (the broadcast); every constant is a typed
 # ``np.float32`` (a bare ``0.5`` would make the arithmetic float64, slow on
 # a GPU); ``math.tanh`` is compiled by Numba to the CUDA math library's
