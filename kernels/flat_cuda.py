@@ -18,7 +18,10 @@ intrinsic decides at typing time: for a C-contiguous array it loads
 ``data[flat]`` (the compiler then drops the divisions nobody else uses); for
 any other layout it loads ``in0[i0, i1]`` through the strides, without the
 wraparound checks (the indices are in range by construction).
-``store_at(arr, flat, indices, value)`` is the same for a store.
+``store_at(arr, flat, indices, value)`` is the same for a store.  The emitter
+passes other elements' C-order offsets the same way (a column walk's
+``load_at(in0, r * 1024 + i1, (r, i1))``): ``flat`` is any offset that equals
+the indices' in a C-contiguous array of the buffer's shape.
 
 Under Numba's CUDA simulator these are plain Python functions with the same
 meaning.
