@@ -34,10 +34,8 @@ from minaot import cuda as mc
 from minaot import cuda_backend as cb
 from minaot.codegen.cuda_runtime import cuda_module
 from minaot.cuda_eager import view_array
-from minaot.ir import PassManager, parse
+from minaot.ir import parse
 from minaot.kernels.cuda_library import flat
-from minaot.passes.decompose import Decompose
-from minaot.passes.functionalize import functionalize
 
 cuda = cuda_module()                    # raises, naming what is missing, without a target
 if config.ENABLE_CUDASIM:
