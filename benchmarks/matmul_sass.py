@@ -137,13 +137,14 @@ def main(argv=None):
     if args.blocking:
         spec = [int(v) for v in args.blocking.split(",")] + [0]
         blocking = mc.Blocking(*spec[:6], vec=4, regs=spec[6])
+    if args.blocked:
+        blocking = blocking.blocked()
     if args.bk:
-        blocking = replace(blocking, bk=args.bk, fallback_bk=0)
+        blocking = replace(blocking, bk=args.bk, fallback=None)
     a_k_fast, b_n_fast = args.layout[0] == "n", args.layout[1] == "n"
     f32, i64 = types.float32, types.int64
     out = types.Array(f32, 3, "C")
     if args.blocked:
-        blocking = blocking.blocked()
         kernel = mc.blocked_kernel(mc.np.float32, blocking, a_k_fast, b_n_fast, True)
         sig = (types.Array(f32, 3, "A"), types.Array(f32, 3, "A"), out, f32, i64, i64)
     else:

@@ -113,10 +113,19 @@ frees the registers that held the group (the weight gradients' kernel, both oper
 copied, no longer spills) and the stores that moved it: on the H100 ``dy.T @ h`` 210 ->
 193 us.  A group along K belongs to four rows of the transposed tile; as four 4-byte
 copies it measured slower (four times the L1 requests), so it still goes through
-registers (:data:`ASYNC_COPY` turns the copies off).  Those products (both operands
-with K fast: a forward's ``x @ W.T``) gain from bigger tiles instead, where they fill
-the GPU: 256 x 128 per block of 256 threads, 16 x 8 patches (:data:`BIG_F32`; on the
-H100 ``h @ W2.T`` 210 -> 199 us).
+registers (:data:`ASYNC_COPY` turns the copies off).
+
+**Fewer, fatter threads.**  Without the spills and most of the address work, the
+vectorized kernel is bound by how fast the SM's schedulers issue its instructions
+(Nsight Compute on a weight gradient: 1.13 instructions a multiply-add, a warp
+ready but another one picked half of the time).  So its float32 blocking gives each
+thread a 16 x 8 patch, 128 threads a 128 x 128 tile, with no register cap (about
+250 registers: two blocks of 4 warps an SM, the shape of cuBLAS's ``128x128x8``
+SIMT kernels): a step reads 6 groups of 4 for 128 multiply-adds instead of 4 for
+64, and each block's barrier holds up 4 warps instead of 8.  On the H100 the
+training step's five large products went 950 -> 910 us (:data:`BLOCKINGS_F32`;
+cuBLAS: 820).  The blocked kernel, which would spill with such patches, keeps 256
+threads of 8 x 8 (``Blocking.fallback``).
 
 **Split-K.**  A product with few output tiles and a long K (the weight
 gradients: 1024 x 784 outputs summed over a batch of 4096) gives too few blocks
@@ -145,7 +154,7 @@ batches, layouts, splits, float64) as the GPU does at real sizes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from numba import cuda, from_dtype, types   # a global: the simulator swaps in its own ``cuda``
@@ -174,12 +183,15 @@ class Blocking:
     pad: int
     vec: int = 1
     regs: int = 0       # registers per thread the compiler may use (0: its own choice)
-    fallback_bk: int = 0    # the blocked kernel's bk, where the vectorized one cannot run (0: bk)
+    #: the blocking the blocked kernel runs where the vectorized one cannot (the same
+    #: ``bm x bn`` tiles, so the same grid and K splits; None: this one)
+    fallback: "Blocking | None" = None
 
     def blocked(self) -> "Blocking":
-        """This blocking as the blocked kernel runs it (with ``fallback_bk`` as its K step:
-        that kernel holds a step's elements in scalar registers and spills at a longer one)."""
-        return replace(self, bk=self.fallback_bk, fallback_bk=0) if self.fallback_bk else self
+        """This blocking as the blocked kernel runs it: :attr:`fallback` where there is
+        one (that kernel holds a step's elements in scalar registers and spills with
+        the vectorized kernel's 16 x 8 patches)."""
+        return self.fallback if self.fallback is not None else self
 
     @property
     def block(self):
@@ -196,43 +208,42 @@ class Blocking:
                 or (self.bk * self.bn) % n or self.tm % self.vec or self.tn % self.vec:
             raise ValueError(f"matmul: blocking {self} does not divide its tiles among its "
                              f"{n} threads")
+        fb = self.fallback
+        if fb is not None and ((fb.bm, fb.bn) != (self.bm, self.bn) or self.bk % fb.bk):
+            raise ValueError(f"matmul: blocking {self}: its fallback must have the same "
+                             f"tiles and a K step that divides {self.bk}")
+        if fb is not None:
+            fb.check()
 
 
-#: float32 on a GPU: 128 x 128 tiles (256 threads, 8 x 8 each, at most 128 registers: two
-#: blocks an SM) in K steps of 16 (the vectorized kernel; the blocked one, which spills at
-#: 16, steps by 8; on the H100 the train step's five large products 1027 -> 998 us with
-#: 16 instead of 8), 64 x 64 (4 x 4 each) for narrow C, and for C with a dimension of a
-#: few elements (the train step's 10 classes) 64 x 16 tiles (64 threads; the vectorized
-#: kernel can take them) and 16 x 128 (128 threads).  On the H100, for the step's three
-#: products with a 10: h @ W3.T 45 -> 24 us with 64 x 16, dy.T @ h 39 -> 29 us with 16 x 128.
-BLOCKINGS_F32 = (Blocking(128, 128, 16, 8, 8, 4, vec=4, regs=128, fallback_bk=8),
+#: float32 on a GPU: 128 x 128 tiles in K steps of 8, 128 threads of 16 x 8 patches (no
+#: register cap: 128 sums, 24 operands and the addresses take about 250 registers, so two
+#: blocks of 4 warps fit on an SM, as cuBLAS's ``sm80_xmma_gemm_..._128x128x8`` kernels
+#: have it); where the vectorized kernel cannot run, the blocked one with 256 threads of
+#: 8 x 8 patches capped at 128 registers.  64 x 64 (4 x 4 each) for narrow C, and for C
+#: with a dimension of a few elements (the train step's 10 classes) 64 x 16 tiles (64
+#: threads; the vectorized kernel can take them) and 16 x 128 (128 threads).  On the
+#: H100, for the step's three products with a 10: h @ W3.T 45 -> 24 us with 64 x 16,
+#: dy.T @ h 39 -> 29 us with 16 x 128; for its five large products (CUPTI) 950 -> 910 us
+#: with the 128-thread blocks instead of 256 threads of 8 x 8 patches in steps of 16
+#: (and 256 x 128 tiles for the forward's): ``h @ W2.T`` 200 -> 195, ``x @ W1.T`` 152 ->
+#: 148, ``dy @ W2`` 207 -> 198, the weight gradients 194 and 196 -> 182 and 183.
+BLOCKINGS_F32 = (Blocking(128, 128, 8, 16, 8, 4, vec=4,
+                          fallback=Blocking(128, 128, 8, 8, 8, 4, vec=4, regs=128)),
                  Blocking(64, 64, 8, 4, 4, 4, vec=4),
                  Blocking(64, 16, 16, 4, 4, 4, vec=4),
                  Blocking(16, 128, 16, 4, 4, 4, vec=4))
-#: float32 on a GPU, large products whose A and B both have K fast (a forward's ``x @
-#: W.T``): 256 x 128 tiles of 256 threads, 16 x 8 patches, one block an SM (no register
-#: cap: 128 sums and 24 operands stay in registers, and a step reads 6 groups of 4 for
-#: 128 multiply-adds instead of 4 for 64).  On the H100, unsplit: ``h @ W2.T`` 210 -> 200
-#: us, ``x @ W1.T`` 162 -> 153.  Measured and left: for ``dy @ W`` (B with N fast) K steps
-#: of 8 were slower (206 -> 216 us) and steps of 16 faster (192) but need 50 KB of shared
-#: memory, over the 48 KB a kernel may declare; for the weight gradients (A with M fast)
-#: no faster.
-BIG_F32 = Blocking(256, 128, 8, 16, 8, 4, vec=4)
-#: ... where its tiles fill at least this fraction of the SMs without a K split
-BIG_FILL = 0.8
 #: float64 (and every other dtype) on a GPU: 64 x 64 tiles (256 threads, 4 x 4 each)
 BLOCKINGS_WIDE = (Blocking(64, 64, 8, 4, 4, 4),)
-#: under the simulator: 4 threads a block of 4 x 4 patches in groups of 4 (the GPU's float32
-#: paths: load4, and the vectorized kernel where the operands allow it), of 2 x 2
-#: neighbours, or of 1 x 1
-SIMULATOR_BLOCKINGS = (Blocking(8, 8, 4, 4, 4, 4, vec=4), Blocking(4, 4, 2, 2, 2, 1, vec=2),
-                       Blocking(2, 2, 2, 1, 1, 1))
-#: :data:`BIG_F32`'s shape under the simulator (4 threads of 8 x 4 patches), taken where
-#: its tiles fill :data:`BIG_FILL` of SIMULATOR_SMS
-SIMULATOR_BIG = Blocking(16, 8, 4, 8, 4, 4, vec=4)
+#: under the simulator: 4 threads a block of 8 x 4 patches in groups of 4 (the GPU's
+#: 16 x 8 float32 path: load4, the vectorized kernel where the operands allow it; the
+#: blocked kernel with 8 threads of 4 x 4 otherwise), of 2 x 2 neighbours, or of 1 x 1
+SIMULATOR_BLOCKINGS = (Blocking(16, 8, 4, 8, 4, 4, vec=4,
+                                fallback=Blocking(16, 8, 4, 4, 4, 4, vec=4)),
+                       Blocking(4, 4, 2, 2, 2, 1, vec=2), Blocking(2, 2, 2, 1, 1, 1))
 SIMULATOR_SMS = 4
 
-#: split K until the grid has this many blocks per SM (2 blocks of 256 threads fit on one) ...
+#: split K until the grid has this many blocks per SM (two of the float32 blocks fit on one) ...
 BLOCKS_PER_SM = 2
 #: ... but give each split at least this much of K (GPU; simulator: SIMULATOR_MIN_SPLIT)
 MIN_SPLIT = 256
@@ -353,7 +364,11 @@ def _make_blocked(dtype: np.dtype, blocking: Blocking, a_k_fast: bool, b_n_fast:
     TX, TY = blocking.block                                 # noqa: N806  threads along N, M
     NT = TX * TY                                            # noqa: N806
     LA, LB = BM * BK // NT, BK * BN // NT                   # noqa: N806  loads per thread
-    SA, SB = BM + blocking.pad, BN + blocking.pad           # noqa: N806  padded shared rows
+    # a shared row is padded only where groups are stored across the rows (K fast): there
+    # the pad spreads a warp's scalar stores over the banks; elsewhere it only misaligns
+    # the rows of 16-byte copies (the weight gradients, no pad: 194 -> 182 us on the H100)
+    SA = BM + blocking.pad if a_k_fast else BM              # noqa: N806
+    SB = BN if b_n_fast else BN + blocking.pad              # noqa: N806  padded shared rows
     PATCH = TM * TN                 # noqa: N806  (array sizes must be constants, not expressions)
     VEC = blocking.vec                                      # noqa: N806
     # groups of 4 four-byte values read from the shared tiles as one 16-byte load each
@@ -484,7 +499,11 @@ def _make_vectorized(blocking: Blocking, a_k_fast: bool, b_n_fast: bool, k_exact
     NT = TX * TY                                            # noqa: N806
     GA, GB = BM * BK // (4 * NT), BK * BN // (4 * NT)       # noqa: N806  groups per thread
     NA, NB = 4 * GA, 4 * GB                                 # noqa: N806
-    SA, SB = BM + blocking.pad, BN + blocking.pad           # noqa: N806
+    # a shared row is padded only where groups are stored across the rows (K fast): there
+    # the pad spreads a warp's scalar stores over the banks; elsewhere it only misaligns
+    # the rows of 16-byte copies (the weight gradients, no pad: 194 -> 182 us on the H100)
+    SA = BM + blocking.pad if a_k_fast else BM              # noqa: N806
+    SB = BN if b_n_fast else BN + blocking.pad              # noqa: N806
     PATCH = TM * TN                                         # noqa: N806
     KG, MG, NG = BK // 4, BM // 4, BN // 4                  # noqa: N806  groups along each axis
     ALIGNED = not _simulator()                              # noqa: N806
@@ -825,20 +844,13 @@ def choose_blocking(dtype, m: int, n: int) -> Blocking:
 
 
 def plan(dtype, z: int, m: int, k: int, n: int, blocking: Blocking | None = None,
-         split_k: int | None = None, a_k_fast: bool = False, b_n_fast: bool = False):
-    """``(blocking, splits, k_split)`` for a product of ``z`` (m, k) @ (k, n) matrices.
-    Float32 with both operands' K axes fast (``a_k_fast``, not ``b_n_fast``), large
-    enough to fill the GPU with :data:`BIG_F32`'s tiles: those, unsplit.  Otherwise the
-    best-ranked blocking with K split to fill the GPU; but when that still gives under
-    half a wave of blocks because K is too short to split (the batched 256 x 256
+         split_k: int | None = None):
+    """``(blocking, splits, k_split)`` for a product of ``z`` (m, k) @ (k, n) matrices:
+    the best-ranked blocking with K split to fill the GPU; but when that still gives
+    under half a wave of blocks because K is too short to split (the batched 256 x 256
     products) a narrower blocking with at least twice as many blocks.  (Where K was
     split, a narrower blocking with more splits measured slower: (10, 4096) @ (4096,
     1024).)"""
-    if blocking is None and split_k is None and a_k_fast and not b_n_fast \
-            and np.dtype(dtype) == np.float32:
-        big = SIMULATOR_BIG if _simulator() else BIG_F32
-        if z * -(-m // big.bm) * -(-n // big.bn) >= BIG_FILL * _sm_count():
-            return big, 1, max(k, 1)
     options = [blocking] if blocking is not None else ranked_blockings(dtype, m, n)
     chosen = None
     for bl in options:
@@ -958,10 +970,10 @@ def matmul_3d(a, b, c, tile: int | None = None, *, blocking: Blocking | None = N
     if len(_PLANS) > 4096:                      # shapes that keep changing: start again
         _PLANS.clear()
     if chosen is None:      # the blocking, split and grids depend only on the key: made once
-        blocking, splits, k_split = plan(c.dtype, z, m, k, n, blocking, split_k, a_k_fast,
-                                         b_n_fast)
+        blocking, splits, k_split = plan(c.dtype, z, m, k, n, blocking, split_k)
         c_vec = c_vec if splits > 1 else c_ok
-        kernel = blocked_kernel(c.dtype, blocking.blocked(), a_k_fast, b_n_fast, c_vec)
+        fallback = blocking.blocked()
+        kernel = blocked_kernel(c.dtype, fallback, a_k_fast, b_n_fast, c_vec)
         grid = (-(-n // blocking.bn), -(-m // blocking.bm), min(z * splits, MAX_GRID_Z))
         sum_launch = None
         if splits > 1 and c_ok:                 # 4 columns a thread, 16-byte loads and stores
@@ -979,7 +991,7 @@ def matmul_3d(a, b, c, tile: int | None = None, *, blocking: Blocking | None = N
             # the masked variant, which loads nothing)
             vector = _launcher(vectorized_kernel(blocking, a_k_fast, b_n_fast, k_exact, c_vec),
                                grid, blocking.block)
-        chosen = (_launcher(kernel, grid, blocking.block), splits, k_split, sum_launch, vector)
+        chosen = (_launcher(kernel, grid, fallback.block), splits, k_split, sum_launch, vector)
         if auto:
             _PLANS[key] = chosen
     launch, splits, k_split, sum_launch, vector = chosen

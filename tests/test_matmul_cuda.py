@@ -232,33 +232,33 @@ class TestBlocked:
         assert any(key[:3] == (wide, a_k_fast, b_n_fast) and key[-1] for key in kernels)
         assert any(key[:3] == (wide, a_k_fast, b_n_fast) and not key[-1] for key in kernels)
 
-    def test_big_tiles_for_large_products_with_k_fast_operands(self, monkeypatch):
-        # x @ W.T products that fill the SMs (here: few) with 256 x 128 tiles (the
-        # simulator's 16 x 8) take them, unsplit; each element is summed in the same order
-        # as by the 128 x 128 tiles, so the products are equal to the last bit; edges
-        # crossed, K a multiple of the K step or not
+    def test_operands_the_vectorized_kernel_cannot_read_take_the_fallback_blocking(self):
+        # the float32 blocking's 16 x 8 patches (the simulator's 8 x 4) run in the
+        # vectorized kernel; an A that starts one element in (not 16-byte aligned) takes
+        # the blocked kernel with the blocking's fallback (same tiles, more threads of
+        # smaller patches); edges crossed, K a multiple of the K step or not, split or not
         from minaot.kernels import matmul_cuda as mc
-        monkeypatch.setattr(mc, "_sm_count", lambda: 2)
-        monkeypatch.setattr(mc, "_PLANS", {})
-        big = mc.SIMULATOR_BIG if TARGET == "simulator" else mc.BIG_F32
+        wide = mc.blockings(np.float32)[0]
+        fallback = wide.blocked()
+        assert fallback is wide.fallback and (fallback.bm, fallback.bn) == (wide.bm, wide.bn)
+        assert fallback.threads > wide.threads and wide.tm == 2 * wide.tn
         sizes = ([(600, 100, 300), (513, 64, 260)] if TARGET == "gpu"
                  else [(20, 12, 9), (33, 16, 17)])
         for m, k, n in sizes:
-            a = R.standard_normal((m, k)).astype(np.float32)
+            a = R.standard_normal((m, k + 1)).astype(np.float32)
             b = R.standard_normal((k, n)).astype(np.float32)
-            da, db = device(a), device(b, True)
-            c, _ = mc.matmul(da, db)
-            assert any(key[:2] == ("vectorized", big) for key in mc._KERNELS)
-            assert mc.plan(np.float32, 1, m, k, n, None, None, True, False) == (big, 1, k)
-            check(host(c), a @ b, np.float32, k)
-            wide, _ = mc.matmul(da, db, blocking=mc.blockings(np.float32)[0], split_k=1)
-            np.testing.assert_array_equal(host(c), host(wide))
-        # an A that starts one element in (not 16-byte aligned): the blocked kernel, same tiles
-        a = R.standard_normal((m, k + 1)).astype(np.float32)
-        shifted = minaot.tensor(a, device="cuda")[:, 1:]
-        c, _ = mc.matmul(shifted._data, db)
-        check(host(c), a[:, 1:] @ b, np.float32, k)
-        assert any(key[:3] == ("blocked", np.float32, big) for key in mc._KERNELS)
+            db = device(b, True)
+            for split_k in (1, 2):
+                mc._KERNELS.clear()
+                c, _ = mc.matmul(device(a[:, 1:]), db, blocking=wide, split_k=split_k)
+                check(host(c), a[:, 1:] @ b, np.float32, k)
+                shifted = minaot.tensor(a, device="cuda")[:, 1:]
+                d, _ = mc.matmul(shifted._data, db, blocking=wide, split_k=split_k)
+                check(host(d), a[:, 1:] @ b, np.float32, k)
+                kinds = {key[:3] for key in mc._KERNELS}
+                assert ("vectorized", wide, True) in kinds
+                assert ("blocked", np.dtype(np.float32), fallback) in kinds
+                assert not any(key[0] == "blocked" and key[2] == wide for key in mc._KERNELS)
 
     def test_vectorized_kernel_on_a_broadcast_batch(self):
         from minaot.kernels import matmul_cuda as mc
@@ -325,20 +325,14 @@ class TestChoices:
         assert mc.plan(np.float32, 1, 10, 4096, 1024) == (flat, 16, 256)       # no narrower
         assert mc.vectorizable(tall) and not mc.vectorizable(flat)
         assert mc.plan(np.float32, 1, 256, 256, 256, blocking=wide) == (wide, 1, 256)
-        # A and B with K fast and tiles of 256 x 128 for 80% of the SMs: those, unsplit
-        monkeypatch.setattr(mc, "_sm_count", lambda: 132)
-        big = mc.BIG_F32
-        assert mc.plan(np.float32, 1, 4096, 1024, 1024, None, None, True, False) == \
-            (big, 1, 1024)                                          # h @ W2.T
-        assert mc.plan(np.float32, 1, 4096, 1024, 784, None, None, True, False) == \
-            (big, 1, 1024)                                          # 16 x 7 tiles: 85%
-        assert mc.plan(np.float32, 1, 1024, 4096, 784, None, None, True, False) == \
-            (wide, 4, 1024)                                         # 4 x 7 tiles: too few
-        assert mc.plan(np.float32, 1, 4096, 1024, 1024, None, None, True, True)[0] == wide
-        assert mc.plan(np.float32, 1, 4096, 1024, 1024, None, None, False, False)[0] == wide
-        assert mc.plan(np.float64, 1, 4096, 1024, 1024, None, None, True, False)[0] == \
-            mc.BLOCKINGS_WIDE[0]
-        assert mc.vectorizable(big)
+        # the float32 blocking: 128 threads of 16 x 8, no register cap; its fallback for
+        # the blocked kernel 256 threads of 8 x 8 at 128 registers, the same tiles
+        assert (wide.threads, wide.tm, wide.tn, wide.bk, wide.regs) == (128, 16, 8, 8, 0)
+        assert (wide.fallback.threads, wide.fallback.regs) == (256, 128)
+        assert mc.vectorizable(wide)
+        with pytest.raises(ValueError, match="fallback"):
+            mc.Blocking(128, 128, 8, 16, 8, 4, vec=4, fallback=mc.Blocking(64, 64, 8, 4, 4, 4)
+                        ).check()
 
 
 # ------------------------------------------------------------------ benchmarks/matmul_sass.py
