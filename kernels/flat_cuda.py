@@ -23,6 +23,14 @@ passes other elements' C-order offsets the same way (a column walk's
 ``load_at(in0, r * 1024 + i1, (r, i1))``): ``flat`` is any offset that equals
 the indices' in a C-contiguous array of the buffer's shape.
 
+``nonnegative(flat)`` returns ``flat`` and tells the compiler that it is not
+negative (an ``llvm.assume``).  Numba computes ``flat % 1024`` and ``flat //
+1024`` with Python's rules for negative numbers and checks every index for a
+negative value (wraparound); a work item's index never is negative, and knowing
+it the compiler turns the remainder into a mask, the division into a shift, and
+drops the checks: ``ptxas`` for sm_90 counts 61 -> 45 instructions an element in
+the train step's bias + GELU kernel (and 73 -> 58 with rows of 784).
+
 Under Numba's CUDA simulator these are plain Python functions with the same
 meaning.
 """
@@ -42,10 +50,17 @@ def _py_store_at(arr, flat, indices, value):
     arr[indices] = value
 
 
+def _py_nonnegative(flat):
+    """``flat`` (Python, for the simulator)."""
+    return flat
+
+
 if config.ENABLE_CUDASIM:
     load_at = _py_load_at
     store_at = _py_store_at
+    nonnegative = _py_nonnegative
 else:
+    from llvmlite import ir
     from numba import types
     from numba.core.errors import TypingError
     from numba.cuda.extending import intrinsic
@@ -102,5 +117,19 @@ else:
             return context.get_dummy_value()
         return types.void(arr, flat, indices, value), codegen
 
+    @intrinsic
+    def nonnegative(typingctx, flat):
+        """``flat``, an integer the compiler may take to be 0 or more (see the module's text)."""
+        if not isinstance(flat, types.Integer):
+            raise TypingError(f"nonnegative takes an integer, got {flat}")
 
-__all__ = ["load_at", "store_at"]
+        def codegen(context, builder, signature, args):
+            (value,) = args
+            assume = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [ir.IntType(1)]), "llvm.assume")
+            builder.call(assume, [builder.icmp_signed(">=", value, ir.Constant(value.type, 0))])
+            return value
+        return flat(flat), codegen
+
+
+__all__ = ["load_at", "nonnegative", "store_at"]

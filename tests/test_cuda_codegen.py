@@ -143,13 +143,14 @@ def test_pointwise_kernel_source():
     (k,) = loop_fns(lambda x, b: (x + b).relu(), (4, 8), (8,))
     src = emit_numba_cuda(k)
     assert "for flat in range(cuda.grid(1), 32, cuda.gridsize(1)):" in src
-    assert "i0 = flat // 8" in src and "i1 = flat % 8" in src
+    # the work item's index, declared non-negative, binds the loops' indices
+    assert "flat = nonnegative(flat)\n        i0 = flat // 8\n        i1 = flat % 8\n" in src
     assert "k0_launch = Launcher(k0, 1, 32)" in src and "k0_launch(in0, in1, out0)" in src
     assert "syncthreads" not in src
     # x and the result have the domain's shape and are read and written at the item's own
     # indices: by the flat index where contiguous; the broadcast bias by its own index
     assert "load_at(in0, flat, (i0, i1))" in src and "store_at(out0, flat, (i0, i1), " in src
-    assert "= in1[i1]" in src and "from minaot.kernels.flat_cuda import load_at, store_at" in src
+    assert "= in1[i1]" in src and "from minaot.kernels.flat_cuda import load_at, nonnegative, store_at" in src
     # a column walk's item reads by the element's C-order offset; a row kernel and a 1-d
     # buffer index as before
     (cols,) = loop_fns(lambda x: (x * 2.0).sum(dim=0), (64, 48))

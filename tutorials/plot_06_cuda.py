@@ -159,7 +159,10 @@ simulate("""
 # generated CUDA module, and the grid the module launches, and checks the
 # result against numpy.  In the source: the domain's two axes are collapsed
 # into one flat range of ``8 * 16 = 128`` work items (``i0 = flat // 16``,
-# ``i1 = flat % 16``), walked in a *grid-stride loop*; ``x`` and the result,
+# ``i1 = flat % 16``), walked in a *grid-stride loop*, whose index is first
+# declared non-negative (``flat = nonnegative(flat)``: the compiler may then
+# skip the fix-ups of Python's ``//`` and ``%`` for negative numbers and the
+# indices' wraparound checks); ``x`` and the result,
 # of the domain's own shape, are read and written as ``load_at(in0, flat,
 # (i0, i1))``: element ``flat`` of the array's memory where the array is
 # C-contiguous (no index arithmetic at all), ``in0[i0, i1]`` through its

@@ -508,6 +508,7 @@ class _CudaEmitter:
         self.flat_items = None              # (flat index, axis indices, trips) of a pointwise item
         self.linear_items = False           # in a kernel of one thread per work item
         self.flat_used = False              # whether any kernel reads or writes by load_at/store_at
+        self.nonnegative_used = False       # ... or declares a work-item index non-negative
         self.partials = []                  # (name, blocks, dtype): first-pass results of full reductions
         self.finished = {}                  # full reduction -> (its partial buffers, their number)
         # names the kernels' own code uses, kept apart from the values' names
@@ -579,6 +580,24 @@ class _CudaEmitter:
         if at := self.element_at(op.operands[1], op.operands[2:]):
             return f"store_at({buf}, {at}, ({self.index(op.operands[2:])}), {v})"
         return f"{buf}[{self.index(op.operands[2:])}] = {v}"
+
+    def bind_items(self, flat, levels, depth, declare=False):
+        """Lines binding each collapsed loop's index from the work-item index ``flat``
+        (:func:`_unflatten`); with ``declare`` (kernels of one thread per pointwise work
+        item) after one that declares ``flat`` non-negative (``nonnegative`` of
+        :mod:`minaot.kernels.flat_cuda`, an ``llvm.assume``): a work item's index never
+        is, and knowing it the compiler drops the fix-ups of Python's ``//`` and ``%``
+        for negative numbers and the indices' wraparound checks.  On the H100 the train
+        step's bias + GELU kernels 15.0 -> 12.3 us (sm_90: 61 -> 45 instructions an
+        element).  Items that walk a loop of their own (the GELU backward's chunks of
+        rows with their bias-gradient sums) ran slower with it, 28.7 -> 38.4 us, though
+        ``ptxas`` counts about the same instructions; they, the column walks and the row
+        kernels do without."""
+        if declare:
+            self.nonnegative_used = True
+            self.emit(depth, f"{flat} = nonnegative({flat})")
+        for line in _unflatten(flat, levels, self.names):
+            self.emit(depth, line)
 
     def element_at(self, buf, indices) -> str:
         """Where the element ``buf[indices]`` (two axes or more) lies in the buffer's memory if
@@ -675,8 +694,7 @@ class _CudaEmitter:
                     else:
                         work = math.prod(_trip(lv) for lv in levels)
                         self.emit(depth, f"for {self._j} in range({self.lane()}, {work}, {self.lanes()}):")
-                        for line in _unflatten(self._j, levels, self.names):
-                            self.emit(depth + 1, line)
+                        self.bind_items(self._j, levels, depth + 1)
                         self.work_item(levels, around, depth + 1, row=False)
                 else:                   # iterations depend on each other: thread 0 runs them
                     self.emit(depth, f"if {' and '.join((self.first_thread,) + tuple(guard))}:")
@@ -752,8 +770,7 @@ class _CudaEmitter:
             flat = self._j
             total = math.prod(_trip(lv) for lv in levels)
             self.emit(depth, f"for {flat} in range({lane}, {total}, {lanes}):")
-            for line in _unflatten(flat, levels, self.names):
-                self.emit(depth + 1, line)
+            self.bind_items(flat, levels, depth + 1)
         for k, lv in enumerate(levels):
             blk = _body(lv)
             rest = [o for o in blk.ops[:-1] if k + 1 == len(levels) or o is not levels[k + 1]]
@@ -1008,8 +1025,7 @@ class _CudaEmitter:
             self.k.lines.extend(self.lines_for_needed([par], depth=1, uniform=False))
             self.emit(1, f"for {flat} in range(cuda.grid(1), {work}, cuda.gridsize(1)):")
             depth = 2
-        for line in _unflatten(flat, levels, self.names):
-            self.emit(depth, line)
+        self.bind_items(flat, levels, depth, declare=not row and around is None)
         if not row and around is None and all(lv.attributes["lower"] == 0 for lv in levels):
             self.flat_items = (flat, tuple(ivs), tuple(_trip(lv) for lv in levels))
         if row and around is None:
@@ -1147,8 +1163,7 @@ class _CudaEmitter:
         self.emit(1, f"{col} = {tid} % {width}")
         d = self.grid_walk(group, "cuda.blockIdx.x", "cuda.gridDim.x", groups, k.blocks)
         self.emit(d, f"{flat} = {group} * {width} + {col}")
-        for line in _unflatten(flat, levels, self.names):
-            self.emit(d, line)
+        self.bind_items(flat, levels, d)
         parts = {}
         for buf, (idx, comb) in split.items():
             t = str(buf.type.dtype)
@@ -1589,8 +1604,10 @@ def emit_numba_cuda(fn: Function, header: str = "", *, max_threads: int = MAX_TH
     runtime = "Launcher, as_vector" if any(a.type.rank == 0 for a in fn.args) else "Launcher"
     lines += ["import math", "", "import numpy as np", "from numba import config, cuda", "",
               f"from minaot.codegen.cuda_runtime import {runtime}"]
-    if e.flat_used:
-        lines.append("from minaot.kernels.flat_cuda import load_at, store_at")
+    flat_names = (["load_at"] if e.flat_used else []) + (["nonnegative"] if e.nonnegative_used
+                                                         else []) + (["store_at"] if e.flat_used else [])
+    if flat_names:
+        lines.append(f"from minaot.kernels.flat_cuda import {', '.join(flat_names)}")
     if any(o.name in ("arith.maximumf", "arith.minimumf") for o in walk(fn.body)):
         lines.append("from minaot.kernels.minmax_cuda import maximumf, minimumf")
     lines += ["",
