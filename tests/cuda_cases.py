@@ -157,7 +157,7 @@ def test_block_reductions_over_several_warps():
         src = check(lambda x: (minaot.softmax(x, dim=1), x.amax(dim=1), x.amin(dim=1),
                                (x > 0).sum(dim=1), x.double().var(dim=1)), x,
                     max_threads=threads, rtol=1e-5, atol=1e-6)
-        assert f"sm_f32_0[{'tid'} // 32] = " in src and "cuda.shfl_xor_sync" in src
+        assert f"sm_f32_w0[{'tid'} // 32] = " in src and "cuda.shfl_xor_sync" in src
 
 
 def test_block_reductions_without_warp_shuffles():

@@ -179,3 +179,47 @@ def test_max_threads_is_a_power_of_two():
     (k,) = loop_fns(softmax, (4, 8))
     with pytest.raises(ValueError, match="power of two"):
         emit_numba_cuda(k, max_threads=48)
+
+
+def _kernel_lines(body):
+    from minaot.codegen.numba_cuda import FREE, SITE, _Kernel
+    k = _Kernel("k", "")
+    k.lines = [line.replace("<site>", SITE).replace("<free>", FREE)
+               for line in body.strip("\n").splitlines()]
+    return k
+
+
+def test_free_barriers_go_only_where_another_barrier_separates_two_runs():
+    from minaot.codegen.numba_cuda import _free_barriers
+    site = "    cuda.syncthreads()<site>\n    a = sm_f32_w{n}[0]\n    cuda.syncthreads()<free>\n"
+
+    def body(text, depth):
+        return "".join("    " * depth + line + "\n" for line in text.splitlines())
+
+    two = "for r in range(32):\n" + body(site.format(n=0) + site.format(n=1), 0)
+    one = "for r in range(32):\n" + body(site.format(n=0), 0)
+    nested = ("for r in range(32):\n" + body(site.format(n=0), 0) + "    for q in range(4):\n"
+              + body(site.format(n=1), 1))
+    top = "".join(line.strip() + "\n" for line in site.format(n=0).splitlines())
+    cases = {two: 2, one: 0, nested: 0, top: 1, "if x:\n" + site.format(n=0): 0}
+    for text, dropped in cases.items():
+        k = _kernel_lines(body(text, 1))
+        out = _free_barriers(k)
+        assert len(k.lines) - len(out) == dropped, text
+        assert not any("\x00" in line for line in out)
+        assert sum("syncthreads" in line for line in out) == text.count("syncthreads") - dropped
+
+
+def test_two_reductions_of_a_walked_row_share_no_array_and_keep_one_barrier_each():
+    # a block walks several rows (a grid smaller than the rows): max and sum of softmax
+    # each read their own array of warps' values, so the barrier after each read goes
+    (k,) = loop_fns(lambda x: minaot.softmax(x, dim=1), (64, 512))
+    src = emit_numba_cuda(k, max_threads=128, max_blocks=8)
+    body = src[src.index("@cuda.jit"):src.index("# each launch")]
+    assert "for flat in range(cuda.blockIdx.x, 64, cuda.gridDim.x):" in body
+    assert "sm_f32_w0[tid // 32] = " in body and "sm_f32_w1[tid // 32] = " in body
+    assert body.count("cuda.syncthreads()") == 2 and "shared memory is free" not in body
+    # one reduction in the walk keeps the barrier after its read
+    (k,) = loop_fns(lambda x: x.sum(dim=1), (64, 512))
+    body = emit_numba_cuda(k, max_threads=128, max_blocks=8)
+    assert body.count("cuda.syncthreads()") == 2 and "shared memory is free" in body
