@@ -123,8 +123,8 @@ thread a 16 x 8 patch, 128 threads a 128 x 128 tile, with no register cap (about
 250 registers: two blocks of 4 warps an SM, the shape of cuBLAS's ``128x128x8``
 SIMT kernels): a step reads 6 groups of 4 for 128 multiply-adds instead of 4 for
 64, and each block's barrier holds up 4 warps instead of 8.  On the H100 the
-training step's five large products went 950 -> 910 us (:data:`BLOCKINGS_F32`;
-cuBLAS: 820).  The blocked kernel, which would spill with such patches, keeps 256
+training step's five large products went 950 -> 894 us (:data:`BLOCKINGS_F32`;
+cuBLAS: 815).  The blocked kernel, which would spill with such patches, keeps 256
 threads of 8 x 8 (``Blocking.fallback``).
 
 **Split-K.**  A product with few output tiles and a long K (the weight
@@ -224,10 +224,11 @@ class Blocking:
 #: with a dimension of a few elements (the train step's 10 classes) 64 x 16 tiles (64
 #: threads; the vectorized kernel can take them) and 16 x 128 (128 threads).  On the
 #: H100, for the step's three products with a 10: h @ W3.T 45 -> 24 us with 64 x 16,
-#: dy.T @ h 39 -> 29 us with 16 x 128; for its five large products (CUPTI) 950 -> 910 us
+#: dy.T @ h 39 -> 29 us with 16 x 128; for its five large products (CUPTI) 950 -> 894 us
 #: with the 128-thread blocks instead of 256 threads of 8 x 8 patches in steps of 16
-#: (and 256 x 128 tiles for the forward's): ``h @ W2.T`` 200 -> 195, ``x @ W1.T`` 152 ->
-#: 148, ``dy @ W2`` 207 -> 198, the weight gradients 194 and 196 -> 182 and 183.
+#: (and 256 x 128 tiles for the forward's), with the pads only where needed (see
+#: ``_make_vectorized``): ``h @ W2.T`` 200 -> 193, ``x @ W1.T`` 152 -> 148, ``dy @ W2``
+#: 207 -> 191, the weight gradients 194 and 196 -> 181 and 182.
 BLOCKINGS_F32 = (Blocking(128, 128, 8, 16, 8, 4, vec=4,
                           fallback=Blocking(128, 128, 8, 8, 8, 4, vec=4, regs=128)),
                  Blocking(64, 64, 8, 4, 4, 4, vec=4),
