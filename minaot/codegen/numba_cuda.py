@@ -1667,10 +1667,10 @@ def emit_numba_cuda(fn: Function, header: str = "", *, max_threads: int = MAX_TH
     runtime = "Launcher, as_vector" if any(a.type.rank == 0 for a in fn.args) else "Launcher"
     lines += ["import math", "", "import numpy as np", "from numba import config, cuda", "",
               f"from minaot.codegen.cuda_runtime import {runtime}"]
-    flat_names = (["load_at"] if e.flat_used else []) + (["nonnegative"] if e.nonnegative_used
-                                                         else []) + (["store_at"] if e.flat_used else [])
+    flat_names = ({"load_at", "store_at"} if e.flat_used else set()) | \
+        ({"nonnegative"} if e.nonnegative_used else set())
     if flat_names:
-        lines.append(f"from minaot.kernels.flat_cuda import {', '.join(flat_names)}")
+        lines.append(f"from minaot.kernels.flat_cuda import {', '.join(sorted(flat_names))}")
     if any(o.name in ("arith.maximumf", "arith.minimumf") for o in walk(fn.body)):
         lines.append("from minaot.kernels.minmax_cuda import maximumf, minimumf")
     lines += ["",
